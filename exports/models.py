@@ -1,0 +1,1 @@
+# Export jobs, manifests and files arrive with the export issue.

@@ -1,0 +1,130 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from labelling.models import AuditEvent, GuidelineVersion, Membership, Project, Prompt, Response
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "responses_per_prompt",
+        "annotations_per_prompt",
+        "allow_ties",
+        "gold_rate",
+        "created_at",
+    ]
+    search_fields = ["name", "description"]
+    readonly_fields = ["created_at", "created_by"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "project", "role", "created_at"]
+    list_filter = ["role", "project"]
+    search_fields = ["user__username", "project__name"]
+    autocomplete_fields = ["user", "project"]
+    list_select_related = ["user", "project"]
+
+
+@admin.register(GuidelineVersion)
+class GuidelineVersionAdmin(admin.ModelAdmin):
+    """Published versions are immutable: shown here, never edited or deleted."""
+
+    list_display = ["project", "version", "change_summary", "published_at", "published_by"]
+    list_filter = ["project"]
+    list_select_related = ["project", "published_by"]
+    search_fields = ["body", "change_summary"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ResponseInline(admin.StackedInline):
+    model = Response
+    extra = 0
+    fields = ["position", "external_id", "model_name", "text", "metadata"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    """Prompts arrive by import; their content is evidence for the labels, so it is read-only."""
+
+    list_display = ["external_id", "project", "kind", "is_gold", "retired", "created_at"]
+    list_filter = ["project", "kind", "retired"]
+    search_fields = ["external_id"]
+    list_select_related = ["project"]
+    readonly_fields = [
+        "project",
+        "external_id",
+        "kind",
+        "content",
+        "metadata",
+        "gold",
+        "content_hash",
+        "created_at",
+    ]
+    fields = [*readonly_fields[:3], "retired", *readonly_fields[3:]]
+    inlines = [ResponseInline]
+    show_full_result_count = False
+
+    @admin.display(boolean=True, description=_("gold"))
+    def is_gold(self, obj):
+        return obj.gold is not None
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "prompt", "model_name", "position"]
+    list_filter = ["model_name", "prompt__project"]
+    search_fields = ["external_id", "prompt__external_id", "model_name"]
+    list_select_related = ["prompt"]
+    readonly_fields = ["prompt", "external_id", "model_name", "text", "metadata", "position"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor", "verb", "object_type", "object_id", "project"]
+    list_filter = ["verb", "project"]
+    search_fields = ["object_id", "actor__username"]
+    list_select_related = ["actor", "project"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

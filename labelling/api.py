@@ -1,0 +1,251 @@
+"""REST API of the labelling app (DESIGN.md section 6). Adapters: check, call a service, render."""
+
+from django.contrib.auth import authenticate, get_user_model
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labelling import selectors
+from labelling import serializers as s
+from labelling.importing import ImportRejected, prompts_import
+from labelling.models import Membership
+from labelling.services import membership_set, project_create, project_update, user_create
+
+ADMIN = [Membership.Role.ADMIN]
+ERROR = inline_serializer(
+    "Error",
+    {
+        "detail": serializers.CharField(),
+        "errors": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+class TokenView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=s.TokenRequestSerializer,
+        responses={200: s.TokenSerializer, 400: ERROR},
+        summary="Exchange a username and password for an API token",
+    )
+    def post(self, request):
+        data = s.TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request,
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+        )
+        if user is None or not user.is_active:
+            # 400 as DRF's own token view answers: the request, not a session, is wrong.
+            raise ValidationError({"password": ["Unknown username or wrong password."]})
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class UsersView(APIView):
+    @extend_schema(
+        request=s.UserCreateSerializer,
+        responses={201: s.UserSerializer, 400: ERROR, 403: ERROR},
+        summary="Create a user (staff only)",
+    )
+    def post(self, request):
+        if not request.user.is_staff:
+            raise PermissionDenied("Only staff create users.")
+        data = s.UserCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_create(**data.validated_data, actor=request.user, now=timezone.now())
+        return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+def _project_payload(projects, *, user, many: bool):
+    items = projects if many else [projects]
+    ids = [p.pk for p in items]
+    context = {
+        "roles": selectors.roles_for_user(user=user, project_ids=ids),
+        "progress": selectors.project_progress(project_ids=ids),
+    }
+    return s.ProjectSerializer(projects, many=many, context=context).data
+
+
+class ProjectsView(GenericAPIView):
+    serializer_class = s.ProjectSerializer
+
+    def get_queryset(self):
+        return selectors.projects_for_user(user=self.request.user).order_by("name", "pk")
+
+    @extend_schema(summary="The projects I am a member of (all of them for staff)")
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(_project_payload(page, user=request.user, many=True))
+
+    @extend_schema(
+        responses={201: s.ProjectSerializer, 400: ERROR, 403: ERROR},
+        summary="Create a project (staff); its creator becomes its admin",
+    )
+    def post(self, request):
+        if not request.user.is_staff:
+            raise PermissionDenied("Only staff create projects.")
+        data = s.ProjectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        project = project_create(
+            created_by=request.user,
+            now=timezone.now(),
+            guideline_body=fields.pop("guideline", ""),
+            **fields,
+        )
+        return Response(
+            _project_payload(project, user=request.user, many=False),
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ProjectView(APIView):
+    @extend_schema(responses={200: s.ProjectSerializer, 404: ERROR}, summary="One project")
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_member(user=request.user, project_id=project_id)
+        return Response(_project_payload(project, user=request.user, many=False))
+
+    @extend_schema(
+        request=s.ProjectUpdateSerializer,
+        responses={200: s.ProjectSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Change a project's settings (project admins)",
+    )
+    def patch(self, request, project_id: int):
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=ADMIN
+        )
+        data = s.ProjectUpdateSerializer(project, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        project = project_update(
+            project=project, actor=request.user, now=timezone.now(), **data.validated_data
+        )
+        return Response(_project_payload(project, user=request.user, many=False))
+
+
+class MembersView(APIView):
+    @extend_schema(
+        request=s.MemberRequestSerializer,
+        responses={
+            201: s.MembershipSerializer,
+            200: s.MembershipSerializer,
+            400: ERROR,
+            403: ERROR,
+            404: ERROR,
+        },
+        summary="Add a member, or change a member's role (project admins)",
+    )
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=ADMIN
+        )
+        data = s.MemberRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
+        if user is None:
+            raise ValidationError({"username": ["No user has this username."]})
+        change = membership_set(
+            project=project,
+            user=user,
+            role=data.validated_data["role"],
+            actor=request.user,
+            now=timezone.now(),
+        )
+        return Response(
+            s.MembershipSerializer(change.membership).data,
+            status=status.HTTP_201_CREATED if change.created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(responses={200: s.MembershipSerializer(many=True)}, summary="The members")
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=ADMIN
+        )
+        members = project.memberships.select_related("user").order_by("user__username")
+        return Response(s.MembershipSerializer(members, many=True).data)
+
+
+class GuidelinesView(APIView):
+    @extend_schema(
+        responses={200: s.GuidelineVersionSerializer(many=True), 404: ERROR},
+        summary="Every guideline version of a project, newest first",
+    )
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_member(user=request.user, project_id=project_id)
+        versions = project.guidelines.select_related("published_by").order_by("-version")
+        return Response(s.GuidelineVersionSerializer(versions, many=True).data)
+
+
+class JSONLinesParser(BaseParser):
+    """Leaves a JSONL body unread: the importer streams it line by line."""
+
+    media_type = "application/x-ndjson"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream
+
+
+class JSONLParser(JSONLinesParser):
+    media_type = "application/jsonl"
+
+
+class ImportView(APIView):
+    parser_classes = [JSONLinesParser, JSONLParser, MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        request={
+            "application/x-ndjson": OpenApiTypes.STR,
+            "application/jsonl": OpenApiTypes.STR,
+            "multipart/form-data": OpenApiRequest(s.ImportRequestSerializer),
+        },
+        responses={
+            200: s.ImportResultSerializer,
+            400: OpenApiResponse(ERROR, description="Every bad line; nothing was imported."),
+            403: ERROR,
+            404: ERROR,
+        },
+        summary="Import prompts from JSONL, all or nothing",
+    )
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=ADMIN
+        )
+        content_type = request.content_type.split(";")[0].strip()
+        if content_type in (JSONLinesParser.media_type, JSONLParser.media_type):
+            stream, source = request._request, "api"
+        else:
+            upload = request.FILES.get("file")
+            if upload is None:
+                raise ValidationError(
+                    {"file": ["Send a JSONL body (application/x-ndjson) or upload a file."]}
+                )
+            stream, source = upload.file, f"api:{upload.name}"
+        try:
+            result = prompts_import(
+                project=project,
+                stream=stream,
+                actor=request.user,
+                now=timezone.now(),
+                source=source,
+            )
+        except ImportRejected as rejected:
+            return Response(
+                {
+                    "detail": f"{rejected.total} problem(s) in the file; nothing was imported.",
+                    "errors": [error.as_dict() for error in rejected.errors],
+                    "total_errors": rejected.total,
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response({"created": result.created, "unchanged": result.unchanged})

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from labelling import api
+
+urlpatterns = [
+    path("auth/token/", api.TokenView.as_view(), name="api-token"),
+    path("users/", api.UsersView.as_view(), name="api-users"),
+    path("projects/", api.ProjectsView.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", api.ProjectView.as_view(), name="api-project"),
+    path("projects/<int:project_id>/members/", api.MembersView.as_view(), name="api-members"),
+    path(
+        "projects/<int:project_id>/guidelines/",
+        api.GuidelinesView.as_view(),
+        name="api-guidelines",
+    ),
+    path(
+        "projects/<int:project_id>/prompts/import/",
+        api.ImportView.as_view(),
+        name="api-import",
+    ),
+]

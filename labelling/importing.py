@@ -1,0 +1,357 @@
+"""Prompt import (DESIGN.md section 4): one JSONL line per prompt with its responses.
+
+One code path behind every door (management command, API, upload form):
+`prompts_import` reads the lines as a stream, checks each one, and inserts in batches
+inside one transaction. Any bad line rolls the whole file back and every bad line is
+reported with its number, field and reason. Memory stays bounded: only the ids seen so
+far and one batch are held, never the file.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Annotated, Any, Literal
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from labelling.models import AuditEvent, Project, Prompt, Response
+from labelling.services import audit_record
+
+BATCH_SIZE = 1000
+_BOM = b"\xef\xbb\xbf"
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ChatMessage(_Strict):
+    role: Literal["system", "user", "assistant"]
+    content: Annotated[str, StringConstraints(min_length=1)]
+
+
+class ResponseIn(_Strict):
+    external_id: Id
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class PromptIn(_Strict):
+    external_id: Id
+    prompt: Annotated[str, StringConstraints(min_length=1)] | list[ChatMessage]
+    responses: list[ResponseIn]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    gold: list[list[str]] | None = None
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int | None  # None: the file as a whole
+    field: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"line": self.line, "field": self.field, "message": self.message}
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    unchanged: int = 0
+
+
+class ImportRejected(Exception):
+    """The file had bad lines; nothing was imported."""
+
+    def __init__(self, errors: list[LineError], total: int) -> None:
+        super().__init__(f"{total} problem(s) in the file; nothing was imported.")
+        self.errors = errors
+        self.total = total
+
+
+@dataclass
+class _Report:
+    limit: int
+    errors: list[LineError] = field(default_factory=list)
+    total: int = 0
+
+    def add(self, line: int | None, field_: str, message: str) -> None:
+        self.total += 1
+        if len(self.errors) < self.limit:
+            self.errors.append(LineError(line, field_, message))
+
+
+def iter_lines(stream: IO[bytes], *, max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) for each line; bytes is None for a line over `max_bytes`,
+    which is skipped without ever being held whole."""
+    number = 0
+    while True:
+        line = stream.readline(max_bytes + 1)
+        if not line:
+            return
+        number += 1
+        if isinstance(line, str):
+            line = line.encode()
+        if len(line) > max_bytes and not line.endswith(b"\n"):
+            while True:  # drain the rest of the over-long line in bounded chunks
+                rest = stream.readline(max_bytes)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield number, None
+            continue
+        yield number, line
+
+
+_WRONG_BRANCH = {"string_type", "list_type"}
+_PROMPT_SHAPE = "must be a non-empty string or a list of {role, content} messages"
+
+
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
+    """pydantic's errors as (field, message) in the terms of the import format.
+
+    `prompt` is a string or a chat, so pydantic reports a failure under both union
+    branches ("prompt.str", "prompt.list[ChatMessage].0.role"); keep the branch the
+    input was meant for, and name fields as the format does.
+    """
+    raw = error.errors(include_url=False)
+    prompt_deep = any(e["loc"][:1] == ("prompt",) and e["type"] not in _WRONG_BRANCH for e in raw)
+    problems: list[tuple[str, str]] = []
+    for e in raw:
+        loc = e["loc"]
+        if loc[:1] == ("prompt",) and len(loc) > 1:
+            if e["type"] in _WRONG_BRANCH and len(loc) == 2:
+                if prompt_deep:
+                    continue  # the error of the branch the input was not meant for
+                problems.append(("prompt", _PROMPT_SHAPE))
+                continue
+            loc = ("prompt", *loc[2:])
+        where = ".".join(str(part) for part in loc)
+        if e["type"] == "json_invalid":
+            message = f"not valid JSON ({e['ctx'].get('error', 'parse error')})"
+        elif e["type"] == "model_type" and not where:
+            message = "each line must be a JSON object"
+        else:
+            message = e["msg"]
+        problems.append((where, message))
+    return list(dict.fromkeys(problems))
+
+
+def _check_line(raw: bytes, line: int, project: Project, report: _Report) -> PromptIn | None:
+    try:
+        item = PromptIn.model_validate_json(raw)
+    except ValidationError as error:
+        for where, message in _problems(error):
+            report.add(line, where, message)
+        return None
+
+    ok = True
+    expected = project.responses_per_prompt
+    if len(item.responses) != expected:
+        report.add(
+            line,
+            "responses",
+            f"expected {expected} responses (the project's setting), got {len(item.responses)}",
+        )
+        ok = False
+    first_at: dict[str, int] = {}
+    for i, response in enumerate(item.responses):
+        if response.external_id in first_at:
+            report.add(
+                line,
+                f"responses.{i}.external_id",
+                f"duplicate response id {response.external_id!r} "
+                f"(also responses.{first_at[response.external_id]})",
+            )
+            ok = False
+        else:
+            first_at[response.external_id] = i
+    if isinstance(item.prompt, list):
+        if not item.prompt:
+            report.add(line, "prompt", "a chat prompt needs at least one message")
+            ok = False
+        elif item.prompt[-1].role != "user":
+            report.add(
+                line,
+                f"prompt.{len(item.prompt) - 1}.role",
+                "a chat prompt must end with a user message: the responses answer it",
+            )
+            ok = False
+    if item.gold is not None:
+        ok = _check_gold(item, line, project, report) and ok
+    return item if ok else None
+
+
+def _check_gold(item: PromptIn, line: int, project: Project, report: _Report) -> bool:
+    ids = [response.external_id for response in item.responses]
+    flat = [rid for group in item.gold for rid in group]
+    problems = []
+    if any(not group for group in item.gold):
+        problems.append("groups must not be empty")
+    unknown = sorted(set(flat) - set(ids))
+    if unknown:
+        problems.append(f"unknown response id(s) {', '.join(map(repr, unknown))}")
+    repeated = sorted({rid for rid in flat if flat.count(rid) > 1})
+    if repeated:
+        problems.append(f"response id(s) {', '.join(map(repr, repeated))} appear more than once")
+    missing = [rid for rid in ids if rid not in flat]
+    if missing and not unknown:
+        problems.append(f"response id(s) {', '.join(map(repr, missing))} are not ranked")
+    if not project.allow_ties and any(len(group) > 1 for group in item.gold):
+        problems.append("this project does not allow ties")
+    for problem in problems:
+        report.add(line, "gold", f"must rank every response exactly once: {problem}")
+    return not problems
+
+
+def content_hash(item: PromptIn) -> str:
+    canonical = json.dumps(
+        item.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _Importer:
+    def __init__(self, project: Project, now: datetime, report: _Report) -> None:
+        self.project = project
+        self.now = now
+        self.report = report
+        self.result = ImportResult()
+        self.batch: list[tuple[int, PromptIn, str]] = []
+
+    def add(self, line: int, item: PromptIn) -> None:
+        self.batch.append((line, item, content_hash(item)))
+        if len(self.batch) >= BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        known = dict(
+            Prompt.objects.filter(
+                project=self.project, external_id__in=[item.external_id for _, item, _ in batch]
+            ).values_list("external_id", "content_hash")
+        )
+        fresh = []
+        for line, item, digest in batch:
+            if item.external_id not in known:
+                fresh.append((item, digest))
+            elif known[item.external_id] == digest:
+                self.result.unchanged += 1
+            else:
+                self.report.add(
+                    line,
+                    "external_id",
+                    f"prompt {item.external_id!r} was imported before with different content; "
+                    "a changed prompt needs a new external id",
+                )
+        # Once the file is known to be bad it will be rolled back: only keep checking.
+        if fresh and not self.report.total:
+            self._insert(fresh)
+
+    def _insert(self, fresh: list[tuple[PromptIn, str]]) -> None:
+        prompts = Prompt.objects.bulk_create(
+            [
+                Prompt(
+                    project_id=self.project.pk,
+                    external_id=item.external_id,
+                    kind=Prompt.Kind.CHAT if isinstance(item.prompt, list) else Prompt.Kind.TEXT,
+                    content=(
+                        [m.model_dump() for m in item.prompt]
+                        if isinstance(item.prompt, list)
+                        else item.prompt
+                    ),
+                    metadata=item.metadata,
+                    gold=item.gold,
+                    content_hash=digest,
+                    created_at=self.now,
+                )
+                for item, digest in fresh
+            ]
+        )
+        Response.objects.bulk_create(
+            [
+                Response(
+                    prompt_id=prompt.pk,
+                    external_id=response.external_id,
+                    model_name=response.model,
+                    text=response.text,
+                    metadata=response.metadata,
+                    position=position,
+                )
+                for prompt, (item, _) in zip(prompts, fresh, strict=True)
+                for position, response in enumerate(item.responses)
+            ],
+            batch_size=BATCH_SIZE * 4,
+        )
+        self.result.created += len(prompts)
+
+
+def prompts_import(
+    *,
+    project: Project,
+    stream: IO[bytes],
+    actor: AbstractBaseUser | None,
+    now: datetime,
+    source: str = "",
+    lines: Iterable[tuple[int, bytes | None]] | None = None,
+) -> ImportResult:
+    """Import a JSONL stream of prompts into `project`, all or nothing.
+
+    Returns the counts of created and unchanged prompts, or raises ImportRejected with
+    every bad line (the first IMPORT_MAX_ERRORS of them) and imports nothing.
+    `lines` lets a caller wrap `iter_lines` (a progress bar, say).
+    """
+    report = _Report(limit=settings.IMPORT_MAX_ERRORS)
+    max_bytes = settings.IMPORT_MAX_LINE_BYTES
+    if lines is None:
+        lines = iter_lines(stream, max_bytes=max_bytes)
+    with transaction.atomic():
+        # Serialise imports into one project: two at once could both find an id new.
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        importer = _Importer(project, now, report)
+        first_line_of: dict[str, int] = {}
+        for number, raw in lines:
+            if raw is None:
+                report.add(number, "", f"line longer than {max_bytes} bytes")
+                continue
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            if not raw.strip():
+                continue  # blank lines, such as a trailing one, carry nothing
+            item = _check_line(raw, number, project, report)
+            if item is None:
+                continue
+            if item.external_id in first_line_of:
+                report.add(
+                    number,
+                    "external_id",
+                    f"prompt {item.external_id!r} appears twice in the file "
+                    f"(first on line {first_line_of[item.external_id]})",
+                )
+                continue
+            first_line_of[item.external_id] = number
+            importer.add(number, item)
+        importer.flush()
+        if not first_line_of and not report.total:
+            report.add(None, "file", "the file holds no prompts")
+        if report.total:
+            raise ImportRejected(report.errors, report.total)  # rolls everything back
+        result = importer.result
+        audit_record(
+            actor=actor,
+            verb=AuditEvent.Verb.PROMPTS_IMPORTED,
+            obj=project,
+            project=project,
+            now=now,
+            data={"created": result.created, "unchanged": result.unchanged, "source": source},
+        )
+    return result

@@ -1,0 +1,296 @@
+"""The domain core: projects, members, guidelines, prompts, responses, audit events.
+
+Invariants about one row are database constraints with names, so they hold whoever
+writes (a service, the admin, a shell) and a violation is a clear IntegrityError.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from labelling.criteria import criteria_validate
+
+MIN_RESPONSES, MAX_RESPONSES = 2, 9
+
+
+class Project(models.Model):
+    class CritiqueRule(models.TextChoices):
+        NONE = "none", _("Critiques are optional")
+        ALL = "all", _("Every response needs a critique")
+        WORST = "worst", _("The lowest-ranked responses need a critique")
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    responses_per_prompt = models.PositiveSmallIntegerField(_("responses per prompt"), default=4)
+    annotations_per_prompt = models.PositiveSmallIntegerField(
+        _("annotations per prompt"),
+        default=3,
+        help_text=_("Overlap k: how many annotators label each prompt."),
+    )
+    allow_ties = models.BooleanField(_("allow ties"), default=True)
+    criteria = models.JSONField(
+        _("rating criteria"),
+        default=list,
+        blank=True,
+        validators=[criteria_validate],
+        help_text=_('A list of {"key", "label", "scale": [low, high], "help"}.'),
+    )
+    required_critiques = models.CharField(
+        _("required critiques"),
+        max_length=10,
+        choices=CritiqueRule.choices,
+        default=CritiqueRule.NONE,
+    )
+    gold_rate = models.FloatField(
+        _("gold rate"), default=0.0, help_text=_("Share of served items that are gold prompts.")
+    )
+    lease_minutes = models.PositiveSmallIntegerField(
+        _("lease minutes"),
+        default=30,
+        help_text=_("How long an annotator holds an item before it returns to the pool."),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+
+    class Meta:
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(responses_per_prompt__gte=MIN_RESPONSES)
+                & Q(responses_per_prompt__lte=MAX_RESPONSES),
+                name="labelling_project_responses_per_prompt_2_to_9",
+            ),
+            models.CheckConstraint(
+                condition=Q(annotations_per_prompt__gte=1),
+                name="labelling_project_annotations_per_prompt_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1),
+                name="labelling_project_gold_rate_0_to_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(lease_minutes__gte=1), name="labelling_project_lease_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ANNOTATOR = "annotator", _("Annotator")
+        REVIEWER = "reviewer", _("Reviewer")
+        ADMIN = "admin", _("Admin")
+        ENGINEER = "engineer", _("Engineer")
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("project")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("user"),
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(_("added at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        ordering = ["project", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "user"], name="labelling_membership_one_per_user"
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["annotator", "reviewer", "admin", "engineer"]),
+                name="labelling_membership_role_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} · {self.project}"
+
+
+class GuidelineVersion(models.Model):
+    """One published version of a project's guidelines: immutable once written."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="guidelines", verbose_name=_("project")
+    )
+    version = models.PositiveIntegerField(_("version"))
+    body = models.TextField(_("body (markdown)"))
+    change_summary = models.TextField(_("change summary"))
+    published_at = models.DateTimeField(_("published at"))
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("published by"),
+    )
+
+    class Meta:
+        verbose_name = _("guideline version")
+        verbose_name_plural = _("guideline versions")
+        ordering = ["project", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "version"], name="labelling_guideline_unique_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(version__gte=1), name="labelling_guideline_version_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} v{self.version}"
+
+
+class Prompt(models.Model):
+    class Kind(models.TextChoices):
+        TEXT = "text", _("Text")
+        CHAT = "chat", _("Chat")
+
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.CASCADE,
+        related_name="prompts",
+        verbose_name=_("project"),
+        # The unique (project, external_id) index starts with project_id and serves it.
+        db_index=False,
+    )
+    external_id = models.CharField(_("external id"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=4, choices=Kind.choices)
+    # A string for a text prompt, a list of {"role", "content"} for a chat.
+    content = models.JSONField(_("prompt"))
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    gold = models.JSONField(
+        _("gold ranking"),
+        null=True,
+        blank=True,
+        help_text=_("Groups of response external ids, best first."),
+    )
+    # sha256 over the canonical JSON of the whole imported item (prompt, responses,
+    # metadata, gold): a re-import compares one value to tell "unchanged" from "changed".
+    content_hash = models.CharField(_("content hash"), max_length=64)
+    retired = models.BooleanField(_("retired"), default=False)
+    created_at = models.DateTimeField(_("imported at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("prompt")
+        verbose_name_plural = _("prompts")
+        ordering = ["project", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"], name="labelling_prompt_unique_external_id"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["text", "chat"]), name="labelling_prompt_kind_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def is_gold(self) -> bool:
+        return self.gold is not None
+
+    def preview(self, length: int = 80) -> str:
+        if self.kind == self.Kind.CHAT:
+            text = next(
+                (m["content"] for m in reversed(self.content) if m.get("role") == "user"),
+                self.content[-1]["content"] if self.content else "",
+            )
+        else:
+            text = self.content
+        return text if len(text) <= length else text[: length - 1] + "…"
+
+
+class Response(models.Model):
+    prompt = models.ForeignKey(
+        Prompt,
+        on_delete=models.CASCADE,
+        related_name="responses",
+        verbose_name=_("prompt"),
+        db_index=False,  # served by labelling_response_unique_external_id
+    )
+    external_id = models.CharField(_("external id"), max_length=200)
+    model_name = models.CharField(_("model"), max_length=200)
+    text = models.TextField(_("text"))
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    position = models.PositiveSmallIntegerField(_("position in the imported file"))
+
+    class Meta:
+        verbose_name = _("response")
+        verbose_name_plural = _("responses")
+        ordering = ["prompt", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt", "external_id"], name="labelling_response_unique_external_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prompt.external_id}/{self.external_id}"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object, when. Written by services, never edited."""
+
+    class Verb(models.TextChoices):
+        PROJECT_CREATED = "project.created", _("project created")
+        PROJECT_UPDATED = "project.updated", _("project updated")
+        MEMBER_ADDED = "member.added", _("member added")
+        MEMBER_ROLE_CHANGED = "member.role_changed", _("member role changed")
+        GUIDELINE_PUBLISHED = "guideline.published", _("guideline published")
+        PROMPTS_IMPORTED = "prompts.imported", _("prompts imported")
+        USER_CREATED = "user.created", _("user created")
+
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        verbose_name=_("project"),
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    verb = models.CharField(_("what"), max_length=40, choices=Verb.choices)
+    object_type = models.CharField(_("object type"), max_length=40)
+    object_id = models.CharField(_("object id"), max_length=40)
+    data = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("when"))
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="labelling_audit_project_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.verb} {self.object_type}"

@@ -1,0 +1,184 @@
+"""Writes and workflows of the labelling app. Views call these; they never write rows."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from labelling.models import AuditEvent, GuidelineVersion, Membership, Project
+
+User = get_user_model()
+
+DEFAULT_GUIDELINE = """# Guidelines
+
+Read the prompt, then every response in full before you rank.
+
+1. **Rank** the responses from best to worst. Put responses of equal quality in one group
+   only when you truly cannot separate them.
+2. **Rate** each response on every criterion of the project.
+3. **Critique**: say briefly what makes a response better or worse than the others.
+4. **Flag** anything unsafe, factually wrong or broken.
+"""
+
+
+class DomainError(Exception):
+    """A request the domain refuses; views turn it into a 400 with this message."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def audit_record(
+    *,
+    actor: AbstractBaseUser | None,
+    verb: str,
+    obj: Any,
+    now: datetime,
+    project: Project | None = None,
+    data: dict | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        project=project,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        verb=verb,
+        object_type=obj._meta.model_name,
+        object_id=str(obj.pk),
+        data=data or {},
+        created_at=now,
+    )
+
+
+@transaction.atomic
+def project_create(
+    *,
+    name: str,
+    created_by: AbstractBaseUser | None,
+    now: datetime,
+    guideline_body: str = "",
+    **settings: Any,
+) -> Project:
+    """A project, its guideline version 1, and its creator as a project admin."""
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(
+                name=name, created_by=created_by, created_at=now, **settings
+            )
+    except IntegrityError as error:
+        if Project.objects.filter(name=name).exists():
+            raise DomainError(f"A project named {name!r} exists already.", field="name") from error
+        raise
+    GuidelineVersion.objects.create(
+        project=project,
+        version=1,
+        body=guideline_body or DEFAULT_GUIDELINE,
+        change_summary="First version.",
+        published_at=now,
+        published_by=created_by,
+    )
+    audit_record(
+        actor=created_by,
+        verb=AuditEvent.Verb.PROJECT_CREATED,
+        obj=project,
+        project=project,
+        now=now,
+        data={"name": name, **settings},
+    )
+    if created_by is not None:
+        membership_set(
+            project=project, user=created_by, role=Membership.Role.ADMIN, actor=created_by, now=now
+        )
+    return project
+
+
+# Settings that decide how existing prompts were imported cannot change under them.
+_FROZEN_ONCE_PROMPTS_EXIST = {"responses_per_prompt"}
+
+
+@transaction.atomic
+def project_update(
+    *, project: Project, actor: AbstractBaseUser, now: datetime, **changes: Any
+) -> Project:
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    frozen = _FROZEN_ONCE_PROMPTS_EXIST & changes.keys()
+    for field in frozen:
+        if changes[field] != getattr(project, field) and project.prompts.exists():
+            raise DomainError(
+                "This cannot change once prompts are imported: they were checked against it.",
+                field=field,
+            )
+    before = {field: getattr(project, field) for field in changes}
+    for field, value in changes.items():
+        setattr(project, field, value)
+    project.full_clean()
+    project.save(update_fields=list(changes) or None)
+    audit_record(
+        actor=actor,
+        verb=AuditEvent.Verb.PROJECT_UPDATED,
+        obj=project,
+        project=project,
+        now=now,
+        data={"before": before, "after": changes},
+    )
+    return project
+
+
+@dataclass(frozen=True)
+class MembershipChange:
+    membership: Membership
+    created: bool
+
+
+@transaction.atomic
+def membership_set(
+    *, project: Project, user: AbstractBaseUser, role: str, actor: AbstractBaseUser | None, now
+) -> MembershipChange:
+    """Add `user` to `project` with `role`, or change the role of an existing member."""
+    if role not in Membership.Role.values:
+        raise DomainError(f"Unknown role {role!r}.", field="role")
+    membership, created = Membership.objects.select_for_update().get_or_create(
+        project=project, user=user, defaults={"role": role, "created_at": now}
+    )
+    if created:
+        audit_record(
+            actor=actor,
+            verb=AuditEvent.Verb.MEMBER_ADDED,
+            obj=membership,
+            project=project,
+            now=now,
+            data={"username": user.get_username(), "role": role},
+        )
+    elif membership.role != role:
+        before = membership.role
+        membership.role = role
+        membership.save(update_fields=["role"])
+        audit_record(
+            actor=actor,
+            verb=AuditEvent.Verb.MEMBER_ROLE_CHANGED,
+            obj=membership,
+            project=project,
+            now=now,
+            data={"username": user.get_username(), "before": before, "after": role},
+        )
+    return MembershipChange(membership=membership, created=created)
+
+
+@transaction.atomic
+def user_create(
+    *, username: str, password: str, email: str = "", actor: AbstractBaseUser | None, now
+) -> AbstractBaseUser:
+    if User.objects.filter(username__iexact=username).exists():
+        raise DomainError(f"The username {username!r} is taken.", field="username")
+    user = User.objects.create_user(username=username, password=password, email=email)
+    audit_record(
+        actor=actor,
+        verb=AuditEvent.Verb.USER_CREATED,
+        obj=user,
+        now=now,
+        data={"username": username},
+    )
+    return user

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from labelling import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("projects/<int:project_id>/", views.project_detail, name="project"),
+    path("projects/<int:project_id>/import/", views.project_import, name="project-import"),
+    path("projects/<int:project_id>/members/", views.project_member_add, name="project-member-add"),
+]

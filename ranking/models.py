@@ -1,0 +1,1 @@
+# Pairwise preferences, agreement and leaderboards arrive with the annotator's workflow.

@@ -1,0 +1,119 @@
+"""The cast (STYLE.md): alice the annotator, bob a second annotator, rita the reviewer,
+adam the admin, erin the engineer, olga an outsider, and sam, staff."""
+
+import json
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from labelling.models import Membership, Project
+from labelling.services import membership_set, project_create
+
+User = get_user_model()
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., object]:
+    def make(username: str, **extra):
+        return User.objects.create_user(username=username, password=PASSWORD, **extra)
+
+    return make
+
+
+@pytest.fixture
+def cast(make_user) -> dict:
+    users = {name: make_user(name) for name in ["alice", "bob", "rita", "adam", "erin", "olga"]}
+    users["sam"] = make_user("sam", is_staff=True)
+    return users
+
+
+CRITERIA = [
+    {"key": "helpfulness", "label": "Helpfulness", "scale": [1, 7], "help": "Does it help?"},
+    {"key": "honesty", "label": "Honesty", "scale": [1, 7]},
+]
+
+
+@pytest.fixture
+def project(cast) -> Project:
+    """A four-response project run by adam, with the cast in their roles (olga left out)."""
+    now = timezone.now()
+    project = project_create(
+        name="Chatbot comparisons",
+        created_by=cast["adam"],
+        now=now,
+        responses_per_prompt=4,
+        criteria=CRITERIA,
+    )
+    for name, role in [
+        ("alice", Membership.Role.ANNOTATOR),
+        ("bob", Membership.Role.ANNOTATOR),
+        ("rita", Membership.Role.REVIEWER),
+        ("erin", Membership.Role.ENGINEER),
+    ]:
+        membership_set(project=project, user=cast[name], role=role, actor=cast["adam"], now=now)
+    return project
+
+
+@pytest.fixture
+def other_project(cast) -> Project:
+    """A project olga annotates and nobody else of the cast belongs to."""
+    now = timezone.now()
+    project = project_create(
+        name="Olga's project", created_by=cast["sam"], now=now, responses_per_prompt=2
+    )
+    membership_set(
+        project=project, user=cast["olga"], role=Membership.Role.ANNOTATOR, actor=None, now=now
+    )
+    return project
+
+
+@pytest.fixture
+def api(cast) -> Callable[[str | None], APIClient]:
+    """api("alice") is a client holding alice's token; api(None) is anonymous."""
+
+    def client_for(name: str | None) -> APIClient:
+        client = APIClient()
+        if name is not None:
+            response = client.post(
+                "/api/auth/token/", {"username": name, "password": PASSWORD}, format="json"
+            )
+            assert response.status_code == 200, response.content
+            client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+        return client
+
+    return client_for
+
+
+def prompt_line(
+    external_id: str = "p-1",
+    *,
+    prompt: object = "Explain TCP slow start.",
+    n: int = 4,
+    gold: list | None = None,
+    **overrides,
+) -> dict:
+    """One import item with `n` responses r1..rn from model-a, model-b, ..."""
+    item = {
+        "external_id": external_id,
+        "prompt": prompt,
+        "responses": [
+            {"external_id": f"r{i}", "model": f"model-{'abcdefghi'[i - 1]}", "text": f"Answer {i}"}
+            for i in range(1, n + 1)
+        ],
+        "metadata": {"domain": "networking"},
+    }
+    if gold is not None:
+        item["gold"] = gold
+    item.update(overrides)
+    return item
+
+
+def jsonl(*items: object) -> bytes:
+    """Items as JSONL bytes; a str item is written as it is (for broken lines)."""
+    return b"".join(
+        (item if isinstance(item, str) else json.dumps(item)).encode() + b"\n" for item in items
+    )

@@ -1,0 +1,21 @@
+"""Test settings: the real settings, with the few things tests decide before start-up."""
+
+import os
+
+# Tests never run with a production key; the real settings refuse to start without one.
+os.environ.setdefault("SECRET_KEY", "tests-only-" + "x" * 50)
+
+from rlhf_site.settings import *  # noqa: F403
+from rlhf_site.settings import Q_CLUSTER
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Run background tasks inline: django-q2 reads this once at start-up.
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+SECURE_SSL_REDIRECT = False
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Static files come from the finders in tests; there is no collected STATIC_ROOT.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,126 @@
+"""Who reaches what: every endpoint for a member of each role, an outsider and anonymous.
+
+A non-member gets 404 (they learn nothing of the project), a member without the right
+role 403, anonymous 401 on the API and a redirect to the login page on the site.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tests.conftest import PASSWORD, jsonl, prompt_line
+
+PERSONAS = ["alice", "rita", "erin", "adam", "olga", "sam", None]
+
+
+# (method, path, body, format, {persona: status}); {pid} is the project's id.
+API_CASES = [
+    ("get", "/api/projects/", None, "json",
+     {"alice": 200, "rita": 200, "erin": 200, "adam": 200, "olga": 200, "sam": 200, None: 401}),
+    ("post", "/api/projects/", {"name": "New"}, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 403, "olga": 403, "sam": 201, None: 401}),
+    ("get", "/api/projects/{pid}/", None, "json",
+     {"alice": 200, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("patch", "/api/projects/{pid}/", {"gold_rate": 0.2}, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("get", "/api/projects/{pid}/members/", None, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("post", "/api/projects/{pid}/members/", {"username": "bob", "role": "reviewer"}, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("get", "/api/projects/{pid}/guidelines/", None, "json",
+     {"alice": 200, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("post", "/api/projects/{pid}/prompts/import/", "jsonl", None,
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("post", "/api/users/", {"username": "newbie", "password": "a long enough passphrase"}, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 403, "olga": 403, "sam": 201, None: 401}),
+    # The API's description is public: it is the contract of an open-source project.
+    ("get", "/api/schema/", None, None,
+     {"alice": 200, "olga": 200, None: 200}),
+    ("get", "/api/docs/", None, None,
+     {"alice": 200, "olga": 200, None: 200}),
+    ("post", "/api/auth/token/", {"username": "bob", "password": PASSWORD}, "json",
+     {"alice": 200, "olga": 200, None: 200}),
+]  # fmt: skip
+
+PAGE_CASES = [
+    ("get", "/", None, {"alice": 200, "olga": 200, None: 302}),
+    ("get", "/projects/{pid}/", None,
+     {"alice": 200, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("post", "/projects/{pid}/import/", "upload",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+    ("post", "/projects/{pid}/members/", {"username": "bob", "role": "reviewer"},
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+]  # fmt: skip
+
+
+def _cells(cases, width):
+    for case in cases:
+        for persona, expected in case[width].items():
+            yield pytest.param(
+                *case[:width], persona, expected, id=f"{case[0]} {case[1]} {persona}"
+            )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "fmt", "persona", "expected"), list(_cells(API_CASES, 4))
+)
+def test_api_permissions(api, project, other_project, method, path, body, fmt, persona, expected):
+    client = api(persona)
+    url = path.format(pid=project.pk)
+    if body == "jsonl":
+        response = client.post(
+            url, data=jsonl(prompt_line("p-1")), content_type="application/x-ndjson"
+        )
+    else:
+        response = getattr(client, method)(url, body, format=fmt)
+    assert response.status_code == expected, response.content[:300]
+    if expected >= 400:
+        assert set(response.json()) >= {"detail", "errors"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "persona", "expected"), list(_cells(PAGE_CASES, 3))
+)
+def test_page_permissions(client, project, other_project, method, path, body, persona, expected):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    if persona:
+        client.login(username=persona, password=PASSWORD)
+    if body == "upload":
+        body = {"file": SimpleUploadedFile("p.jsonl", jsonl(prompt_line("p-1")))}
+    response = getattr(client, method)(path.format(pid=project.pk), body or {})
+    assert response.status_code == expected
+    if persona is None:
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def _paths(resolver, prefix=""):
+    for pattern in resolver.url_patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from _paths(pattern, route)
+        elif isinstance(pattern, URLPattern):
+            yield route
+
+
+def test_every_url_of_ours_is_in_the_tables():
+    """A new endpoint must join the tables above before it can ship."""
+    ours = {
+        "/" + route.replace("<int:project_id>", "{pid}")
+        for route in _paths(get_resolver())
+        if not route.startswith(("admin/", "accounts/"))
+    }
+    covered = {case[1] for case in API_CASES} | {case[1] for case in PAGE_CASES}
+    assert ours - covered == set()
+
+
+def test_member_form_changes_a_role_and_refuses_an_unknown_user(client, project, cast):
+    client.login(username="adam", password=PASSWORD)
+    response = client.post(
+        f"/projects/{project.pk}/members/", {"username": "olga", "role": "annotator"}, follow=True
+    )
+    assert "olga joined as Annotator." in response.content.decode()
+    response = client.post(
+        f"/projects/{project.pk}/members/", {"username": "ghost", "role": "admin"}
+    )
+    assert response.status_code == 400
+    assert "No user has this username." in response.content.decode()
