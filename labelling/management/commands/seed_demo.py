@@ -1,0 +1,90 @@
+"""Build the demo project and its users. Safe to run again: data is only added once.
+
+Passwords are random and set afresh on every run (they are printed, never stored in
+clear), so whoever ran the command last knows them; nothing here ships a fixed password.
+"""
+
+import io
+import json
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from labelling.demo import CRITERIA, GUIDELINE, demo_items
+from labelling.importing import prompts_import
+from labelling.models import Membership, Project
+from labelling.services import membership_set, project_create
+
+DEMO_PROJECT = "Demo: assistant responses"
+DEMO_USERS = [
+    ("admin", None),
+    ("alice", Membership.Role.ANNOTATOR),
+    ("bob", Membership.Role.ANNOTATOR),
+    ("carol", Membership.Role.ANNOTATOR),
+    ("rita", Membership.Role.REVIEWER),
+    ("erin", Membership.Role.ENGINEER),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo project (212 prompts, 4 models) and users; print their passwords."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        now = timezone.now()
+        User = get_user_model()
+        passwords = {}
+        users = {}
+        for username, _role in DEMO_USERS:
+            user, _ = User.objects.get_or_create(
+                username=username, defaults={"email": f"{username}@example.org"}
+            )
+            if username == "admin":
+                user.is_staff = user.is_superuser = True
+            passwords[username] = secrets.token_urlsafe(9)
+            user.set_password(passwords[username])
+            user.save()
+            users[username] = user
+
+        project = Project.objects.filter(name=DEMO_PROJECT).first()
+        if project is None:
+            project = project_create(
+                name=DEMO_PROJECT,
+                description="Four assistants answer coding, maths, advice and explanation "
+                "prompts, some as conversations. Rank them, rate them, say why.",
+                created_by=users["admin"],
+                now=now,
+                guideline_body=GUIDELINE,
+                responses_per_prompt=4,
+                annotations_per_prompt=3,
+                allow_ties=True,
+                criteria=CRITERIA,
+                required_critiques=Project.CritiqueRule.WORST,
+                gold_rate=0.05,
+            )
+        for username, role in DEMO_USERS:
+            if role is not None:
+                membership_set(
+                    project=project, user=users[username], role=role, actor=users["admin"], now=now
+                )
+
+        data = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in demo_items())
+        result = prompts_import(
+            project=project,
+            stream=io.BytesIO(data.encode()),
+            actor=users["admin"],
+            now=now,
+            source="seed_demo",
+        )
+
+        self.stdout.write(
+            f"Demo project {project.name!r} (id {project.pk}): "
+            f"{result.created} prompts added, {result.unchanged} already there."
+        )
+        self.stdout.write("Log in at http://127.0.0.1:8000/ as (new passwords on every run):")
+        for username, role in DEMO_USERS:
+            label = "staff, project admin" if role is None else role
+            self.stdout.write(f"  {username:<6} {passwords[username]:<14} ({label})")
