@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.generics import GenericAPIView
+from rest_framework.generics import ListAPIView
 from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -78,14 +78,14 @@ def _project_payload(projects, *, user, many: bool):
     return s.ProjectSerializer(projects, many=many, context=context).data
 
 
-class ProjectsView(GenericAPIView):
+class ProjectsView(ListAPIView):
     serializer_class = s.ProjectSerializer
 
     def get_queryset(self):
         return selectors.projects_for_user(user=self.request.user).order_by("name", "pk")
 
     @extend_schema(summary="The projects I am a member of (all of them for staff)")
-    def get(self, request):
+    def list(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(_project_payload(page, user=request.user, many=True))
 

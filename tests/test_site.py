@@ -1,0 +1,268 @@
+"""Settings, the demo seeder, the admin, the pages and the sanitising renderer."""
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from labelling.models import GuidelineVersion, Membership, Project, Prompt, Response
+from labelling.rendering import render_markdown
+from rlhf_site.env import env_bool, env_int, env_list
+from tests.conftest import PASSWORD, jsonl, prompt_line
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# --- settings from the environment ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("1", True), ("ON", True), ("false", False), ("0", False)]
+)
+def test_env_bool_reads_the_usual_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("SOME_FLAG", raw)
+    assert env_bool("SOME_FLAG") is expected
+
+
+def test_env_bool_refuses_junk(monkeypatch):
+    monkeypatch.setenv("SOME_FLAG", "yes please")
+    with pytest.raises(ImproperlyConfigured, match="SOME_FLAG"):
+        env_bool("SOME_FLAG")
+
+
+def test_env_int_and_env_list(monkeypatch):
+    monkeypatch.setenv("N", "12")
+    monkeypatch.setenv("HOSTS", "a.example, b.example,,")
+    assert env_int("N", 1) == 12 and env_list("HOSTS") == ["a.example", "b.example"]
+    monkeypatch.setenv("N", "twelve")
+    with pytest.raises(ImproperlyConfigured):
+        env_int("N", 1)
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    clean["DJANGO_SETTINGS_MODULE"] = "rlhf_site.settings"
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_server_refuses_to_start_in_production_without_a_secret_key():
+    result = _manage("check", DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_a_junk_debug_value_stops_start_up():
+    result = _manage("check", DEBUG="maybe", SECRET_KEY="k" * 60)
+    assert result.returncode != 0 and "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_check_deploy_is_clean_with_production_like_settings():
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY="a9X!kq3-" * 8,
+        ALLOWED_HOSTS="labels.example.org",
+        CSRF_TRUSTED_ORIGINS="https://labels.example.org",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+# --- the domain's constraints hold whoever writes --------------------------------------------
+
+
+def test_the_database_refuses_a_second_membership_for_the_same_user(project, cast):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Membership.objects.create(project=project, user=cast["alice"], role="reviewer")
+
+
+def test_the_database_refuses_a_duplicate_guideline_version(project):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        GuidelineVersion.objects.create(
+            project=project, version=1, body="x", change_summary="x", published_at=timezone.now()
+        )
+
+
+@pytest.mark.parametrize(
+    "field", [{"responses_per_prompt": 1}, {"responses_per_prompt": 10}, {"gold_rate": 2}]
+)
+def test_the_database_refuses_impossible_project_settings(db, field):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Project.objects.create(name="bad", **field)
+
+
+# --- the demo ---------------------------------------------------------------------------------
+
+
+def test_seed_demo_builds_a_realistic_project_and_can_run_again(db):
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    project = Project.objects.get(name="Demo: assistant responses")
+    prompts = Prompt.objects.filter(project=project)
+    assert prompts.count() >= 200
+    assert prompts.filter(kind="chat").count() >= 20
+    assert prompts.exclude(gold=None).count() >= 5
+    domains = {p.metadata["domain"] for p in prompts}
+    assert {"code", "maths", "advice", "chat"} <= domains
+    assert Response.objects.filter(prompt__project=project).count() == 4 * prompts.count()
+    assert len(set(Response.objects.values_list("model_name", flat=True))) == 4
+    assert [c["key"] for c in project.criteria] == ["helpfulness", "harmlessness", "honesty"]
+    assert all(c["scale"] == [1, 7] for c in project.criteria)
+    assert "## 2. Rank" in project.guidelines.get(version=1).body
+    roles = dict(project.memberships.values_list("user__username", "role"))
+    assert roles == {
+        "admin": "admin",
+        "alice": "annotator",
+        "bob": "annotator",
+        "carol": "annotator",
+        "rita": "reviewer",
+        "erin": "engineer",
+    }
+
+    again = io.StringIO()
+    call_command("seed_demo", stdout=again)
+    assert "0 prompts added" in again.getvalue()
+    assert Prompt.objects.count() == prompts.count()
+    password = next(
+        line.split()[1]
+        for line in again.getvalue().splitlines()
+        if line.strip().startswith("alice")
+    )
+    from django.test import Client
+
+    assert Client().login(username="alice", password=password)
+
+
+# --- the admin is usable ------------------------------------------------------------------------
+
+
+def test_every_admin_page_of_ours_opens_for_staff(client, project, cast):
+    from labelling.importing import prompts_import
+
+    prompts_import(
+        project=project, stream=io.BytesIO(jsonl(prompt_line())), actor=None, now=timezone.now()
+    )
+    cast["sam"].is_superuser = True
+    cast["sam"].save()
+    client.login(username="sam", password=PASSWORD)
+    prompt = Prompt.objects.get()
+    for url in [
+        "/admin/",
+        "/admin/labelling/project/",
+        f"/admin/labelling/project/{project.pk}/change/",
+        "/admin/labelling/membership/",
+        "/admin/labelling/guidelineversion/",
+        f"/admin/labelling/guidelineversion/{project.guidelines.get().pk}/change/",
+        "/admin/labelling/prompt/?q=p-1",
+        f"/admin/labelling/prompt/{prompt.pk}/change/",
+        "/admin/labelling/response/",
+        f"/admin/labelling/response/{prompt.responses.first().pk}/change/",
+        "/admin/labelling/auditevent/",
+    ]:
+        assert client.get(url).status_code == 200, url
+
+
+def test_the_admin_cannot_edit_a_published_guideline(client, project, cast):
+    cast["sam"].is_superuser = True
+    cast["sam"].save()
+    client.login(username="sam", password=PASSWORD)
+    version = project.guidelines.get()
+    client.post(
+        f"/admin/labelling/guidelineversion/{version.pk}/change/",
+        {"body": "rewritten", "change_summary": "sneaky"},
+    )
+    version.refresh_from_db()
+    assert version.body != "rewritten"
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+def test_login_page_and_home_list_my_projects(client, project, other_project):
+    assert client.get("/accounts/login/").status_code == 200
+    client.login(username="alice", password=PASSWORD)
+    page = client.get("/").content.decode()
+    assert project.name in page and other_project.name not in page
+
+
+def test_project_page_escapes_prompt_text(client, project):
+    from labelling.importing import prompts_import
+
+    hostile = "<img src=x onerror=alert(1)>"
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line(prompt=hostile))),
+        actor=None,
+        now=timezone.now(),
+    )
+    client.login(username="alice", password=PASSWORD)
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert hostile not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+# --- the sanitising renderer ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "<script>alert(1)</script>",
+        '<img src=x onerror="alert(1)">',
+        "[click](javascript:alert(1))",
+        "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+        "![x](javascript:alert(1))",
+        '<a href="javascript:alert(1)">x</a>',
+        "<svg onload=alert(1)>",
+        "<iframe src=//evil.example></iframe>",
+    ],
+)
+def test_markdown_renderer_never_emits_active_content(source):
+    tags = _tags(str(render_markdown(source)))
+    assert not {name for name, _ in tags} & {"script", "img", "svg", "iframe", "object"}
+    for _name, attrs in tags:
+        for attr, value in attrs:
+            assert not attr.startswith("on"), attrs
+            assert not (value or "").strip().lower().startswith(("javascript:", "data:")), attrs
+
+
+def test_hostile_markdown_stays_readable_as_text():
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in str(
+        render_markdown("<script>alert(1)</script>")
+    )
+
+
+def _tags(html: str) -> list[tuple[str, list]]:
+    from html.parser import HTMLParser
+
+    found = []
+
+    class Collector(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append((tag, attrs))
+
+    Collector().feed(html)
+    return found
+
+
+def test_markdown_renderer_keeps_formatting():
+    html = str(render_markdown("# Title\n\n**bold** and `code`\n\n| a | b |\n|---|---|\n| 1 | 2 |"))
+    assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html
+    assert "<code>code</code>" in html and "<table>" in html
+    assert 'rel="nofollow noopener noreferrer"' in str(render_markdown("[a](https://example.org)"))
