@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from labelling.models import AuditEvent, GuidelineVersion, Membership, Project, Prompt, Response
+from labelling.services import project_initialise
 
 
 class MembershipInline(admin.TabularInline):
@@ -25,6 +27,17 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     readonly_fields = ["created_at", "created_by"]
     inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # A new project gets guideline v1, its audit event and its creator as admin,
+        # the same as one made through the API.
+        obj.created_by = request.user
+        obj.created_at = timezone.now()
+        super().save_model(request, obj, form, change)
+        project_initialise(project=obj, created_by=request.user, now=obj.created_at)
 
 
 @admin.register(Membership)

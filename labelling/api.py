@@ -2,6 +2,7 @@
 
 from django.contrib.auth import authenticate, get_user_model
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -48,8 +49,8 @@ class TokenView(APIView):
         )
         if user is None or not user.is_active:
             # 400 as DRF's own token view answers: the request, not a session, is wrong.
-            raise ValidationError({"password": ["Unknown username or wrong password."]})
-        token, _ = Token.objects.get_or_create(user=user)
+            raise ValidationError({"password": [_("Unknown username or wrong password.")]})
+        token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 
 
@@ -61,7 +62,7 @@ class UsersView(APIView):
     )
     def post(self, request):
         if not request.user.is_staff:
-            raise PermissionDenied("Only staff create users.")
+            raise PermissionDenied(_("Only staff create users."))
         data = s.UserCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = user_create(**data.validated_data, actor=request.user, now=timezone.now())
@@ -95,7 +96,7 @@ class ProjectsView(ListAPIView):
     )
     def post(self, request):
         if not request.user.is_staff:
-            raise PermissionDenied("Only staff create projects.")
+            raise PermissionDenied(_("Only staff create projects."))
         data = s.ProjectSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -154,7 +155,7 @@ class MembersView(APIView):
         data.is_valid(raise_exception=True)
         user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
         if user is None:
-            raise ValidationError({"username": ["No user has this username."]})
+            raise ValidationError({"username": [_("No user has this username.")]})
         change = membership_set(
             project=project,
             user=user,
@@ -228,7 +229,7 @@ class ImportView(APIView):
             upload = request.FILES.get("file")
             if upload is None:
                 raise ValidationError(
-                    {"file": ["Send a JSONL body (application/x-ndjson) or upload a file."]}
+                    {"file": [_("Send a JSONL body (application/x-ndjson) or upload a file.")]}
                 )
             stream, source = upload.file, f"api:{upload.name}"
         try:
@@ -242,7 +243,8 @@ class ImportView(APIView):
         except ImportRejected as rejected:
             return Response(
                 {
-                    "detail": f"{rejected.total} problem(s) in the file; nothing was imported.",
+                    "detail": _("%(n)d problem(s) in the file; nothing was imported.")
+                    % {"n": rejected.total},
                     "errors": [error.as_dict() for error in rejected.errors],
                     "total_errors": rejected.total,
                 },

@@ -328,8 +328,8 @@ EXPLAIN_PHRASES = [
 def _advice_responses(topic: str, tip1: str, tip2: str) -> list[str]:
     return [
         f"Here's a plan that works for most people who want to {topic}:\n\n"
-        f"1. **{tip1.capitalize()}.** It is the single habit with the biggest effect.\n"
-        f"2. **{tip2.capitalize()}.**\n"
+        f"1. **{_sentence_case(tip1)}.** It is the single habit with the biggest effect.\n"
+        f"2. **{_sentence_case(tip2)}.**\n"
         "3. **Measure progress weekly**, not daily, so one bad day does not discourage you.\n\n"
         "If this does not help after a few weeks, it is worth talking to someone with "
         "expertise in the area.",
@@ -343,12 +343,12 @@ def _advice_responses(topic: str, tip1: str, tip2: str) -> list[str]:
 
 def _explain_responses(topic: str, core: str) -> list[str]:
     return [
-        f"**{topic.capitalize()}**, in short: {core}.\n\n"
+        f"**{_sentence_case(topic)}**, in short: {core}.\n\n"
         "An everyday picture helps: think of it as a process that adjusts step by step "
         "rather than all at once. The details matter in practice, but that is the idea.",
-        f"{topic.capitalize()}: {core}.",
+        f"{_sentence_case(topic)}: {core}.",
         f"It's when {core.split(',')[0]}.",
-        f"{topic.capitalize()} is a complicated topic that scientists still do not fully "
+        f"{_sentence_case(topic)} is a complicated topic that scientists still do not fully "
         f"understand. Basically {core.split(',')[0]}, although many experts believe the "
         "opposite is true.",
     ]
@@ -358,18 +358,25 @@ def _explain_responses(topic: str, core: str) -> list[str]:
 
 
 def _item(external_id, prompt, texts, metadata, rng, gold=False) -> dict:
+    order = list(range(len(MODELS)))
+    rng.shuffle(order)  # the file's order says nothing about quality
+    # Neutral response ids: an id that named its model would undo blind labelling.
+    ids = {quality: f"r{slot + 1}" for slot, quality in enumerate(order)}
     responses = [
-        {"external_id": f"{external_id}-{model}", "model": model, "text": text}
-        for model, text in zip(MODELS, texts, strict=True)
+        {"external_id": ids[quality], "model": MODELS[quality], "text": texts[quality]}
+        for quality in order
     ]
-    rng.shuffle(responses)  # the file's order says nothing about quality
     item = {"external_id": external_id, "prompt": prompt, "responses": responses}
     item["metadata"] = metadata
     if gold:
-        # Both wrong answers are equally wrong: a tie in the expert ranking.
-        best, second, *wrong = (f"{external_id}-{model}" for model in MODELS)
-        item["gold"] = [[best], [second], wrong]
+        # MODELS is in order of quality; both wrong answers are equally wrong: a tie.
+        item["gold"] = [[ids[0]], [ids[1]], [ids[2], ids[3]]]
     return item
+
+
+def _sentence_case(text: str) -> str:
+    """'TCP slow start' stays 'TCP ...' (str.capitalize would make it 'Tcp ...')."""
+    return text[:1].upper() + text[1:]
 
 
 def demo_items(seed: int = 7) -> list[dict]:
@@ -428,7 +435,7 @@ def demo_items(seed: int = 7) -> list[dict]:
             chat = [
                 {"role": "system", "content": "You are a patient, accurate tutor."},
                 {"role": "user", "content": f"What is {topic}?"},
-                {"role": "assistant", "content": f"{topic.capitalize()}: {core}."},
+                {"role": "assistant", "content": f"{_sentence_case(topic)}: {core}."},
                 {"role": "user", "content": follow_up},
             ]
             short = f"In one sentence: {core}."
@@ -436,7 +443,7 @@ def demo_items(seed: int = 7) -> list[dict]:
             texts = (
                 [example + " Each step builds on the last.", example, short, "I already told you."]
                 if f == 0
-                else [short, f"{topic.capitalize()}: {core}.", core.split(",")[0] + ".", "Sure."]
+                else [short, f"{_sentence_case(topic)}: {core}.", core.split(",")[0] + ".", "Sure."]
             )
             items.append(
                 _item(f"chat-{c:02d}-{f}", chat, texts, {"domain": "chat", "turns": 4}, rng)

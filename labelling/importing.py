@@ -17,6 +17,8 @@ import orjson
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from labelling.models import AuditEvent, Project, Prompt, Response
@@ -111,7 +113,7 @@ def iter_lines(stream: IO[bytes], *, max_bytes: int) -> Iterator[tuple[int, byte
 
 
 _WRONG_BRANCH = {"string_type", "list_type"}
-_PROMPT_SHAPE = "must be a non-empty string or a list of {role, content} messages"
+_PROMPT_SHAPE = gettext_lazy("must be a non-empty string or a list of {role, content} messages")
 
 
 def _problems(error: ValidationError) -> list[tuple[str, str]]:
@@ -130,14 +132,14 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
             if e["type"] in _WRONG_BRANCH and len(loc) == 2:
                 if prompt_deep:
                     continue  # the error of the branch the input was not meant for
-                problems.append(("prompt", _PROMPT_SHAPE))
+                problems.append(("prompt", str(_PROMPT_SHAPE)))
                 continue
             loc = ("prompt", *loc[2:])
         where = ".".join(str(part) for part in loc)
         if e["type"] == "json_invalid":
-            message = f"not valid JSON ({e['ctx'].get('error', 'parse error')})"
+            message = _("not valid JSON (%(error)s)") % {"error": e["ctx"].get("error", "?")}
         elif e["type"] == "model_type" and not where:
-            message = "each line must be a JSON object"
+            message = _("each line must be a JSON object")
         else:
             message = e["msg"]
         problems.append((where, message))
@@ -158,7 +160,8 @@ def _check_line(raw: bytes, line: int, project: Project, report: _Report) -> Pro
         report.add(
             line,
             "responses",
-            f"expected {expected} responses (the project's setting), got {len(item.responses)}",
+            _("expected %(expected)d responses (the project's setting), got %(got)d")
+            % {"expected": expected, "got": len(item.responses)},
         )
         ok = False
     first_at: dict[str, int] = {}
@@ -167,15 +170,15 @@ def _check_line(raw: bytes, line: int, project: Project, report: _Report) -> Pro
             report.add(
                 line,
                 f"responses.{i}.external_id",
-                f"duplicate response id {response.external_id!r} "
-                f"(also responses.{first_at[response.external_id]})",
+                _("duplicate response id %(id)s (also responses.%(other)d)")
+                % {"id": repr(response.external_id), "other": first_at[response.external_id]},
             )
             ok = False
         else:
             first_at[response.external_id] = i
     if isinstance(item.prompt, list):
         if not item.prompt:
-            report.add(line, "prompt", "a chat prompt needs at least one message")
+            report.add(line, "prompt", _("a chat prompt needs at least one message"))
             ok = False
         elif item.prompt[-1].role != "user":
             report.add(
@@ -194,21 +197,31 @@ def _check_gold(item: PromptIn, line: int, project: Project, report: _Report) ->
     flat = [rid for group in item.gold for rid in group]
     problems = []
     if any(not group for group in item.gold):
-        problems.append("groups must not be empty")
+        problems.append(_("groups must not be empty"))
     unknown = sorted(set(flat) - set(ids))
     if unknown:
-        problems.append(f"unknown response id(s) {', '.join(map(repr, unknown))}")
+        problems.append(_("unknown response id(s) %(ids)s") % {"ids": _listed(unknown)})
     repeated = sorted({rid for rid in flat if flat.count(rid) > 1})
     if repeated:
-        problems.append(f"response id(s) {', '.join(map(repr, repeated))} appear more than once")
+        problems.append(
+            _("response id(s) %(ids)s appear more than once") % {"ids": _listed(repeated)}
+        )
     missing = [rid for rid in ids if rid not in flat]
     if missing and not unknown:
-        problems.append(f"response id(s) {', '.join(map(repr, missing))} are not ranked")
+        problems.append(_("response id(s) %(ids)s are not ranked") % {"ids": _listed(missing)})
     if not project.allow_ties and any(len(group) > 1 for group in item.gold):
-        problems.append("this project does not allow ties")
+        problems.append(_("this project does not allow ties"))
     for problem in problems:
-        report.add(line, "gold", f"must rank every response exactly once: {problem}")
+        report.add(
+            line,
+            "gold",
+            _("must rank every response exactly once: %(problem)s") % {"problem": problem},
+        )
     return not problems
+
+
+def _listed(ids: list[str]) -> str:
+    return ", ".join(map(repr, ids))
 
 
 def content_hash(item: PromptIn) -> str:
@@ -242,7 +255,7 @@ class _Importer:
             known = dict(
                 Prompt.objects.filter(
                     project=self.project,
-                    external_id__in=[item.external_id for _, item, _ in batch],
+                    external_id__in=[item.external_id for _line, item, _digest in batch],
                 ).values_list("external_id", "content_hash")
             )
         fresh = []
@@ -255,8 +268,11 @@ class _Importer:
                 self.report.add(
                     line,
                     "external_id",
-                    f"prompt {item.external_id!r} was imported before with different content; "
-                    "a changed prompt needs a new external id",
+                    _(
+                        "prompt %(id)s was imported before with different content; "
+                        "a changed prompt needs a new external id"
+                    )
+                    % {"id": repr(item.external_id)},
                 )
         # Once the file is known to be bad it will be rolled back: only keep checking.
         if fresh and not self.report.total:
@@ -302,7 +318,7 @@ class _Importer:
                     metadata=response.metadata,
                     position=position,
                 )
-                for prompt, (item, _) in zip(prompts, fresh, strict=True)
+                for prompt, (item, _digest) in zip(prompts, fresh, strict=True)
                 for position, response in enumerate(item.responses)
             ],
             batch_size=BATCH_SIZE * 4,
@@ -350,7 +366,7 @@ class _Importer:
                         )
                     )
             with raw.copy(_copy_sql(Response, response_columns)) as copy:
-                for pk, (item, _) in zip(ids, fresh, strict=True):
+                for pk, (item, _digest) in zip(ids, fresh, strict=True):
                     for position, response in enumerate(item.responses):
                         copy.write_row(
                             (
@@ -402,7 +418,7 @@ def prompts_import(
         first_line_of: dict[str, int] = {}
         for number, raw in lines:
             if raw is None:
-                report.add(number, "", f"line longer than {max_bytes} bytes")
+                report.add(number, "", _("line longer than %(n)d bytes") % {"n": max_bytes})
                 continue
             if number == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
@@ -415,15 +431,15 @@ def prompts_import(
                 report.add(
                     number,
                     "external_id",
-                    f"prompt {item.external_id!r} appears twice in the file "
-                    f"(first on line {first_line_of[item.external_id]})",
+                    _("prompt %(id)s appears twice in the file (first on line %(line)d)")
+                    % {"id": repr(item.external_id), "line": first_line_of[item.external_id]},
                 )
                 continue
             first_line_of[item.external_id] = number
             importer.add(number, item)
         importer.flush()
         if not first_line_of and not report.total:
-            report.add(None, "file", "the file holds no prompts")
+            report.add(None, "file", _("the file holds no prompts"))
         if report.total:
             raise ImportRejected(report.errors, report.total)  # rolls everything back
         result = importer.result

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from labelling.models import AuditEvent, GuidelineVersion, Membership, Project
 
@@ -70,29 +71,57 @@ def project_create(
             )
     except IntegrityError as error:
         if Project.objects.filter(name=name).exists():
-            raise DomainError(f"A project named {name!r} exists already.", field="name") from error
+            raise DomainError(
+                _("A project named %(name)s exists already.") % {"name": repr(name)}, field="name"
+            ) from error
         raise
+    project_initialise(
+        project=project, created_by=created_by, now=now, guideline_body=guideline_body
+    )
+    return project
+
+
+@transaction.atomic
+def project_initialise(
+    *,
+    project: Project,
+    created_by: AbstractBaseUser | None,
+    now: datetime,
+    guideline_body: str = "",
+) -> None:
+    """What every new project gets, however it was made (API, page, Django admin)."""
     GuidelineVersion.objects.create(
         project=project,
         version=1,
         body=guideline_body or DEFAULT_GUIDELINE,
-        change_summary="First version.",
+        change_summary=_("First version."),
         published_at=now,
         published_by=created_by,
     )
+    settings = {
+        field: getattr(project, field)
+        for field in [
+            "responses_per_prompt",
+            "annotations_per_prompt",
+            "allow_ties",
+            "criteria",
+            "required_critiques",
+            "gold_rate",
+            "lease_minutes",
+        ]
+    }
     audit_record(
         actor=created_by,
         verb=AuditEvent.Verb.PROJECT_CREATED,
         obj=project,
         project=project,
         now=now,
-        data={"name": name, **settings},
+        data={"name": project.name, **settings},
     )
     if created_by is not None:
         membership_set(
             project=project, user=created_by, role=Membership.Role.ADMIN, actor=created_by, now=now
         )
-    return project
 
 
 # Settings that decide how existing prompts were imported cannot change under them.
@@ -108,7 +137,7 @@ def project_update(
     for field in frozen:
         if changes[field] != getattr(project, field) and project.prompts.exists():
             raise DomainError(
-                "This cannot change once prompts are imported: they were checked against it.",
+                _("This cannot change once prompts are imported: they were checked against it."),
                 field=field,
             )
     before = {field: getattr(project, field) for field in changes}
@@ -139,7 +168,7 @@ def membership_set(
 ) -> MembershipChange:
     """Add `user` to `project` with `role`, or change the role of an existing member."""
     if role not in Membership.Role.values:
-        raise DomainError(f"Unknown role {role!r}.", field="role")
+        raise DomainError(_("Unknown role %(role)s.") % {"role": repr(role)}, field="role")
     membership, created = Membership.objects.select_for_update().get_or_create(
         project=project, user=user, defaults={"role": role, "created_at": now}
     )
@@ -172,7 +201,9 @@ def user_create(
     *, username: str, password: str, email: str = "", actor: AbstractBaseUser | None, now
 ) -> AbstractBaseUser:
     if User.objects.filter(username__iexact=username).exists():
-        raise DomainError(f"The username {username!r} is taken.", field="username")
+        raise DomainError(
+            _("The username %(name)s is taken.") % {"name": repr(username)}, field="username"
+        )
     user = User.objects.create_user(username=username, password=password, email=email)
     audit_record(
         actor=actor,

@@ -21,8 +21,10 @@ def home(request):
     ids = [p.pk for p in projects]
     roles = selectors.roles_for_user(user=request.user, project_ids=ids)
     progress = selectors.project_progress(project_ids=ids)
+    labels = dict(Membership.Role.choices)
     rows = [
-        {"project": p, "role": roles.get(p.pk), "progress": progress.get(p.pk)} for p in projects
+        {"project": p, "role": labels.get(roles.get(p.pk)), "progress": progress.get(p.pk)}
+        for p in projects
     ]
     return render(request, "labelling/home.html", {"rows": rows})
 
@@ -33,6 +35,7 @@ def _project_context(request, project, *, import_form=None, import_errors=None, 
     return {
         "project": project,
         "role": role,
+        "role_label": dict(Membership.Role.choices).get(role, ""),
         "is_admin": is_admin,
         "progress": selectors.project_progress(project_ids=[project.pk])[project.pk],
         "guideline": project.guidelines.order_by("-version").first(),

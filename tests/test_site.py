@@ -119,6 +119,12 @@ def test_seed_demo_builds_a_realistic_project_and_can_run_again(db):
     assert prompts.count() >= 200
     assert prompts.filter(kind="chat").count() >= 20
     assert prompts.exclude(gold=None).count() >= 5
+    models = set(Response.objects.values_list("model_name", flat=True))
+    assert not any(
+        model in rid
+        for rid in Response.objects.values_list("external_id", flat=True)
+        for model in models
+    ), "a response id must not give its model away"
     domains = {p.metadata["domain"] for p in prompts}
     assert {"code", "maths", "advice", "chat"} <= domains
     assert Response.objects.filter(prompt__project=project).count() == 4 * prompts.count()
@@ -177,6 +183,32 @@ def test_every_admin_page_of_ours_opens_for_staff(client, project, cast):
         "/admin/labelling/auditevent/",
     ]:
         assert client.get(url).status_code == 200, url
+
+
+def test_a_project_added_in_the_admin_gets_guideline_v1_and_its_creator_as_admin(client, cast):
+    cast["sam"].is_superuser = True
+    cast["sam"].save()
+    client.login(username="sam", password=PASSWORD)
+    response = client.post(
+        "/admin/labelling/project/add/",
+        {
+            "name": "Made in the admin",
+            "responses_per_prompt": 3,
+            "annotations_per_prompt": 3,
+            "allow_ties": "on",
+            "criteria": "[]",
+            "required_critiques": "none",
+            "gold_rate": 0,
+            "lease_minutes": 30,
+            "memberships-TOTAL_FORMS": 0,
+            "memberships-INITIAL_FORMS": 0,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    project = Project.objects.get(name="Made in the admin")
+    assert project.guidelines.get().version == 1
+    assert project.memberships.get().user == cast["sam"]
+    assert project.audit_events.filter(verb="project.created").exists()
 
 
 def test_the_admin_cannot_edit_a_published_guideline(client, project, cast):
