@@ -9,7 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -202,7 +202,7 @@ class JSONLParser(JSONLinesParser):
 
 
 class ImportView(APIView):
-    parser_classes = [JSONLinesParser, JSONLParser, MultiPartParser, FormParser, JSONParser]
+    parser_classes = [JSONLinesParser, JSONLParser, MultiPartParser, FormParser]
 
     @extend_schema(
         request={

@@ -16,7 +16,7 @@ from typing import IO, Annotated, Any, Literal
 import orjson
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import connection, reset_queries, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -277,6 +277,10 @@ class _Importer:
         # Once the file is known to be bad it will be rolled back: only keep checking.
         if fresh and not self.report.total:
             self._insert(fresh)
+        if settings.DEBUG:
+            # With DEBUG on Django keeps the last 9,000 statements, and a bulk INSERT holds
+            # a whole batch's text: without this a large import grows without bound.
+            reset_queries()
 
     def _insert(self, fresh: list[tuple[PromptIn, str]]) -> None:
         if connection.vendor == "postgresql":

@@ -16,6 +16,17 @@ MIN_RESPONSES, MAX_RESPONSES = 2, 9
 
 
 class Project(models.Model):
+    # The settings that decide how a project is labelled: shown, audited and edited together.
+    SETTINGS_FIELDS = (
+        "responses_per_prompt",
+        "annotations_per_prompt",
+        "allow_ties",
+        "criteria",
+        "required_critiques",
+        "gold_rate",
+        "lease_minutes",
+    )
+
     class CritiqueRule(models.TextChoices):
         NONE = "none", _("Critiques are optional")
         ALL = "all", _("Every response needs a critique")

@@ -98,18 +98,7 @@ def project_initialise(
         published_at=now,
         published_by=created_by,
     )
-    settings = {
-        field: getattr(project, field)
-        for field in [
-            "responses_per_prompt",
-            "annotations_per_prompt",
-            "allow_ties",
-            "criteria",
-            "required_critiques",
-            "gold_rate",
-            "lease_minutes",
-        ]
-    }
+    settings = {field: getattr(project, field) for field in Project.SETTINGS_FIELDS}
     audit_record(
         actor=created_by,
         verb=AuditEvent.Verb.PROJECT_CREATED,

@@ -209,6 +209,22 @@ def test_responses_per_prompt_is_frozen_once_prompts_exist(api, project):
     assert response.json()["errors"][0]["field"] == "responses_per_prompt"
 
 
+def test_renaming_a_project_to_a_taken_name_is_400(api, project, other_project):
+    response = api("sam").patch(
+        f"/api/projects/{project.pk}/", {"name": other_project.name}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "name"
+
+
+def test_import_refuses_a_json_body_with_415(api, project):
+    response = api("adam").post(
+        f"/api/projects/{project.pk}/prompts/import/", [prompt_line()], format="json"
+    )
+    assert response.status_code == 415
+    assert "application/json" in response.json()["detail"]
+
+
 def test_guidelines_list_shows_version_one(api, project):
     body = api("alice").get(f"/api/projects/{project.pk}/guidelines/").json()
     assert [v["version"] for v in body] == [1] and body[0]["published_by"] == "adam"
