@@ -18,7 +18,15 @@ from labelling import selectors
 from labelling import serializers as s
 from labelling.importing import ImportRejected, prompts_import
 from labelling.models import Membership
-from labelling.services import membership_set, project_create, project_update, user_create
+from labelling.queue import assignment_lease_next, assignment_skip
+from labelling.services import (
+    DomainError,
+    membership_set,
+    project_create,
+    project_update,
+    user_create,
+)
+from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
 
 ADMIN = [Membership.Role.ADMIN]
 ERROR = inline_serializer(
@@ -251,3 +259,110 @@ class ImportView(APIView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         return Response({"created": result.created, "unchanged": result.unchanged})
+
+
+ANNOTATOR = [Membership.Role.ANNOTATOR]
+
+
+class NextView(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: s.AssignmentSerializer,
+            204: OpenApiResponse(description="Nothing is left for you in this project."),
+            403: ERROR,
+            404: ERROR,
+        },
+        summary="Lease the next prompt to label (or get back the one you hold)",
+    )
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=ANNOTATOR
+        )
+        assignment = assignment_lease_next(
+            project=project, annotator=request.user, now=timezone.now()
+        )
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        payload = selectors.assignment_payload(assignment=assignment)
+        return Response(s.AssignmentSerializer(payload).data)
+
+
+def _submission_errors(errors) -> ValidationError:
+    return ValidationError({field or "non_field_errors": [message] for field, message in errors})
+
+
+class SubmitView(APIView):
+    @extend_schema(
+        request=s.SubmitRequestSerializer,
+        responses={
+            201: s.AnnotationSerializer,
+            200: OpenApiResponse(s.AnnotationSerializer, description="The same submission again."),
+            400: ERROR,
+            404: ERROR,
+            409: ERROR,
+        },
+        summary="Submit (or edit) the labels of an assignment",
+    )
+    def post(self, request, assignment_id: int):
+        assignment = selectors.assignment_get_for_annotator(
+            user=request.user, assignment_id=assignment_id
+        )
+        response_ids = list(assignment.display_order)
+        try:
+            submission = submission_check(
+                project=assignment.project, response_ids=response_ids, data=request.data
+            )
+        except SubmissionInvalid as invalid:
+            raise _submission_errors(invalid.errors) from None
+        try:
+            result = annotation_submit(
+                assignment=assignment,
+                annotator=request.user,
+                submission=submission,
+                now=timezone.now(),
+            )
+        except DomainError as refused:
+            return Response(
+                {
+                    "detail": refused.message,
+                    "errors": [{"field": refused.field, "message": refused.message}],
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(
+            s.AnnotationSerializer(result.annotation).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class SkipView(APIView):
+    @extend_schema(
+        request=s.SkipRequestSerializer,
+        responses={
+            200: OpenApiResponse(description="Skipped."),
+            400: ERROR,
+            404: ERROR,
+            409: ERROR,
+        },
+        summary="Give an assignment back, with a reason",
+    )
+    def post(self, request, assignment_id: int):
+        assignment = selectors.assignment_get_for_annotator(
+            user=request.user, assignment_id=assignment_id
+        )
+        data = s.SkipRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            assignment_skip(
+                assignment=assignment, reason=data.validated_data["reason"], now=timezone.now()
+            )
+        except DomainError as refused:
+            return Response(
+                {
+                    "detail": refused.message,
+                    "errors": [{"field": refused.field, "message": refused.message}],
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response({"detail": _("Skipped.")})

@@ -18,4 +18,7 @@ urlpatterns = [
         api.ImportView.as_view(),
         name="api-import",
     ),
+    path("projects/<int:project_id>/next/", api.NextView.as_view(), name="api-next"),
+    path("assignments/<int:assignment_id>/submit/", api.SubmitView.as_view(), name="api-submit"),
+    path("assignments/<int:assignment_id>/skip/", api.SkipView.as_view(), name="api-skip"),
 ]

@@ -340,7 +340,8 @@ class _Importer:
 
         prompt_columns = _columns(
             Prompt,
-            "id project external_id kind content metadata gold content_hash retired created_at",
+            "id project external_id kind content metadata gold content_hash retired live_count "
+            "created_at",
         )
         response_columns = _columns(
             Response, "prompt external_id model_name text metadata position"
@@ -366,6 +367,7 @@ class _Importer:
                             dumps(item.gold),
                             digest,
                             False,
+                            0,
                             self.now,
                         )
                     )

@@ -6,7 +6,7 @@ writes (a service, the admin, a shell) and a violation is a clear IntegrityError
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -200,6 +200,9 @@ class Prompt(models.Model):
     # metadata, gold): a re-import compares one value to tell "unchanged" from "changed".
     content_hash = models.CharField(_("content hash"), max_length=64)
     retired = models.BooleanField(_("retired"), default=False)
+    # Submitted annotations plus leases that still hold a slot. Claimed by a conditional
+    # UPDATE (see services.assignment_lease_next), so it never passes the target.
+    live_count = models.PositiveIntegerField(_("live annotations"), default=0, db_default=0)
     created_at = models.DateTimeField(_("imported at"), default=timezone.now)
 
     class Meta:
@@ -212,6 +215,16 @@ class Prompt(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(kind__in=["text", "chat"]), name="labelling_prompt_kind_known"
+            ),
+        ]
+        indexes = [
+            # The queue's scan: open prompts of a project, nearest to completion first.
+            models.Index(
+                "project",
+                F("live_count").desc(),
+                "id",
+                condition=Q(retired=False),
+                name="labelling_prompt_queue",
             ),
         ]
 
@@ -261,6 +274,109 @@ class Response(models.Model):
         return f"{self.prompt.external_id}/{self.external_id}"
 
 
+FLAGS = ("unsafe", "factual_error", "broken", "none_acceptable")
+
+
+class Assignment(models.Model):
+    """One annotator's lease on one prompt, with the display order fixed for them."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased", _("Leased")
+        SUBMITTED = "submitted", _("Submitted")
+        SKIPPED = "skipped", _("Skipped")
+        EXPIRED = "expired", _("Expired")
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments"
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    # Response ids in the order this annotator sees them (A, B, C...): position bias is
+    # real, so each assignment shuffles, and the order is kept for the statistics.
+    display_order = models.JSONField(_("display order"))
+    guideline_version = models.PositiveIntegerField(_("guideline version at lease"))
+    leased_at = models.DateTimeField(_("leased at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    skip_reason = models.TextField(_("skip reason"), blank=True)
+
+    class Meta:
+        verbose_name = _("assignment")
+        verbose_name_plural = _("assignments")
+        ordering = ["-leased_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt", "annotator"], name="labelling_assignment_one_per_annotator"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["leased", "submitted", "skipped", "expired"]),
+                name="labelling_assignment_status_known",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "expires_at"],
+                condition=Q(status="leased"),
+                name="labelling_assignment_leases",
+            ),
+            models.Index(
+                fields=["annotator", "project", "status"], name="labelling_assignment_mine"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} · {self.prompt} · {self.status}"
+
+
+class Annotation(models.Model):
+    """One state of an annotator's labels for an assignment. Never changed in place:
+    an edit adds a new version and marks the old one superseded."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="annotations")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations"
+    )
+    version = models.PositiveSmallIntegerField(_("edit number"), default=1)
+    is_current = models.BooleanField(_("current"), default=True)
+    # Groups of response ids, best first; a group of several is a tie.
+    ranking = models.JSONField(_("ranking"))
+    ratings = models.JSONField(_("ratings"), default=dict, blank=True)
+    critiques = models.JSONField(_("critiques"), default=dict, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+    flags = models.JSONField(_("flags"), default=dict, blank=True)
+    guideline_version = models.PositiveIntegerField(_("guideline version"))
+    display_order = models.JSONField(_("display order"))
+    seconds_spent = models.PositiveIntegerField(_("seconds spent"))
+    payload_hash = models.CharField(_("payload hash"), max_length=64)
+    created_at = models.DateTimeField(_("submitted at"))
+
+    class Meta:
+        verbose_name = _("annotation")
+        verbose_name_plural = _("annotations")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "version"], name="labelling_annotation_unique_version"
+            ),
+            models.UniqueConstraint(
+                fields=["assignment"],
+                condition=Q(is_current=True),
+                name="labelling_annotation_one_current",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "annotator", "created_at"], name="labelling_annotation_mine"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} · {self.prompt} · v{self.version}"
+
+
 class AuditEvent(models.Model):
     """Who did what to which object, when. Written by services, never edited."""
 
@@ -272,6 +388,7 @@ class AuditEvent(models.Model):
         GUIDELINE_PUBLISHED = "guideline.published", _("guideline published")
         PROMPTS_IMPORTED = "prompts.imported", _("prompts imported")
         USER_CREATED = "user.created", _("user created")
+        ANNOTATION_EDITED = "annotation.edited", _("annotation edited")
 
     project = models.ForeignKey(
         Project,

@@ -68,3 +68,71 @@ def roles_for_user(*, user: AbstractBaseUser, project_ids: Iterable[int]) -> dic
     if user.is_staff:
         return {pk: roles.get(pk, Membership.Role.ADMIN) for pk in ids}
     return roles
+
+
+def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: object):
+    """The assignment if it is this user's own (404 otherwise: nobody else's work is
+    visible, not even its existence)."""
+    from labelling.models import Assignment
+
+    try:
+        pk = int(str(assignment_id))
+    except ValueError:
+        raise Http404 from None
+    assignment = (
+        Assignment.objects.select_related("project", "prompt")
+        .filter(pk=pk, annotator_id=user.pk)
+        .first()
+    )
+    if (
+        assignment is None
+        or not Membership.objects.filter(
+            project_id=assignment.project_id, user=user, role=Membership.Role.ANNOTATOR
+        ).exists()
+    ):
+        raise Http404
+    return assignment
+
+
+def assignment_payload(*, assignment) -> dict:
+    """What an annotator sees of an assignment: responses in its display order, labelled
+    by letter, with no model names and nothing of anyone else's labels."""
+    from labelling.models import Response
+
+    project, prompt = assignment.project, assignment.prompt
+    texts = dict(Response.objects.filter(prompt=prompt).values_list("pk", "text"))
+    return {
+        "assignment_id": assignment.pk,
+        "prompt": {"id": prompt.pk, "external_id": prompt.external_id, "prompt": prompt.content},
+        "responses": [
+            {"id": rid, "label": chr(ord("A") + index), "text": texts[rid]}
+            for index, rid in enumerate(assignment.display_order)
+        ],
+        "guideline_version": assignment.guideline_version,
+        "criteria": project.criteria,
+        "allow_ties": project.allow_ties,
+        "required_critiques": project.required_critiques,
+        "expires_at": assignment.expires_at,
+    }
+
+
+def annotator_progress(*, project: Project, user: AbstractBaseUser, now) -> dict[str, int]:
+    """Done today and in total by this annotator, and prompts still open to them."""
+    from django.db.models import Exists, OuterRef
+
+    from labelling.models import Annotation, Assignment, Prompt
+
+    start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    mine = Annotation.objects.filter(project=project, annotator=user, version=1)
+    seen = Assignment.objects.filter(prompt=OuterRef("pk"), annotator=user)
+    left = (
+        Prompt.objects.filter(project=project, retired=False, gold__isnull=True)
+        .filter(live_count__lt=project.annotations_per_prompt)
+        .exclude(Exists(seen))
+        .count()
+    )
+    return {
+        "today": mine.filter(created_at__gte=start_of_day).count(),
+        "total": mine.count(),
+        "left": left,
+    }

@@ -122,3 +122,64 @@ class ImportResultSerializer(serializers.Serializer):
 
 class ImportRequestSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="A JSONL file, one prompt a line (README).")
+
+
+class PromptShownSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    prompt = serializers.JSONField(help_text="A string, or a chat: a list of {role, content}.")
+
+
+class ResponseShownSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    label = serializers.CharField(help_text="A, B, C... in this assignment's display order.")
+    text = serializers.CharField()
+
+
+class AssignmentSerializer(serializers.Serializer):
+    assignment_id = serializers.IntegerField()
+    prompt = PromptShownSerializer()
+    responses = ResponseShownSerializer(many=True)
+    guideline_version = serializers.IntegerField()
+    criteria = serializers.JSONField()
+    allow_ties = serializers.BooleanField()
+    required_critiques = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class SubmitRequestSerializer(serializers.Serializer):
+    """Documentation of the body; labelling.submission checks it."""
+
+    ranking = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        help_text="Groups of response ids, best first; a group of several is a tie.",
+    )
+    ratings = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField()), required=False
+    )
+    critiques = serializers.DictField(child=serializers.CharField(), required=False)
+    comment = serializers.CharField(required=False, allow_blank=True)
+    flags = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text='Per response id: unsafe, factual_error, broken; under "all": none_acceptable.',
+    )
+
+
+class AnnotationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    assignment_id = serializers.IntegerField()
+    prompt_id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    ranking = serializers.JSONField()
+    ratings = serializers.JSONField()
+    critiques = serializers.JSONField()
+    comment = serializers.CharField()
+    flags = serializers.JSONField()
+    guideline_version = serializers.IntegerField()
+    seconds_spent = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class SkipRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)

@@ -1,1 +1,62 @@
-# Pairwise preferences, agreement and leaderboards arrive with the annotator's workflow.
+"""Pairwise preferences derived from annotations (DESIGN.md section 3).
+
+Stored, one row per response pair of each current annotation, so exports and statistics
+are queries rather than loops over JSON rankings.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+
+class PairwisePreference(models.Model):
+    annotation = models.ForeignKey(
+        "labelling.Annotation",
+        on_delete=models.CASCADE,
+        related_name="preferences",
+        verbose_name=_("annotation"),
+    )
+    project = models.ForeignKey(
+        "labelling.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    prompt = models.ForeignKey(
+        "labelling.Prompt", on_delete=models.CASCADE, related_name="preferences"
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # For a tie, `chosen` is the response with the lower id: the pair is unordered.
+    chosen = models.ForeignKey("labelling.Response", on_delete=models.CASCADE, related_name="+")
+    rejected = models.ForeignKey("labelling.Response", on_delete=models.CASCADE, related_name="+")
+    margin = models.PositiveSmallIntegerField(
+        _("margin"), help_text=_("How many rank groups apart the two responses were; 0 for a tie.")
+    )
+    is_tie = models.BooleanField(_("tie"))
+    guideline_version = models.PositiveIntegerField(_("guideline version"))
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("pairwise preference")
+        verbose_name_plural = _("pairwise preferences")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotation", "chosen", "rejected"], name="ranking_preference_one_per_pair"
+            ),
+            models.CheckConstraint(
+                condition=~Q(chosen=F("rejected")), name="ranking_preference_two_responses"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_tie=True, margin=0) | Q(is_tie=False, margin__gte=1),
+                name="ranking_preference_margin_matches_tie",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "guideline_version"], name="ranking_pref_project_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        relation = "=" if self.is_tie else ">"
+        return f"{self.chosen_id} {relation} {self.rejected_id} (margin {self.margin})"

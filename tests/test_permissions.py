@@ -4,6 +4,8 @@ A non-member gets 404 (they learn nothing of the project), a member without the 
 role 403, anonymous 401 on the API and a redirect to the login page on the site.
 """
 
+import io
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -30,6 +32,13 @@ API_CASES = [
      {"alice": 200, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
     ("post", "/api/projects/{pid}/prompts/import/", "jsonl", None,
      {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("post", "/api/projects/{pid}/next/", None, "json",
+     {"alice": 200, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 401}),
+    # {aid} is alice's assignment; an empty body reaches validation (400) only for her.
+    ("post", "/api/assignments/{aid}/submit/", {}, "json",
+     {"alice": 400, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 401}),
+    ("post", "/api/assignments/{aid}/skip/", {"reason": "unclear prompt"}, "json",
+     {"alice": 200, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 401}),
     ("post", "/api/users/", {"username": "newbie", "password": "a long enough passphrase"}, "json",
      {"alice": 403, "rita": 403, "erin": 403, "adam": 403, "olga": 403, "sam": 201, None: 401}),
     # The API's description is public: it is the contract of an open-source project.
@@ -52,6 +61,22 @@ PAGE_CASES = [
 ]  # fmt: skip
 
 
+@pytest.fixture
+def alices_assignment(project, cast):
+    from django.utils import timezone
+
+    from labelling.importing import prompts_import
+    from labelling.queue import assignment_lease_next
+
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-0"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    return assignment_lease_next(project=project, annotator=cast["alice"], now=timezone.now())
+
+
 def _cells(cases, width):
     for case in cases:
         for persona, expected in case[width].items():
@@ -63,9 +88,11 @@ def _cells(cases, width):
 @pytest.mark.parametrize(
     ("method", "path", "body", "fmt", "persona", "expected"), list(_cells(API_CASES, 4))
 )
-def test_api_permissions(api, project, other_project, method, path, body, fmt, persona, expected):
+def test_api_permissions(
+    api, project, other_project, alices_assignment, method, path, body, fmt, persona, expected
+):
     client = api(persona)
-    url = path.format(pid=project.pk)
+    url = path.format(pid=project.pk, aid=alices_assignment.pk)
     if body == "jsonl":
         response = client.post(
             url, data=jsonl(prompt_line("p-1")), content_type="application/x-ndjson"
@@ -105,7 +132,7 @@ def _paths(resolver, prefix=""):
 def test_every_url_of_ours_is_in_the_tables():
     """A new endpoint must join the tables above before it can ship."""
     ours = {
-        "/" + route.replace("<int:project_id>", "{pid}")
+        "/" + route.replace("<int:project_id>", "{pid}").replace("<int:assignment_id>", "{aid}")
         for route in _paths(get_resolver())
         if not route.startswith(("admin/", "accounts/"))
     }

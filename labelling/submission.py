@@ -1,0 +1,359 @@
+"""Checking and storing an annotator's labels (issue 3: validation and submission).
+
+`submission_check` is the one set of rules behind the labelling page and the API:
+the ranking is an ordered partition of exactly this prompt's responses, ties only where
+the project allows them, every response rated on every criterion with a whole number in
+its scale, the critiques the project requires, and flags from the known set.
+`annotation_submit` stores it, derives the pairwise preferences, and is idempotent.
+"""
+
+import hashlib
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from labelling.models import FLAGS, Annotation, Assignment, AuditEvent, Project, Prompt
+from labelling.services import DomainError, audit_record
+from ranking.services import preferences_record
+
+MAX_TEXT = 20_000
+RESPONSE_FLAGS = tuple(flag for flag in FLAGS if flag != "none_acceptable")
+WHOLE_PROMPT = "all"  # the flags key for "none of these is acceptable"
+
+
+@dataclass(frozen=True)
+class Submission:
+    ranking: list[list[int]]
+    ratings: dict[int, dict[str, int]]
+    critiques: dict[int, str]
+    comment: str
+    flags: dict[str, list[str]]
+
+    def digest(self) -> str:
+        return hashlib.sha256(
+            orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        ).hexdigest()
+
+
+class SubmissionInvalid(Exception):
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
+        self.errors = errors
+
+
+class LeaseLost(DomainError):
+    """The lease expired and its slot went to someone else."""
+
+
+def _as_id(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def submission_check(*, project: Project, response_ids: list[int], data: Any) -> Submission:
+    """A clean Submission, or SubmissionInvalid listing every (field, message)."""
+    errors: list[tuple[str, str]] = []
+    if not isinstance(data, dict):
+        raise SubmissionInvalid([("", _("Send a JSON object."))])
+    known = set(response_ids)
+    allowed = {"ranking", "ratings", "critiques", "comment", "flags"}
+    for extra in sorted(set(data) - allowed):
+        errors.append((extra, _("Unknown field.")))
+
+    ranking = _check_ranking(data.get("ranking"), known, project.allow_ties, errors)
+    ratings = _check_ratings(data.get("ratings", {}), known, project.criteria, errors)
+    critiques = _check_critiques(data.get("critiques", {}), known, errors)
+    comment = data.get("comment", "")
+    if not isinstance(comment, str):
+        errors.append(("comment", _("Must be text.")))
+        comment = ""
+    elif len(comment) > MAX_TEXT:
+        errors.append(("comment", _("At most %(n)d characters.") % {"n": MAX_TEXT}))
+    flags = _check_flags(data.get("flags", {}), known, errors)
+    if ranking is not None:
+        _check_required_critiques(project, ranking, critiques, errors)
+    if errors:
+        raise SubmissionInvalid(errors)
+    return Submission(
+        ranking=ranking,
+        ratings=ratings,
+        critiques=critiques,
+        comment=comment.strip(),
+        flags=flags,
+    )
+
+
+def _check_ranking(value, known: set[int], allow_ties: bool, errors) -> list[list[int]] | None:
+    if not isinstance(value, list) or not value:
+        errors.append(("ranking", _("Rank the responses: a list of groups, best first.")))
+        return None
+    groups: list[list[int]] = []
+    seen: set[int] = set()
+    ok = True
+    for index, group in enumerate(value):
+        if not isinstance(group, list) or not group:
+            errors.append((f"ranking.{index}", _("Each group must be a non-empty list of ids.")))
+            ok = False
+            continue
+        clean = []
+        for item in group:
+            rid = _as_id(item)
+            if rid is None or rid not in known:
+                errors.append(
+                    (
+                        f"ranking.{index}",
+                        _("%(id)s is not a response of this prompt.") % {"id": item},
+                    )
+                )
+                ok = False
+            elif rid in seen:
+                errors.append(
+                    (f"ranking.{index}", _("Response %(id)s is ranked twice.") % {"id": rid})
+                )
+                ok = False
+            else:
+                seen.add(rid)
+                clean.append(rid)
+        if len(group) > 1 and not allow_ties:
+            errors.append((f"ranking.{index}", _("This project does not allow ties.")))
+            ok = False
+        groups.append(sorted(clean))
+    missing = sorted(known - seen)
+    if ok and missing:
+        errors.append(
+            (
+                "ranking",
+                _("Every response must be ranked; missing: %(ids)s.")
+                % {"ids": ", ".join(map(str, missing))},
+            )
+        )
+        ok = False
+    return groups if ok else None
+
+
+def _check_ratings(value, known: set[int], criteria: list[dict], errors) -> dict:
+    if not isinstance(value, dict):
+        errors.append(("ratings", _("Must be an object: response id -> {criterion: value}.")))
+        return {}
+    ratings: dict[int, dict[str, int]] = {}
+    keys = {c["key"]: c for c in criteria}
+    for raw_id, scores in value.items():
+        rid = _as_id(raw_id)
+        if rid not in known:
+            errors.append((f"ratings.{raw_id}", _("Not a response of this prompt.")))
+            continue
+        if not isinstance(scores, dict):
+            errors.append((f"ratings.{rid}", _("Must be an object: criterion -> value.")))
+            continue
+        for key in sorted(set(scores) - set(keys)):
+            errors.append((f"ratings.{rid}.{key}", _("Unknown criterion.")))
+        ratings[rid] = {}
+        for key, criterion in keys.items():
+            if key not in scores:
+                continue
+            score, (low, high) = scores[key], criterion["scale"]
+            if isinstance(score, str) and score.lstrip("-").isdigit():
+                score = int(score)
+            if isinstance(score, bool) or not isinstance(score, int):
+                errors.append((f"ratings.{rid}.{key}", _("Must be a whole number.")))
+            elif not low <= score <= high:
+                errors.append(
+                    (
+                        f"ratings.{rid}.{key}",
+                        _("Must be from %(low)d to %(high)d.") % {"low": low, "high": high},
+                    )
+                )
+            else:
+                ratings[rid][key] = score
+    reported = {field for field, _message in errors}
+    for rid in sorted(known):
+        for key, criterion in keys.items():
+            field = f"ratings.{rid}.{key}"
+            if key not in ratings.get(rid, {}) and field not in reported:
+                errors.append((field, _("Rate %(label)s.") % {"label": criterion["label"]}))
+    return ratings
+
+
+def _check_critiques(value, known: set[int], errors) -> dict[int, str]:
+    if not isinstance(value, dict):
+        errors.append(("critiques", _("Must be an object: response id -> text.")))
+        return {}
+    critiques = {}
+    for raw_id, text in value.items():
+        rid = _as_id(raw_id)
+        if rid not in known:
+            errors.append((f"critiques.{raw_id}", _("Not a response of this prompt.")))
+        elif not isinstance(text, str):
+            errors.append((f"critiques.{rid}", _("Must be text.")))
+        elif len(text) > MAX_TEXT:
+            errors.append((f"critiques.{rid}", _("At most %(n)d characters.") % {"n": MAX_TEXT}))
+        elif text.strip():
+            critiques[rid] = text.strip()
+    return critiques
+
+
+def _check_required_critiques(project, ranking, critiques, errors) -> None:
+    rule = project.required_critiques
+    if rule == Project.CritiqueRule.ALL:
+        needed = [rid for group in ranking for rid in group]
+    elif rule == Project.CritiqueRule.WORST and len(ranking) > 1:
+        needed = ranking[-1]
+    else:
+        return
+    for rid in needed:
+        if rid not in critiques:
+            errors.append((f"critiques.{rid}", _("A critique is required for this response.")))
+
+
+def _check_flags(value, known: set[int], errors) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        errors.append(("flags", _("Must be an object: response id -> list of flags.")))
+        return {}
+    flags: dict[str, list[str]] = {}
+    for raw_key, items in value.items():
+        if raw_key == WHOLE_PROMPT:
+            allowed, key = ("none_acceptable",), WHOLE_PROMPT
+        else:
+            rid = _as_id(raw_key)
+            if rid not in known:
+                errors.append((f"flags.{raw_key}", _("Not a response of this prompt.")))
+                continue
+            allowed, key = RESPONSE_FLAGS, str(rid)
+        if not isinstance(items, list) or any(item not in allowed for item in items):
+            errors.append(
+                (
+                    f"flags.{raw_key}",
+                    _("Flags must be from: %(flags)s.") % {"flags": ", ".join(allowed)},
+                )
+            )
+            continue
+        if items:
+            flags[key] = sorted(set(items))
+    return flags
+
+
+def _prompt_complete(prompt: Prompt, project: Project) -> bool:
+    submitted = Assignment.objects.filter(prompt=prompt, status=Assignment.Status.SUBMITTED)
+    return prompt.gold is None and submitted.count() >= project.annotations_per_prompt
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    annotation: Annotation
+    created: bool
+
+
+@transaction.atomic
+def annotation_submit(
+    *,
+    assignment: Assignment,
+    annotator: AbstractBaseUser,
+    submission: Submission,
+    now: datetime,
+) -> SubmitResult:
+    """Store the annotator's labels for the assignment, or edit them.
+
+    - The same submission again (a retry, a double click) returns the stored annotation
+      and creates nothing.
+    - A different submission for an already submitted assignment is an edit: it adds a
+      new version and keeps the old one, while the prompt is not yet complete.
+    - An expired lease may still be submitted if its slot is still free.
+    """
+    # The row lock serialises a submit with a second submit and with a lease reclaim.
+    assignment = (
+        Assignment.objects.select_for_update()
+        .select_related("project", "prompt")
+        .get(pk=assignment.pk)
+    )
+    if assignment.annotator_id != annotator.pk:
+        raise DomainError(_("This item is not yours."), field="assignment")
+    project, prompt = assignment.project, assignment.prompt
+    digest = submission.digest()
+    current = assignment.annotations.filter(is_current=True).first()
+    if current is not None and current.payload_hash == digest:
+        return SubmitResult(annotation=current, created=False)
+    if assignment.status == Assignment.Status.SKIPPED:
+        raise DomainError(_("You skipped this item."), field="assignment")
+
+    if current is not None:
+        if _prompt_complete(prompt, project):
+            raise DomainError(
+                _("This prompt is complete; its annotations can no longer be edited."),
+                field="assignment",
+            )
+        current.is_current = False
+        current.save(update_fields=["is_current"])
+        annotation = _annotation_create(
+            assignment,
+            submission,
+            digest,
+            now,
+            version=current.version + 1,
+            seconds=(now - current.created_at).total_seconds(),
+        )
+        audit_record(
+            actor=annotator,
+            verb=AuditEvent.Verb.ANNOTATION_EDITED,
+            obj=annotation,
+            project=project,
+            now=now,
+            data={"previous": current.pk, "version": annotation.version},
+        )
+    else:
+        if assignment.status == Assignment.Status.EXPIRED:
+            _reclaim_slot(assignment, project)
+        annotation = _annotation_create(
+            assignment,
+            submission,
+            digest,
+            now,
+            version=1,
+            seconds=(now - assignment.leased_at).total_seconds(),
+        )
+        assignment.status = Assignment.Status.SUBMITTED
+        assignment.finished_at = now
+        assignment.save(update_fields=["status", "finished_at"])
+    preferences_record(annotation=annotation)
+    return SubmitResult(annotation=annotation, created=True)
+
+
+def _reclaim_slot(assignment: Assignment, project: Project) -> None:
+    slots = Prompt.objects.filter(pk=assignment.prompt_id)
+    if assignment.prompt.gold is None:
+        slots = slots.filter(live_count__lt=project.annotations_per_prompt)
+    if slots.update(live_count=F("live_count") + 1) != 1:
+        raise LeaseLost(
+            _("Your time on this item ran out and others have since completed it."),
+            field="assignment",
+        )
+
+
+def _annotation_create(assignment, submission, digest, now, *, version, seconds) -> Annotation:
+    return Annotation.objects.create(
+        assignment=assignment,
+        project_id=assignment.project_id,
+        prompt_id=assignment.prompt_id,
+        annotator_id=assignment.annotator_id,
+        version=version,
+        ranking=submission.ranking,
+        ratings={str(rid): scores for rid, scores in submission.ratings.items()},
+        critiques={str(rid): text for rid, text in submission.critiques.items()},
+        comment=submission.comment,
+        flags=submission.flags,
+        guideline_version=assignment.guideline_version,
+        display_order=assignment.display_order,
+        seconds_spent=max(0, round(seconds)),
+        payload_hash=digest,
+        created_at=now,
+    )

@@ -1,0 +1,45 @@
+"""Writes of the ranking app: pairwise preferences derived from annotations."""
+
+from itertools import combinations
+
+from ranking.models import PairwisePreference
+
+
+def preference_pairs(ranking: list[list[int]]) -> list[tuple[int, int, int, bool]]:
+    """(chosen, rejected, margin, is_tie) for every pair of responses in a ranking.
+
+    `ranking` holds groups of response ids, best first. Two responses in different groups
+    give the better one as chosen, with margin = how many groups apart they are (1 for
+    neighbours); two in one group are a tie, margin 0, the lower id named first.
+    """
+    group_of = {rid: index for index, group in enumerate(ranking) for rid in group}
+    pairs = []
+    for a, b in combinations(sorted(group_of), 2):
+        ga, gb = group_of[a], group_of[b]
+        if ga == gb:
+            pairs.append((a, b, 0, True))
+        elif ga < gb:
+            pairs.append((a, b, gb - ga, False))
+        else:
+            pairs.append((b, a, ga - gb, False))
+    return pairs
+
+
+def preferences_record(*, annotation) -> list[PairwisePreference]:
+    """Store the pairs of a current annotation (replacing those of any earlier version)."""
+    PairwisePreference.objects.filter(annotation__assignment_id=annotation.assignment_id).delete()
+    return PairwisePreference.objects.bulk_create(
+        PairwisePreference(
+            annotation=annotation,
+            project_id=annotation.project_id,
+            prompt_id=annotation.prompt_id,
+            annotator_id=annotation.annotator_id,
+            chosen_id=chosen,
+            rejected_id=rejected,
+            margin=margin,
+            is_tie=tie,
+            guideline_version=annotation.guideline_version,
+            created_at=annotation.created_at,
+        )
+        for chosen, rejected, margin, tie in preference_pairs(annotation.ranking)
+    )

@@ -1,0 +1,476 @@
+"""The annotator's workflow (issue 3): the queue, validation, submission, edits, blindness."""
+
+import io
+import random
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from labelling.importing import prompts_import
+from labelling.models import Annotation, Assignment, AuditEvent, Membership, Prompt
+from labelling.queue import assignment_lease_next
+from labelling.services import membership_set
+from ranking.models import PairwisePreference
+from ranking.services import preference_pairs
+from tests.conftest import jsonl, prompt_line
+
+
+def import_prompts(project, n: int, *, gold_every: int = 0) -> list[Prompt]:
+    lines = [
+        prompt_line(
+            f"p-{i}",
+            gold=[["r1"], ["r2"], ["r3"], ["r4"]] if gold_every and i % gold_every == 0 else None,
+        )
+        for i in range(n)
+    ]
+    prompts_import(
+        project=project, stream=io.BytesIO(jsonl(*lines)), actor=None, now=timezone.now()
+    )
+    return list(Prompt.objects.filter(project=project).order_by("pk"))
+
+
+def full_submission(payload: dict, *, order: list[int] | None = None, ties: bool = False) -> dict:
+    """A valid submission for the responses of a `next` payload, best first in `order`."""
+    ids = order or [r["id"] for r in payload["responses"]]
+    ranking = [[ids[0], ids[1]], *[[i] for i in ids[2:]]] if ties else [[i] for i in ids]
+    return {
+        "ranking": ranking,
+        "ratings": {str(i): {"helpfulness": 5, "honesty": 6} for i in ids},
+        "critiques": {str(ids[-1]): "Weakest: it misses the point."},
+        "comment": "",
+        "flags": {},
+    }
+
+
+@pytest.fixture
+def alice_next(api, project):
+    client = api("alice")
+
+    def next_():
+        return client.post(f"/api/projects/{project.pk}/next/")
+
+    next_.client = client
+    return next_
+
+
+# --- the queue ---------------------------------------------------------------------------
+
+
+def test_next_gives_a_prompt_with_its_responses_shuffled_and_blind(project, alice_next):
+    import_prompts(project, 1)
+    response = alice_next()
+    assert response.status_code == 200, response.content
+    body = response.json()
+    prompt = Prompt.objects.get()
+    assignment = Assignment.objects.get(pk=body["assignment_id"])
+    assert body["prompt"] == {"id": prompt.pk, "external_id": "p-0", "prompt": prompt.content}
+    assert [r["id"] for r in body["responses"]] == assignment.display_order
+    assert sorted(assignment.display_order) == sorted(prompt.responses.values_list("pk", flat=True))
+    assert [r["label"] for r in body["responses"]] == ["A", "B", "C", "D"]
+    assert body["guideline_version"] == 1 and body["allow_ties"] is True
+    assert body["criteria"] == project.criteria
+    raw = response.content.decode()
+    assert "model-" not in raw and "model_name" not in raw
+
+
+def test_display_orders_differ_between_annotators(project, api):
+    import_prompts(project, 1)
+    membership_set(
+        project=project,
+        user=Membership.objects.get(project=project, role="reviewer").user,
+        role="annotator",
+        actor=None,
+        now=timezone.now(),
+    )
+    orders = set()
+    for prompt_n in range(6):  # 6 shuffles of 4 responses: all equal has odds 1 in 24^5
+        project.annotations_per_prompt = 50
+        project.save()
+        Prompt.objects.create(
+            project=project, external_id=f"x-{prompt_n}", kind="text", content="q", content_hash="h"
+        )
+    for prompt in Prompt.objects.filter(external_id__startswith="x-"):
+        for i in range(4):
+            prompt.responses.create(external_id=f"r{i}", model_name="m", text="t", position=i)
+    for name in ["alice", "bob"]:
+        client = api(name)
+        for _ in range(7):
+            body = client.post(f"/api/projects/{project.pk}/next/").json()
+            order = [r["id"] for r in body["responses"]]
+            orders.add(tuple((sorted(order) != order and order) or ("sorted",)))
+            client.post(f"/api/assignments/{body['assignment_id']}/skip/", {"reason": "test"})
+    assert len(orders) > 1
+
+
+def test_asking_again_returns_the_lease_already_held(project, alice_next):
+    import_prompts(project, 3)
+    first = alice_next().json()
+    assert alice_next().json()["assignment_id"] == first["assignment_id"]
+    assert Assignment.objects.count() == 1
+
+
+def test_an_annotator_never_gets_the_same_prompt_twice(project, alice_next):
+    import_prompts(project, 3)
+    seen = []
+    while (response := alice_next()).status_code == 200:
+        body = response.json()
+        seen.append(body["prompt"]["id"])
+        assert (
+            alice_next.client.post(
+                f"/api/assignments/{body['assignment_id']}/submit/",
+                full_submission(body),
+                format="json",
+            ).status_code
+            == 201
+        )
+    assert response.status_code == 204
+    assert len(seen) == 3 and len(set(seen)) == 3
+
+
+def test_a_prompt_never_gets_more_than_k_live_annotations(project, api, cast):
+    project.annotations_per_prompt = 2
+    project.save()
+    import_prompts(project, 1)
+    membership_set(
+        project=project, user=cast["olga"], role="annotator", actor=None, now=timezone.now()
+    )
+    assert api("alice").post(f"/api/projects/{project.pk}/next/").status_code == 200
+    assert api("bob").post(f"/api/projects/{project.pk}/next/").status_code == 200
+    assert api("olga").post(f"/api/projects/{project.pk}/next/").status_code == 204
+    assert Prompt.objects.get().live_count == 2
+
+
+def test_prompts_nearest_to_completion_come_first(project, api):
+    first, _second, third = import_prompts(project, 3)
+    body = api("bob").post(f"/api/projects/{project.pk}/next/").json()
+    assert body["prompt"]["id"] == first.pk
+    api("bob").post(
+        f"/api/assignments/{body['assignment_id']}/submit/", full_submission(body), format="json"
+    )
+    Prompt.objects.filter(pk=third.pk).update(live_count=2)
+    # third has 2 of 3, first has 1 of 3: third first, then first.
+    assert api("alice").post(f"/api/projects/{project.pk}/next/").json()["prompt"]["id"] == third.pk
+
+
+def test_an_expired_lease_returns_its_slot_to_the_pool(project, cast):
+    project.annotations_per_prompt = 1
+    project.save()
+    import_prompts(project, 1)
+    long_ago = timezone.now() - timedelta(minutes=31)
+    held = assignment_lease_next(project=project, annotator=cast["alice"], now=long_ago)
+    assert held is not None
+    assert assignment_lease_next(project=project, annotator=cast["bob"], now=long_ago) is None
+
+    taken = assignment_lease_next(project=project, annotator=cast["bob"], now=timezone.now())
+    assert taken is not None and taken.prompt_id == held.prompt_id
+    held.refresh_from_db()
+    assert held.status == "expired"
+    assert Prompt.objects.get().live_count == 1
+
+
+def test_an_expired_lease_whose_slot_is_free_may_still_be_submitted(project, api, cast):
+    import_prompts(project, 1)
+    long_ago = timezone.now() - timedelta(hours=2)
+    assignment = assignment_lease_next(project=project, annotator=cast["alice"], now=long_ago)
+    # Someone else's request reclaims it in between.
+    assignment_lease_next(project=project, annotator=cast["bob"], now=timezone.now())
+    assignment.refresh_from_db()
+    assert assignment.status == "expired"
+
+    body = {"responses": [{"id": i} for i in assignment.display_order]}
+    response = api("alice").post(
+        f"/api/assignments/{assignment.pk}/submit/", full_submission(body), format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert Prompt.objects.get().live_count == 2  # alice's again, and bob's lease
+
+
+def test_an_expired_lease_whose_slot_was_taken_cannot_be_submitted(project, api, cast):
+    project.annotations_per_prompt = 1
+    project.save()
+    import_prompts(project, 1)
+    long_ago = timezone.now() - timedelta(hours=2)
+    assignment = assignment_lease_next(project=project, annotator=cast["alice"], now=long_ago)
+    assert assignment_lease_next(project=project, annotator=cast["bob"], now=timezone.now())
+
+    body = {"responses": [{"id": i} for i in assignment.display_order]}
+    response = api("alice").post(
+        f"/api/assignments/{assignment.pk}/submit/", full_submission(body), format="json"
+    )
+    assert response.status_code == 409
+    assert "ran out" in response.json()["detail"]
+    assert not Annotation.objects.exists() and Prompt.objects.get().live_count == 1
+
+
+@pytest.mark.parametrize(("rate", "gold_first"), [(1.0, True), (0.0, False)])
+def test_gold_prompts_come_at_the_gold_rate(project, cast, rate, gold_first):
+    project.gold_rate = rate
+    project.save()
+    import_prompts(project, 10, gold_every=5)  # p-0 and p-5 are gold
+    assignment = assignment_lease_next(project=project, annotator=cast["alice"], now=timezone.now())
+    assert (assignment.prompt.gold is not None) is gold_first
+
+
+def test_gold_rate_is_honoured_over_many_requests(project, make_user):
+    project.gold_rate = 0.25
+    project.annotations_per_prompt = 400
+    project.save()
+    import_prompts(project, 40, gold_every=2)
+    rng = random.Random(3)
+    gold = 0
+    for n in range(200):
+        user = make_user(f"rater{n}")
+        membership_set(project=project, user=user, role="annotator", actor=None, now=timezone.now())
+        assignment = assignment_lease_next(
+            project=project, annotator=user, now=timezone.now(), rng=rng
+        )
+        gold += assignment.prompt.gold is not None
+    assert 0.17 < gold / 200 < 0.33
+
+
+def test_gold_prompts_are_not_capped_at_k(project, api, cast):
+    project.gold_rate = 1.0
+    project.annotations_per_prompt = 1
+    project.save()
+    import_prompts(project, 1, gold_every=1)
+    assert api("alice").post(f"/api/projects/{project.pk}/next/").status_code == 200
+    assert api("bob").post(f"/api/projects/{project.pk}/next/").status_code == 200
+
+
+def test_retired_prompts_are_never_served(project, alice_next):
+    import_prompts(project, 1)
+    Prompt.objects.update(retired=True)
+    assert alice_next().status_code == 204
+
+
+def test_skipping_frees_the_slot_and_the_prompt_is_not_offered_again(project, alice_next, api):
+    project.annotations_per_prompt = 1
+    project.save()
+    import_prompts(project, 1)
+    body = alice_next().json()
+    response = alice_next.client.post(
+        f"/api/assignments/{body['assignment_id']}/skip/", {"reason": "I can't judge maths"}
+    )
+    assert response.status_code == 200
+    assignment = Assignment.objects.get()
+    assert (assignment.status, assignment.skip_reason) == ("skipped", "I can't judge maths")
+    assert alice_next().status_code == 204
+    assert api("bob").post(f"/api/projects/{project.pk}/next/").status_code == 200
+
+
+def test_skip_needs_a_reason(project, alice_next):
+    import_prompts(project, 1)
+    body = alice_next().json()
+    response = alice_next.client.post(
+        f"/api/assignments/{body['assignment_id']}/skip/", {"reason": ""}
+    )
+    assert response.status_code == 400
+    assert Assignment.objects.get().status == "leased"
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _rate(submission, ids, index, **scores):
+    submission["ratings"][str(ids[index])].update(scores)
+
+
+BAD_SUBMISSIONS = [
+    ("missing ranking", lambda s, ids: s.pop("ranking"), "ranking"),
+    ("ranking not a list", lambda s, ids: s.update(ranking="A>B"), "ranking"),
+    ("a response missing", lambda s, ids: s.update(ranking=[[i] for i in ids[:3]]), "ranking"),
+    ("a response twice", lambda s, ids: s["ranking"].append([ids[0]]), "ranking.4"),
+    ("a foreign response", lambda s, ids: s["ranking"].append([999999]), "ranking.4"),
+    ("an empty group", lambda s, ids: s["ranking"].append([]), "ranking.4"),
+    ("rating over scale", lambda s, ids: _rate(s, ids, 0, helpfulness=8), "ratings.{0}.helpfulness"),  # noqa: E501
+    ("rating under scale", lambda s, ids: _rate(s, ids, 0, honesty=0), "ratings.{0}.honesty"),
+    ("rating not whole", lambda s, ids: _rate(s, ids, 0, honesty=4.5), "ratings.{0}.honesty"),
+    ("rating missing", lambda s, ids: s["ratings"][str(ids[1])].clear(), "ratings.{1}.honesty"),
+    ("unknown criterion", lambda s, ids: _rate(s, ids, 0, speed=3), "ratings.{0}.speed"),
+    ("unknown flag", lambda s, ids: s.update(flags={str(ids[0]): ["boring"]}), "flags.{0}"),
+    ("whole-prompt flag on a response",
+     lambda s, ids: s.update(flags={str(ids[0]): ["none_acceptable"]}), "flags.{0}"),
+    ("critique not text", lambda s, ids: s.update(critiques={str(ids[0]): 5}), "critiques.{0}"),
+    ("unknown field", lambda s, ids: s.update(score=3), "score"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "field"), [pytest.param(c, f, id=n) for n, c, f in BAD_SUBMISSIONS]
+)
+def test_bad_submissions_get_field_errors_and_change_nothing(project, alice_next, change, field):
+    import_prompts(project, 1)
+    body = alice_next().json()
+    ids = [r["id"] for r in body["responses"]]
+    submission = full_submission(body)
+    change(submission, ids)
+    response = alice_next.client.post(
+        f"/api/assignments/{body['assignment_id']}/submit/", submission, format="json"
+    )
+    assert response.status_code == 400, response.content
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert field.format(*ids) in fields, fields
+    assert not Annotation.objects.exists() and not PairwisePreference.objects.exists()
+    assert Assignment.objects.get().status == "leased"
+
+
+def test_ties_are_refused_where_the_project_forbids_them(project, alice_next):
+    project.allow_ties = False
+    project.save()
+    import_prompts(project, 1)
+    body = alice_next().json()
+    response = alice_next.client.post(
+        f"/api/assignments/{body['assignment_id']}/submit/",
+        full_submission(body, ties=True),
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "does not allow ties" in str(response.json()["errors"])
+
+
+@pytest.mark.parametrize(("rule", "needs"), [("all", 4), ("worst", 1), ("none", 0)])
+def test_required_critiques_follow_the_project_rule(project, alice_next, rule, needs):
+    project.required_critiques = rule
+    project.save()
+    import_prompts(project, 1)
+    body = alice_next().json()
+    submission = full_submission(body)
+    submission["critiques"] = {}
+    response = alice_next.client.post(
+        f"/api/assignments/{body['assignment_id']}/submit/", submission, format="json"
+    )
+    missing = [e for e in response.json().get("errors", []) if e["field"].startswith("critiques.")]
+    assert len(missing) == needs
+    assert response.status_code == (400 if needs else 201)
+
+
+# --- submission --------------------------------------------------------------------------------
+
+
+def test_submit_stores_everything_and_derives_pairwise_preferences(project, alice_next, cast):
+    import_prompts(project, 1)
+    body = alice_next().json()
+    a, b, c, d = (r["id"] for r in body["responses"])
+    submission = full_submission(body)
+    submission.update(
+        ranking=[[b], [a, c], [d]],
+        critiques={str(d): "Wrong answer.", str(a): "Fine."},
+        comment="  Hard one.  ",
+        flags={str(d): ["factual_error", "unsafe"], "all": ["none_acceptable"]},
+    )
+    response = alice_next.client.post(
+        f"/api/assignments/{body['assignment_id']}/submit/", submission, format="json"
+    )
+    assert response.status_code == 201, response.content
+    annotation = Annotation.objects.get()
+    assert annotation.ranking == [[b], sorted([a, c]), [d]]
+    assert annotation.ratings[str(a)] == {"helpfulness": 5, "honesty": 6}
+    assert annotation.critiques == {str(d): "Wrong answer.", str(a): "Fine."}
+    assert annotation.comment == "Hard one."
+    assert annotation.flags == {str(d): ["factual_error", "unsafe"], "all": ["none_acceptable"]}
+    assert annotation.guideline_version == 1
+    assert annotation.display_order == [a, b, c, d]
+    assert annotation.annotator == cast["alice"] and annotation.version == 1
+    assert 0 <= annotation.seconds_spent < 60
+    assert Assignment.objects.get().status == "submitted"
+
+    pairs = {
+        (p.chosen_id, p.rejected_id): (p.margin, p.is_tie) for p in PairwisePreference.objects.all()
+    }
+    lo, hi = sorted([a, c])
+    assert pairs == {
+        (b, a): (1, False),
+        (b, c): (1, False),
+        (b, d): (2, False),
+        (lo, hi): (0, True),
+        (a, d): (1, False),
+        (c, d): (1, False),
+    }
+    assert {p.guideline_version for p in PairwisePreference.objects.all()} == {1}
+
+
+def test_preference_pairs_of_a_strict_ranking():
+    assert preference_pairs([[3], [1], [2]]) == [
+        (1, 2, 1, False),
+        (3, 1, 1, False),
+        (3, 2, 2, False),
+    ]
+    assert preference_pairs([[5, 4]]) == [(4, 5, 0, True)]
+
+
+def test_the_same_submission_twice_creates_nothing_the_second_time(project, alice_next):
+    import_prompts(project, 1)
+    body = alice_next().json()
+    url = f"/api/assignments/{body['assignment_id']}/submit/"
+    first = alice_next.client.post(url, full_submission(body), format="json")
+    second = alice_next.client.post(url, full_submission(body), format="json")
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json() == second.json()
+    assert Annotation.objects.count() == 1 and PairwisePreference.objects.count() == 6
+
+
+def test_an_edit_adds_a_version_and_keeps_the_history(project, alice_next):
+    import_prompts(project, 1)
+    body = alice_next().json()
+    ids = [r["id"] for r in body["responses"]]
+    url = f"/api/assignments/{body['assignment_id']}/submit/"
+    alice_next.client.post(url, full_submission(body), format="json")
+
+    edited = full_submission(body, order=list(reversed(ids)))
+    response = alice_next.client.post(url, edited, format="json")
+
+    assert response.status_code == 201 and response.json()["version"] == 2
+    old, new = Annotation.objects.order_by("version")
+    assert (old.is_current, new.is_current) == (False, True)
+    assert old.ranking == [[i] for i in ids] and new.ranking == [[i] for i in reversed(ids)]
+    chosen_first = {p.chosen_id for p in PairwisePreference.objects.filter(rejected_id=ids[0])}
+    assert ids[-1] in chosen_first  # preferences follow the current version only
+    assert PairwisePreference.objects.count() == 6
+    assert AuditEvent.objects.filter(verb="annotation.edited").count() == 1
+    assert Prompt.objects.get().live_count == 1
+
+
+def test_an_edit_is_refused_once_the_prompt_is_complete(project, api, cast):
+    project.annotations_per_prompt = 2
+    project.save()
+    import_prompts(project, 1)
+    bodies = {}
+    for name in ["alice", "bob"]:
+        body = api(name).post(f"/api/projects/{project.pk}/next/").json()
+        api(name).post(
+            f"/api/assignments/{body['assignment_id']}/submit/",
+            full_submission(body),
+            format="json",
+        )
+        bodies[name] = body
+    body = bodies["alice"]
+    ids = [r["id"] for r in body["responses"]]
+    response = api("alice").post(
+        f"/api/assignments/{body['assignment_id']}/submit/",
+        full_submission(body, order=list(reversed(ids))),
+        format="json",
+    )
+    assert response.status_code == 409 and "complete" in response.json()["detail"]
+    assert Annotation.objects.count() == 2
+
+
+def test_nobody_submits_or_skips_another_annotators_assignment(project, alice_next, api):
+    import_prompts(project, 1)
+    body = alice_next().json()
+    for name in ["bob", "rita", "adam", "olga"]:
+        client = api(name)
+        url = f"/api/assignments/{body['assignment_id']}"
+        assert (
+            client.post(f"{url}/submit/", full_submission(body), format="json").status_code == 404
+        )
+        assert client.post(f"{url}/skip/", {"reason": "x"}).status_code == 404
+    assert not Annotation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"), [("rita", 403), ("erin", 403), ("adam", 403), ("olga", 404)]
+)
+def test_only_annotators_of_the_project_get_work(project, api, persona, status):
+    import_prompts(project, 1)
+    assert api(persona).post(f"/api/projects/{project.pk}/next/").status_code == status
