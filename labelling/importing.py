@@ -419,7 +419,9 @@ def prompts_import(
         lines = iter_lines(stream, max_bytes=max_bytes)
     with transaction.atomic():
         # Serialise imports into one project: two at once could both find an id new.
-        project = Project.objects.select_for_update().get(pk=project.pk)
+        # NO KEY UPDATE: it does not block rows that merely reference the project
+        # (assignments being leased while an import runs).
+        project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
         importer = _Importer(project, now, report)
         first_line_of: dict[str, int] = {}
         for number, raw in lines:

@@ -57,6 +57,11 @@ class Project(models.Model):
     gold_rate = models.FloatField(
         _("gold rate"), default=0.0, help_text=_("Share of served items that are gold prompts.")
     )
+    # The newest published guideline version, kept here so that every lease need not
+    # look it up; written in the same transaction as the version it names.
+    guideline_version = models.PositiveIntegerField(
+        _("current guideline version"), default=1, editable=False
+    )
     lease_minutes = models.PositiveSmallIntegerField(
         _("lease minutes"),
         default=30,

@@ -5,13 +5,14 @@ live annotations (submitted, or leased and not yet reclaimed); gold prompts come
 project's gold rate; the prompts nearest to completion come first, so finished items
 accumulate instead of every prompt being half done.
 
-Concurrency: a slot is claimed with a conditional UPDATE,
-`UPDATE prompt SET live_count = live_count + 1 WHERE id = %s AND live_count < k`,
-whose row count says whether this request won. PostgreSQL re-checks the WHERE clause
-against the newest row version after waiting for a competing writer, so two annotators
-can never both take the last slot; SQLite runs one writer at a time. A SELECT ... FOR
-UPDATE over a count subquery would not do: under READ COMMITTED the count comes from
-the statement's snapshot and can be stale by the time the lock is granted.
+Concurrency: the count of live annotations is a column of the prompt row
+(`live_count`), so claiming a slot is a row-level decision. Inside one transaction the
+lease takes the best candidate with `SELECT ... FOR UPDATE SKIP LOCKED` (on PostgreSQL:
+annotators asking at once skip a row another is claiming instead of queueing behind it;
+the lock's re-check of `live_count < k` runs against the newest row version), then
+bumps the count with a conditional UPDATE (`... WHERE live_count < k`) whose row count
+must be 1, as a second guard. SQLite ignores FOR UPDATE but runs one writing
+transaction at a time (IMMEDIATE), which gives the same guarantee.
 """
 
 import random
@@ -22,21 +23,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils.translation import gettext as _
 
-from labelling.models import Assignment, GuidelineVersion, Project, Prompt
+from labelling.models import Assignment, Project, Prompt, Response
 from labelling.services import DomainError
 
-CANDIDATES = 20  # prompts tried per scan before scanning again
-SCANS = 3
-
-
-def guideline_current_version(*, project: Project) -> int:
-    return (
-        GuidelineVersion.objects.filter(project=project)
-        .order_by("-version")
-        .values_list("version", flat=True)
-        .first()
-        or 1
-    )
+ATTEMPTS = 3
 
 
 def leases_reclaim(*, project: Project, now: datetime) -> int:
@@ -62,19 +52,17 @@ def leases_reclaim(*, project: Project, now: datetime) -> int:
     return reclaimed
 
 
-def _candidates(*, project: Project, annotator: AbstractBaseUser, gold: bool) -> list[int]:
+def _open_prompts(*, project: Project, annotator: AbstractBaseUser, gold: bool):
     seen = Assignment.objects.filter(prompt=OuterRef("pk"), annotator=annotator)
     prompts = Prompt.objects.filter(project=project, retired=False, gold__isnull=not gold).exclude(
         Exists(seen)
     )
     if gold:
         # Gold prompts score annotators: every annotator may see each one once, so they
-        # are not capped at k.
-        return list(prompts.order_by("live_count", "id").values_list("pk", flat=True)[:CANDIDATES])
-    return list(
-        prompts.filter(live_count__lt=project.annotations_per_prompt)
-        .order_by("-live_count", "id")
-        .values_list("pk", flat=True)[:CANDIDATES]
+        # are not capped at k; the least seen come first.
+        return prompts.order_by("live_count", "id")
+    return prompts.filter(live_count__lt=project.annotations_per_prompt).order_by(
+        "-live_count", "id"
     )
 
 
@@ -112,54 +100,55 @@ def assignment_lease_next(
     if active is not None:
         return active
     leases_reclaim(project=project, now=now)
-    version = guideline_current_version(project=project)
     want_gold = project.gold_rate > 0 and rng.random() < project.gold_rate
     pools = [True, False] if want_gold else [False, True] if project.gold_rate > 0 else [False]
-    for gold in pools:
-        for _scan in range(SCANS):
-            candidates = _candidates(project=project, annotator=annotator, gold=gold)
-            if not candidates:
-                break
-            for prompt_id in candidates:
-                assignment = _lease(
-                    project=project,
-                    annotator=annotator,
-                    prompt_id=prompt_id,
-                    gold=gold,
-                    version=version,
-                    now=now,
-                    rng=rng,
-                )
-                if assignment is not None:
-                    return assignment
+    for _attempt in range(ATTEMPTS):
+        try:
+            with transaction.atomic():
+                for gold in pools:
+                    candidate = (
+                        _open_prompts(project=project, annotator=annotator, gold=gold)
+                        .select_for_update(skip_locked=True, of=("self",))
+                        .values_list("pk", flat=True)
+                        .first()
+                    )
+                    if candidate is None:
+                        continue
+                    if not _claim(project=project, prompt_id=candidate, gold=gold):
+                        raise _Lost  # only if the row changed under a non-locking backend
+                    return _assignment_create(
+                        project=project, annotator=annotator, prompt_id=candidate, now=now, rng=rng
+                    )
+                return None
+        except (_Lost, IntegrityError):
+            # IntegrityError: the same annotator leasing twice at once (two tabs); the
+            # unique (prompt, annotator) constraint stopped the second and the rollback
+            # returned its slot. Either way, look again.
+            continue
     return None
 
 
-def _lease(*, project, annotator, prompt_id, gold, version, now, rng) -> Assignment | None:
-    try:
-        with transaction.atomic():
-            if not _claim(project=project, prompt_id=prompt_id, gold=gold):
-                return None  # someone took the last slot first
-            order = list(
-                Prompt.objects.get(pk=prompt_id)
-                .responses.order_by("position")
-                .values_list("pk", flat=True)
-            )
-            rng.shuffle(order)
-            return Assignment.objects.create(
-                project=project,
-                prompt_id=prompt_id,
-                annotator=annotator,
-                status=Assignment.Status.LEASED,
-                display_order=order,
-                guideline_version=version,
-                leased_at=now,
-                expires_at=now + timedelta(minutes=project.lease_minutes),
-            )
-    except IntegrityError:
-        # The same annotator leasing twice at once (two tabs): the unique constraint on
-        # (prompt, annotator) stopped the second, and the rollback returned its slot.
-        return None
+class _Lost(Exception):
+    pass
+
+
+def _assignment_create(*, project, annotator, prompt_id, now, rng) -> Assignment:
+    order = list(
+        Response.objects.filter(prompt_id=prompt_id)
+        .order_by("position")
+        .values_list("pk", flat=True)
+    )
+    rng.shuffle(order)
+    return Assignment.objects.create(
+        project=project,
+        prompt_id=prompt_id,
+        annotator=annotator,
+        status=Assignment.Status.LEASED,
+        display_order=order,
+        guideline_version=project.guideline_version,
+        leased_at=now,
+        expires_at=now + timedelta(minutes=project.lease_minutes),
+    )
 
 
 @transaction.atomic

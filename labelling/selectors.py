@@ -37,10 +37,22 @@ def project_get_for_member(
         pk = int(str(project_id))
     except ValueError:
         raise Http404 from None
-    project = projects_for_user(user=user).filter(pk=pk).first()
+    # One query for the project and the user's role in it.
+    membership = (
+        Membership.objects.select_related("project").filter(project_id=pk, user_id=user.pk).first()
+        if user.is_authenticated
+        else None
+    )
+    project = membership.project if membership is not None else None
+    if project is None and user.is_authenticated and user.is_staff:
+        project = Project.objects.filter(pk=pk).first()
     if project is None:
         raise Http404
-    if roles is not None and role_for(user=user, project=project) not in set(roles):
+    # Staff act as admins of every project, and keep any role they hold as members.
+    granted = {membership.role} if membership is not None else set()
+    if user.is_staff:
+        granted.add(Membership.Role.ADMIN)
+    if roles is not None and not granted & set(roles):
         raise PermissionDenied
     return project
 
@@ -81,15 +93,16 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: objec
         raise Http404 from None
     assignment = (
         Assignment.objects.select_related("project", "prompt")
-        .filter(pk=pk, annotator_id=user.pk)
+        .filter(
+            pk=pk,
+            annotator_id=user.pk,
+            # Still an annotator of the project: removing someone ends their access.
+            project__memberships__user_id=user.pk,
+            project__memberships__role=Membership.Role.ANNOTATOR,
+        )
         .first()
     )
-    if (
-        assignment is None
-        or not Membership.objects.filter(
-            project_id=assignment.project_id, user=user, role=Membership.Role.ANNOTATOR
-        ).exists()
-    ):
+    if assignment is None:
         raise Http404
     return assignment
 

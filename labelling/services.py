@@ -121,7 +121,7 @@ _FROZEN_ONCE_PROMPTS_EXIST = {"responses_per_prompt"}
 def project_update(
     *, project: Project, actor: AbstractBaseUser, now: datetime, **changes: Any
 ) -> Project:
-    project = Project.objects.select_for_update().get(pk=project.pk)
+    project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     frozen = _FROZEN_ONCE_PROMPTS_EXIST & changes.keys()
     for field in frozen:
         if changes[field] != getattr(project, field) and project.prompts.exists():

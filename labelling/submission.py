@@ -271,8 +271,10 @@ def annotation_submit(
     - An expired lease may still be submitted if its slot is still free.
     """
     # The row lock serialises a submit with a second submit and with a lease reclaim.
+    # Only this row: FOR UPDATE on the joined project row would block every lease's
+    # foreign-key check on the project and deadlock with it.
     assignment = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",))
         .select_related("project", "prompt")
         .get(pk=assignment.pk)
     )
@@ -280,7 +282,9 @@ def annotation_submit(
         raise DomainError(_("This item is not yours."), field="assignment")
     project, prompt = assignment.project, assignment.prompt
     digest = submission.digest()
-    current = assignment.annotations.filter(is_current=True).first()
+    current = None
+    if assignment.status == Assignment.Status.SUBMITTED:
+        current = assignment.annotations.filter(is_current=True).first()
     if current is not None and current.payload_hash == digest:
         return SubmitResult(annotation=current, created=False)
     if assignment.status == Assignment.Status.SKIPPED:
@@ -324,7 +328,7 @@ def annotation_submit(
         assignment.status = Assignment.Status.SUBMITTED
         assignment.finished_at = now
         assignment.save(update_fields=["status", "finished_at"])
-    preferences_record(annotation=annotation)
+    preferences_record(annotation=annotation, replace=current is not None)
     return SubmitResult(annotation=annotation, created=True)
 
 

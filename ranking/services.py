@@ -25,9 +25,13 @@ def preference_pairs(ranking: list[list[int]]) -> list[tuple[int, int, int, bool
     return pairs
 
 
-def preferences_record(*, annotation) -> list[PairwisePreference]:
-    """Store the pairs of a current annotation (replacing those of any earlier version)."""
-    PairwisePreference.objects.filter(annotation__assignment_id=annotation.assignment_id).delete()
+def preferences_record(*, annotation, replace: bool) -> list[PairwisePreference]:
+    """Store the pairs of a current annotation; `replace` drops those of the version it
+    supersedes (derived data: the old annotation itself stays in the history)."""
+    if replace:
+        PairwisePreference.objects.filter(
+            annotation__assignment_id=annotation.assignment_id
+        ).delete()
     return PairwisePreference.objects.bulk_create(
         PairwisePreference(
             annotation=annotation,

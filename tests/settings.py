@@ -19,3 +19,15 @@ STORAGES = {
 # Static files come from the finders in tests; there is no collected STATIC_ROOT.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# A file, not SQLite's in-memory default, so that tests with real threads wait on the
+# write lock (busy timeout) as production does, instead of failing at once.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    _here = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(Path(tempfile.gettempdir()) / f"rlhf-tests-{_here}.sqlite3")
+    }

@@ -1,0 +1,73 @@
+"""The queue under real concurrency: threads with their own database connections."""
+
+import io
+import threading
+
+import pytest
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from labelling.importing import prompts_import
+from labelling.models import Annotation, Assignment, Prompt
+from labelling.queue import assignment_lease_next
+from labelling.services import membership_set, project_create
+from labelling.submission import annotation_submit, submission_check
+from tests.conftest import jsonl, prompt_line
+
+ANNOTATORS, PROMPTS, K = 30, 100, 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_thirty_annotators_racing_for_a_hundred_prompts_fill_each_exactly_k_times(make_user):
+    now = timezone.now()
+    project = project_create(
+        name="race", created_by=None, now=now, responses_per_prompt=2, annotations_per_prompt=K
+    )
+    lines = [prompt_line(f"p-{i}", n=2) for i in range(PROMPTS)]
+    prompts_import(project=project, stream=io.BytesIO(jsonl(*lines)), actor=None, now=now)
+    users = [make_user(f"rater{i:02d}") for i in range(ANNOTATORS)]
+    for user in users:
+        membership_set(project=project, user=user, role="annotator", actor=None, now=now)
+
+    start = threading.Barrier(ANNOTATORS)
+    failures: list[BaseException] = []
+    done = {user.pk: 0 for user in users}
+
+    def annotate(user) -> None:
+        try:
+            start.wait()
+            while True:
+                assignment = assignment_lease_next(
+                    project=project, annotator=user, now=timezone.now()
+                )
+                if assignment is None:
+                    return
+                ids = assignment.display_order
+                submission = submission_check(
+                    project=project, response_ids=ids, data={"ranking": [[i] for i in ids]}
+                )
+                annotation_submit(
+                    assignment=assignment, annotator=user, submission=submission, now=timezone.now()
+                )
+                done[user.pk] += 1
+        except BaseException as error:  # reported below
+            failures.append(error)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=annotate, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not failures, failures[:3]
+    assert sum(done.values()) == PROMPTS * K
+    for prompt in Prompt.objects.filter(project=project):
+        annotators = list(
+            Annotation.objects.filter(prompt=prompt).values_list("annotator_id", flat=True)
+        )
+        assert len(annotators) == K and len(set(annotators)) == K, prompt.external_id
+        assert prompt.live_count == K
+    assert not Assignment.objects.filter(project=project, status="leased").exists()
