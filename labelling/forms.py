@@ -26,3 +26,49 @@ class MemberForm(forms.Form):
             raise forms.ValidationError(_("No user has this username."))
         self.cleaned_data["user"] = user
         return username
+
+
+def labels_from_post(post, *, response_ids: list[int], criteria: list[dict]) -> dict:
+    """The labelling form's fields as the API's submission body, so that one set of rules
+    (labelling.submission.submission_check) judges both.
+
+    Fields: rank-<id> (1 = best; equal ranks are a tie), rating-<id>-<criterion>,
+    critique-<id>, flag-<id> (several), none_acceptable, comment.
+    """
+    ranks: dict[int, list[int]] = {}
+    for rid in response_ids:
+        raw = post.get(f"rank-{rid}", "")
+        if raw.isdigit():
+            ranks.setdefault(int(raw), []).append(rid)
+    ranked = sum(len(group) for group in ranks.values())
+    ranking = [ranks[rank] for rank in sorted(ranks)] if ranked == len(response_ids) else []
+    ratings = {
+        str(rid): {
+            c["key"]: post.get(f"rating-{rid}-{c['key']}")
+            for c in criteria
+            if post.get(f"rating-{rid}-{c['key']}", "") != ""
+        }
+        for rid in response_ids
+    }
+    flags = {str(rid): post.getlist(f"flag-{rid}") for rid in response_ids}
+    if post.get("none_acceptable"):
+        flags["all"] = ["none_acceptable"]
+    return {
+        "ranking": ranking,
+        "ratings": ratings,
+        "critiques": {str(rid): post.get(f"critique-{rid}", "") for rid in response_ids},
+        "comment": post.get("comment", ""),
+        "flags": {key: value for key, value in flags.items() if value},
+    }
+
+
+def labels_to_initial(annotation) -> dict:
+    """A stored annotation as the form's initial values (for reopening to edit)."""
+    rank = {rid: index + 1 for index, group in enumerate(annotation.ranking) for rid in group}
+    return {
+        "rank": rank,
+        "ratings": {int(rid): scores for rid, scores in annotation.ratings.items()},
+        "critiques": {int(rid): text for rid, text in annotation.critiques.items()},
+        "flags": dict(annotation.flags),
+        "comment": annotation.comment,
+    }

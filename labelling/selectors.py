@@ -144,8 +144,12 @@ def annotator_progress(*, project: Project, user: AbstractBaseUser, now) -> dict
         .exclude(Exists(seen))
         .count()
     )
+    holding = Assignment.objects.filter(
+        project=project, annotator=user, status=Assignment.Status.LEASED, expires_at__gt=now
+    ).exists()
     return {
         "today": mine.filter(created_at__gte=start_of_day).count(),
         "total": mine.count(),
         "left": left,
+        "holding": holding,
     }

@@ -7,4 +7,9 @@ urlpatterns = [
     path("projects/<int:project_id>/", views.project_detail, name="project"),
     path("projects/<int:project_id>/import/", views.project_import, name="project-import"),
     path("projects/<int:project_id>/members/", views.project_member_add, name="project-member-add"),
+    path("projects/<int:project_id>/next/", views.label_next, name="label-next"),
+    path("assignments/<int:assignment_id>/", views.assignment_page, name="assignment"),
+    path(
+        "assignments/<int:assignment_id>/skip/", views.assignment_skip_page, name="assignment-skip"
+    ),
 ]

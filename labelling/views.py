@@ -5,14 +5,17 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from labelling import selectors
-from labelling.forms import ImportForm, MemberForm
+from labelling.forms import ImportForm, MemberForm, labels_from_post, labels_to_initial
 from labelling.importing import ImportRejected, prompts_import
-from labelling.models import Membership
-from labelling.services import membership_set
+from labelling.models import Annotation, Assignment, Membership
+from labelling.queue import assignment_lease_next, assignment_skip
+from labelling.services import DomainError, membership_set
+from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
 
 
 @login_required
@@ -22,10 +25,23 @@ def home(request):
     roles = selectors.roles_for_user(user=request.user, project_ids=ids)
     progress = selectors.project_progress(project_ids=ids)
     labels = dict(Membership.Role.choices)
-    rows = [
-        {"project": p, "role": labels.get(roles.get(p.pk)), "progress": progress.get(p.pk)}
-        for p in projects
-    ]
+    now = timezone.now()
+    rows = []
+    for p in projects:
+        is_annotator = roles.get(p.pk) == Membership.Role.ANNOTATOR
+        rows.append(
+            {
+                "project": p,
+                "role": labels.get(roles.get(p.pk)),
+                "progress": progress.get(p.pk),
+                # Only annotators label; their own counts come with a start button.
+                "mine": (
+                    selectors.annotator_progress(project=p, user=request.user, now=now)
+                    if is_annotator
+                    else None
+                ),
+            }
+        )
     return render(request, "labelling/home.html", {"rows": rows})
 
 
@@ -116,3 +132,178 @@ def project_member_add(request, project_id: int):
         text = _("%(name)s is now %(role)s.") % {"name": name, "role": role}
     messages.success(request, text)
     return redirect("project", project_id=project.pk)
+
+
+# --- labelling --------------------------------------------------------------------------
+
+
+def _annotator_project(request, project_id):
+    return selectors.project_get_for_member(
+        user=request.user, project_id=project_id, roles=[Membership.Role.ANNOTATOR]
+    )
+
+
+def _go_to_next(request, project):
+    """Lease the next item and show it, or say that nothing is left."""
+    assignment = assignment_lease_next(project=project, annotator=request.user, now=timezone.now())
+    if assignment is None:
+        messages.info(
+            request,
+            _("Nothing is left for you in %(project)s. Thank you!") % {"project": project.name},
+        )
+        return redirect("home")
+    return redirect("assignment", assignment_id=assignment.pk)
+
+
+@login_required
+@require_POST
+def label_next(request, project_id: int):
+    return _go_to_next(request, _annotator_project(request, project_id))
+
+
+def _labelling_context(request, assignment, *, errors=(), initial=None):
+    project, prompt = assignment.project, assignment.prompt
+    now = timezone.now()
+    payload = selectors.assignment_payload(assignment=assignment)
+    initial = initial or {}
+    by_response: dict[int, list[str]] = {}
+    general: list[str] = []
+    for field, message in errors:
+        head, _dot, rest = field.partition(".")
+        rid = rest.split(".")[0]
+        if head in {"ratings", "critiques", "flags"} and rid.isdigit():
+            by_response.setdefault(int(rid), []).append(message)
+        else:
+            general.append(message)
+    n = len(payload["responses"])
+    cards = [
+        {
+            **response,
+            "rank": initial.get("rank", {}).get(response["id"]),
+            "ratings": initial.get("ratings", {}).get(response["id"], {}),
+            "critique": initial.get("critiques", {}).get(response["id"], ""),
+            "flags": initial.get("flags", {}).get(str(response["id"]), []),
+            "errors": by_response.get(response["id"], []),
+        }
+        for response in payload["responses"]
+    ]
+    criteria = [
+        {**c, "values": list(range(c["scale"][0], c["scale"][1] + 1))} for c in project.criteria
+    ]
+    current = None
+    if assignment.status == Assignment.Status.SUBMITTED:
+        current = assignment.annotations.filter(is_current=True).first()
+    recent = (
+        Annotation.objects.filter(project=project, annotator=request.user, is_current=True)
+        .exclude(assignment=assignment)
+        .select_related("prompt")
+        .order_by("-created_at")[:5]
+    )
+    return {
+        "assignment": assignment,
+        "project": project,
+        "prompt": prompt,
+        "cards": cards,
+        "positions": list(range(1, n + 1)),
+        "criteria": criteria,
+        "flags": RESPONSE_FLAG_LABELS,
+        "errors": general,
+        "has_errors": bool(errors),
+        "comment": initial.get("comment", ""),
+        "none_acceptable": "none_acceptable" in initial.get("flags", {}).get("all", []),
+        "current": current,
+        "guideline": project.guidelines.filter(version=assignment.guideline_version).first(),
+        "progress": selectors.annotator_progress(project=project, user=request.user, now=now),
+        "recent": recent,
+        "expired": assignment.expires_at <= now,
+    }
+
+
+RESPONSE_FLAG_LABELS = [
+    ("unsafe", _lazy("Unsafe")),
+    ("factual_error", _lazy("Factual error")),
+    ("broken", _lazy("Broken")),
+]
+
+
+@login_required
+def assignment_page(request, assignment_id: int):
+    assignment = selectors.assignment_get_for_annotator(
+        user=request.user, assignment_id=assignment_id
+    )
+    if request.method == "POST":
+        return _assignment_submit(request, assignment)
+    initial = None
+    if assignment.status == Assignment.Status.SUBMITTED:
+        current = assignment.annotations.filter(is_current=True).first()
+        initial = labels_to_initial(current) if current else None
+    return render(
+        request, "labelling/label.html", _labelling_context(request, assignment, initial=initial)
+    )
+
+
+def _assignment_submit(request, assignment):
+    project = assignment.project
+    data = labels_from_post(
+        request.POST, response_ids=list(assignment.display_order), criteria=project.criteria
+    )
+    try:
+        submission = submission_check(
+            project=project, response_ids=list(assignment.display_order), data=data
+        )
+        result = annotation_submit(
+            assignment=assignment, annotator=request.user, submission=submission, now=timezone.now()
+        )
+    except SubmissionInvalid as invalid:
+        initial = _initial_from_post(request.POST, assignment)
+        context = _labelling_context(request, assignment, errors=invalid.errors, initial=initial)
+        return render(request, "labelling/label.html", context, status=400)
+    except DomainError as refused:
+        messages.error(request, refused.message)
+        return redirect("home")
+    if result.annotation.version > 1:
+        messages.success(request, _("Your changes are saved."))
+    else:
+        messages.success(request, _("Saved. Here is the next one."))
+    return _go_to_next(request, project)
+
+
+def _initial_from_post(post, assignment) -> dict:
+    """What the annotator typed, to show again with the errors: nothing is lost."""
+    ids = list(assignment.display_order)
+    rank = {rid: int(post[f"rank-{rid}"]) for rid in ids if post.get(f"rank-{rid}", "").isdigit()}
+    ratings = {
+        rid: {
+            c["key"]: int(v)
+            for c in assignment.project.criteria
+            if (v := post.get(f"rating-{rid}-{c['key']}", "")).isdigit()
+        }
+        for rid in ids
+    }
+    flags = {str(rid): post.getlist(f"flag-{rid}") for rid in ids}
+    if post.get("none_acceptable"):
+        flags["all"] = ["none_acceptable"]
+    return {
+        "rank": rank,
+        "ratings": ratings,
+        "critiques": {rid: post.get(f"critique-{rid}", "") for rid in ids},
+        "flags": flags,
+        "comment": post.get("comment", ""),
+    }
+
+
+@login_required
+@require_POST
+def assignment_skip_page(request, assignment_id: int):
+    assignment = selectors.assignment_get_for_annotator(
+        user=request.user, assignment_id=assignment_id
+    )
+    try:
+        assignment_skip(
+            assignment=assignment, reason=request.POST.get("reason", ""), now=timezone.now()
+        )
+    except DomainError as refused:
+        messages.error(request, refused.message)
+        return redirect("assignment", assignment_id=assignment.pk)
+    messages.info(request, _("Skipped. Here is the next one."))
+    return _go_to_next(request, assignment.project)

@@ -58,6 +58,12 @@ PAGE_CASES = [
      {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
     ("post", "/projects/{pid}/members/", {"username": "bob", "role": "reviewer"},
      {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+    ("post", "/projects/{pid}/next/", None,
+     {"alice": 302, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 302}),
+    ("get", "/assignments/{aid}/", None,
+     {"alice": 200, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 302}),
+    ("post", "/assignments/{aid}/skip/", {"reason": "unclear prompt"},
+     {"alice": 302, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 302}),
 ]  # fmt: skip
 
 
@@ -107,14 +113,17 @@ def test_api_permissions(
 @pytest.mark.parametrize(
     ("method", "path", "body", "persona", "expected"), list(_cells(PAGE_CASES, 3))
 )
-def test_page_permissions(client, project, other_project, method, path, body, persona, expected):
+def test_page_permissions(
+    client, project, other_project, alices_assignment, method, path, body, persona, expected
+):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     if persona:
         client.login(username=persona, password=PASSWORD)
     if body == "upload":
         body = {"file": SimpleUploadedFile("p.jsonl", jsonl(prompt_line("p-1")))}
-    response = getattr(client, method)(path.format(pid=project.pk), body or {})
+    url = path.format(pid=project.pk, aid=alices_assignment.pk)
+    response = getattr(client, method)(url, body or {})
     assert response.status_code == expected
     if persona is None:
         assert response["Location"].startswith("/accounts/login/")

@@ -46,7 +46,8 @@ def test_env_int_and_env_list(monkeypatch):
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    unset = {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
     clean["DJANGO_SETTINGS_MODULE"] = "rlhf_site.settings"
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -154,6 +155,21 @@ def test_seed_demo_builds_a_realistic_project_and_can_run_again(db):
     from django.test import Client
 
     assert Client().login(username="alice", password=password)
+
+
+def test_seed_demo_keeps_an_older_demo_and_can_rebuild_it(db):
+    call_command("seed_demo", stdout=io.StringIO())
+    project = Project.objects.get(name="Demo: assistant responses")
+    Prompt.objects.filter(project=project, external_id="maths-000").update(content_hash="old")
+    err = io.StringIO()
+    call_command("seed_demo", stdout=io.StringIO(), stderr=err)
+    assert "older version of the demo prompts (1 differ)" in err.getvalue()
+    assert Prompt.objects.get(external_id="maths-000").content_hash == "old"
+
+    out = io.StringIO()
+    call_command("seed_demo", "--reset", stdout=out)
+    assert "212 prompts added" in out.getvalue()
+    assert Prompt.objects.get(external_id="maths-000").content_hash != "old"
 
 
 # --- the admin is usable ------------------------------------------------------------------------

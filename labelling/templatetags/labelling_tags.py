@@ -9,3 +9,11 @@ register = template.Library()
 def markdown_filter(text: str):
     """Render user or model text as sanitised markdown: `{{ body|markdown }}`."""
     return render_markdown(text)
+
+
+@register.filter
+def lookup(mapping, key):
+    """`{{ ratings|lookup:criterion.key }}`: a dict value by a key held in a variable."""
+    if not isinstance(mapping, dict):
+        return None
+    return mapping.get(key)

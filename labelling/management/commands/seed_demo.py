@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from labelling.demo import CRITERIA, GUIDELINE, demo_items
-from labelling.importing import prompts_import
+from labelling.importing import ImportRejected, prompts_import
 from labelling.models import Membership, Project
 from labelling.services import membership_set, project_create
 
@@ -32,9 +32,19 @@ DEMO_USERS = [
 class Command(BaseCommand):
     help = "Create the demo project (212 prompts, 4 models) and users; print their passwords."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="delete the demo project, with all labels made in it, and build it again",
+        )
+
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args, reset: bool = False, **options):
         now = timezone.now()
+        if reset:
+            deleted = Project.objects.filter(name=DEMO_PROJECT).delete()[0]
+            self.stdout.write(f"Deleted the demo project ({deleted} rows).")
         User = get_user_model()
         passwords = {}
         users = {}
@@ -72,18 +82,29 @@ class Command(BaseCommand):
                 )
 
         data = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in demo_items())
-        result = prompts_import(
-            project=project,
-            stream=io.BytesIO(data.encode()),
-            actor=users["admin"],
-            now=now,
-            source="seed_demo",
-        )
-
-        self.stdout.write(
-            f"Demo project {project.name!r} (id {project.pk}): "
-            f"{result.created} prompts added, {result.unchanged} already there."
-        )
+        try:
+            with transaction.atomic():
+                result = prompts_import(
+                    project=project,
+                    stream=io.BytesIO(data.encode()),
+                    actor=users["admin"],
+                    now=now,
+                    source="seed_demo",
+                )
+        except ImportRejected as rejected:
+            # An older demo: its labels are someone's work, so never overwrite it silently.
+            self.stderr.write(
+                self.style.WARNING(
+                    f"The demo project holds an older version of the demo prompts "
+                    f"({rejected.total} differ); it is left as it is. "
+                    "Run `manage.py seed_demo --reset` to rebuild it (its labels are deleted)."
+                )
+            )
+        else:
+            self.stdout.write(
+                f"Demo project {project.name!r} (id {project.pk}): "
+                f"{result.created} prompts added, {result.unchanged} already there."
+            )
         self.stdout.write("Log in at http://127.0.0.1:8000/ as (new passwords on every run):")
         for username, role in DEMO_USERS:
             label = "staff, project admin" if role is None else role

@@ -1,0 +1,157 @@
+"""End to end in Debian's chromium, driven by Playwright: an annotator labels two items."""
+
+import io
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from labelling.importing import prompts_import
+from labelling.models import Annotation, Assignment
+from tests.conftest import PASSWORD, jsonl, prompt_line
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-results" / "browser"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
+    # makes around it are still plain synchronous calls. Only for this test.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}"))
+        page.problems = problems
+        yield page
+        browser.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_annotator_ranks_by_drag_and_keyboard_rates_critiques_and_gets_the_next_item(
+    live_server, browser_page, project
+):
+    project.required_critiques = "worst"
+    project.save()
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(
+            jsonl(
+                prompt_line("p-1", prompt="Explain **TCP** slow start."),
+                prompt_line("p-2", prompt="What is 2+2?"),
+            )
+        ),
+        actor=None,
+        now=timezone.now(),
+    )
+    page = browser_page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.press("#id_password", "Enter")
+    page.click("text=Start labelling")
+    page.wait_for_selector("#rank-list .rank-item")
+
+    letters = page.eval_on_selector_all(
+        "#rank-list .rank-item", "items => items.map(i => [i.dataset.label, +i.dataset.id])"
+    )
+    assert [letter for letter, _ in letters] == ["A", "B", "C", "D"]
+    id_of = dict(letters)
+    assert "model-" not in page.content()  # blind: no model names anywhere on the page
+
+    # Drag D to the front: D A B C.
+    page.drag_and_drop(
+        '#rank-list .rank-item[data-label="D"]', '#rank-list .rank-item[data-label="A"]'
+    )
+    assert _order(page) == ["D", "A", "B", "C"]
+    # Keyboard: C to place 2 (D C A B), B up one (D C B A), then A tied with B.
+    page.focus('#rank-list .rank-item[data-label="C"]')
+    page.keyboard.press("2")
+    page.focus('#rank-list .rank-item[data-label="B"]')
+    page.keyboard.press("ArrowUp")
+    page.focus('#rank-list .rank-item[data-label="A"]')
+    page.keyboard.press("t")
+    assert _order(page) == ["D", "C", "B", "A"]
+    ranks = {letter: page.input_value(f'select[name="rank-{id_of[letter]}"]') for letter in "ABCD"}
+    assert ranks == {"D": "1", "C": "2", "B": "3", "A": "3"}
+
+    for letter, rid in id_of.items():
+        for key, value in [("helpfulness", 6 if letter == "D" else 3), ("honesty", 5)]:
+            page.check(f'input[name="rating-{rid}-{key}"][value="{value}"]', force=True)
+    page.fill(f'textarea[name="critique-{id_of["A"]}"]', "Misses the question.")
+    page.fill(f'textarea[name="critique-{id_of["B"]}"]', "Padded and vague.")
+    page.check(f'input[name="flag-{id_of["B"]}"][value="factual_error"]')
+    page.screenshot(path=str(ARTIFACTS / "labelling-ranked.png"), full_page=True)
+
+    first = Assignment.objects.get()
+    page.focus('#rank-list .rank-item[data-label="D"]')
+    page.keyboard.press("Enter")  # saves and loads the next item
+    page.wait_for_url(lambda url: f"/assignments/{first.pk}/" not in url)
+    page.wait_for_selector("text=Saved. Here is the next one.")
+    page.screenshot(path=str(ARTIFACTS / "labelling-next.png"), full_page=True)
+
+    annotation = Annotation.objects.get()
+    assert annotation.ranking == [[id_of["D"]], [id_of["C"]], sorted([id_of["A"], id_of["B"]])]
+    assert annotation.ratings[str(id_of["D"])] == {"helpfulness": 6, "honesty": 5}
+    assert annotation.critiques == {
+        str(id_of["A"]): "Misses the question.",
+        str(id_of["B"]): "Padded and vague.",
+    }
+    assert annotation.flags == {str(id_of["B"]): ["factual_error"]}
+    second = Assignment.objects.exclude(pk=first.pk).get()
+    assert second.status == "leased" and page.url.endswith(f"/assignments/{second.pk}/")
+    assert page.locator("#done-today").inner_text() == "1"
+    assert not page.problems, page.problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_submission_keeps_what_was_typed_and_marks_the_fields(
+    live_server, browser_page, project
+):
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-1"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    page = browser_page
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.press("#id_password", "Enter")
+    page.click("text=Start labelling")
+    page.focus('#rank-list .rank-item[data-label="B"]')
+    page.keyboard.press("1")
+    rid = page.get_attribute('#rank-list .rank-item[data-label="C"]', "data-id")
+    page.fill(f'textarea[name="critique-{rid}"]', "Keep this text.")
+    page.click("#submit")
+
+    page.wait_for_selector("#form-errors")
+    assert "Nothing was saved yet" in page.inner_text("#form-errors")
+    assert page.input_value(f'textarea[name="critique-{rid}"]') == "Keep this text."
+    assert _order(page)[0] == "B"  # the ranking survives the round trip
+    assert page.locator(".response.has-error").count() == 4  # every response lacks ratings
+    assert not Annotation.objects.exists()
+    assert not page.problems, page.problems
+
+
+def _order(page) -> list[str]:
+    return page.eval_on_selector_all(
+        "#rank-list .rank-item", "items => items.map(i => i.dataset.label)"
+    )
