@@ -2,7 +2,16 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from labelling.models import AuditEvent, GuidelineVersion, Membership, Project, Prompt, Response
+from labelling.models import (
+    Annotation,
+    Assignment,
+    AuditEvent,
+    GuidelineVersion,
+    Membership,
+    Project,
+    Prompt,
+    Response,
+)
 from labelling.services import project_initialise
 
 
@@ -141,3 +150,45 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Labels are evidence: the admin shows them and never edits or deletes them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(_ReadOnlyAdmin):
+    list_display = ["id", "prompt", "annotator", "status", "guideline_version", "leased_at"]
+    list_filter = ["status", "project", "guideline_version"]
+    search_fields = ["prompt__external_id", "annotator__username"]
+    list_select_related = ["prompt", "annotator"]
+    date_hierarchy = "leased_at"
+    show_full_result_count = False
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(_ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "prompt",
+        "annotator",
+        "version",
+        "is_current",
+        "guideline_version",
+        "seconds_spent",
+        "created_at",
+    ]
+    list_filter = ["project", "guideline_version", "is_current"]
+    search_fields = ["prompt__external_id", "annotator__username"]
+    list_select_related = ["prompt", "annotator"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False

@@ -213,7 +213,7 @@ class Prompt(models.Model):
     class Meta:
         verbose_name = _("prompt")
         verbose_name_plural = _("prompts")
-        ordering = ["project", "id"]
+        ordering = ["project_id", "id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "external_id"], name="labelling_prompt_unique_external_id"
@@ -268,7 +268,7 @@ class Response(models.Model):
     class Meta:
         verbose_name = _("response")
         verbose_name_plural = _("responses")
-        ordering = ["prompt", "position"]
+        ordering = ["prompt_id", "position"]
         constraints = [
             models.UniqueConstraint(
                 fields=["prompt", "external_id"], name="labelling_response_unique_external_id"

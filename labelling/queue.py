@@ -106,18 +106,19 @@ def assignment_lease_next(
         try:
             with transaction.atomic():
                 for gold in pools:
+                    # The fields the annotator will see come with the lock: no second read.
                     candidate = (
                         _open_prompts(project=project, annotator=annotator, gold=gold)
                         .select_for_update(skip_locked=True, of=("self",))
-                        .values_list("pk", flat=True)
+                        .only("id", "project_id", "external_id", "kind", "content", "gold")
                         .first()
                     )
                     if candidate is None:
                         continue
-                    if not _claim(project=project, prompt_id=candidate, gold=gold):
+                    if not _claim(project=project, prompt_id=candidate.pk, gold=gold):
                         raise _Lost  # only if the row changed under a non-locking backend
                     return _assignment_create(
-                        project=project, annotator=annotator, prompt_id=candidate, now=now, rng=rng
+                        project=project, annotator=annotator, prompt=candidate, now=now, rng=rng
                     )
                 return None
         except (_Lost, IntegrityError):
@@ -132,16 +133,15 @@ class _Lost(Exception):
     pass
 
 
-def _assignment_create(*, project, annotator, prompt_id, now, rng) -> Assignment:
-    order = list(
-        Response.objects.filter(prompt_id=prompt_id)
-        .order_by("position")
-        .values_list("pk", flat=True)
+def _assignment_create(*, project, annotator, prompt, now, rng) -> Assignment:
+    texts = dict(
+        Response.objects.filter(prompt_id=prompt.pk).order_by("position").values_list("pk", "text")
     )
+    order = list(texts)
     rng.shuffle(order)
-    return Assignment.objects.create(
+    assignment = Assignment.objects.create(
         project=project,
-        prompt_id=prompt_id,
+        prompt=prompt,
         annotator=annotator,
         status=Assignment.Status.LEASED,
         display_order=order,
@@ -149,6 +149,8 @@ def _assignment_create(*, project, annotator, prompt_id, now, rng) -> Assignment
         leased_at=now,
         expires_at=now + timedelta(minutes=project.lease_minutes),
     )
+    assignment.response_texts = texts  # saves assignment_payload a read
+    return assignment
 
 
 @transaction.atomic

@@ -113,7 +113,9 @@ def assignment_payload(*, assignment) -> dict:
     from labelling.models import Response
 
     project, prompt = assignment.project, assignment.prompt
-    texts = dict(Response.objects.filter(prompt=prompt).values_list("pk", "text"))
+    texts = getattr(assignment, "response_texts", None) or dict(
+        Response.objects.filter(prompt_id=assignment.prompt_id).order_by().values_list("pk", "text")
+    )
     return {
         "assignment_id": assignment.pk,
         "prompt": {"id": prompt.pk, "external_id": prompt.external_id, "prompt": prompt.content},

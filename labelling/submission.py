@@ -271,14 +271,17 @@ def annotation_submit(
     - An expired lease may still be submitted if its slot is still free.
     """
     # The row lock serialises a submit with a second submit and with a lease reclaim.
-    # Only this row: FOR UPDATE on the joined project row would block every lease's
-    # foreign-key check on the project and deadlock with it.
-    assignment = (
+    # Only this row: FOR UPDATE on a joined project row would block every lease's
+    # foreign-key check on the project and deadlock with it. The caller's object already
+    # holds the project and prompt; only the status can have moved since it was read.
+    locked = (
         Assignment.objects.select_for_update(of=("self",))
-        .select_related("project", "prompt")
-        .get(pk=assignment.pk)
+        .filter(pk=assignment.pk)
+        .values_list("status", "annotator_id")
+        .get()
     )
-    if assignment.annotator_id != annotator.pk:
+    assignment.status, owner = locked
+    if owner != annotator.pk:
         raise DomainError(_("This item is not yours."), field="assignment")
     project, prompt = assignment.project, assignment.prompt
     digest = submission.digest()

@@ -185,6 +185,7 @@ def test_every_admin_page_of_ours_opens_for_staff(client, project, cast):
     cast["sam"].save()
     client.login(username="sam", password=PASSWORD)
     prompt = Prompt.objects.get()
+    assignment, annotation = _one_annotation(project, cast["alice"])
     for url in [
         "/admin/",
         "/admin/labelling/project/",
@@ -197,6 +198,11 @@ def test_every_admin_page_of_ours_opens_for_staff(client, project, cast):
         "/admin/labelling/response/",
         f"/admin/labelling/response/{prompt.responses.first().pk}/change/",
         "/admin/labelling/auditevent/",
+        "/admin/labelling/assignment/",
+        f"/admin/labelling/assignment/{assignment.pk}/change/",
+        "/admin/labelling/annotation/",
+        f"/admin/labelling/annotation/{annotation.pk}/change/",
+        "/admin/ranking/pairwisepreference/",
     ]:
         assert client.get(url).status_code == 200, url
 
@@ -225,6 +231,22 @@ def test_a_project_added_in_the_admin_gets_guideline_v1_and_its_creator_as_admin
     assert project.guidelines.get().version == 1
     assert project.memberships.get().user == cast["sam"]
     assert project.audit_events.filter(verb="project.created").exists()
+
+
+def _one_annotation(project, annotator):
+    from labelling.queue import assignment_lease_next
+    from labelling.submission import annotation_submit, submission_check
+
+    assignment = assignment_lease_next(project=project, annotator=annotator, now=timezone.now())
+    ids = assignment.display_order
+    ratings = {str(i): {"helpfulness": 4, "honesty": 4} for i in ids}
+    submission = submission_check(
+        project=project, response_ids=ids, data={"ranking": [ids], "ratings": ratings}
+    )
+    result = annotation_submit(
+        assignment=assignment, annotator=annotator, submission=submission, now=timezone.now()
+    )
+    return assignment, result.annotation
 
 
 def test_the_admin_cannot_edit_a_published_guideline(client, project, cast):

@@ -1,0 +1,300 @@
+"""Benchmark: annotators doing next -> submit against gunicorn and PostgreSQL on loopback.
+
+Builds a dedicated database, serves the site with gunicorn, then
+  1. one annotator, sequentially: latency of `next` and `submit`;
+  2. N annotators at once (threads, one keep-alive connection each) for a fixed time:
+     cycles per second and latency;
+and finally checks the queue's invariants in the database against what clients saw.
+
+    .venv/bin/python bench/annotate.py                      # 16 annotators, 20 s
+    .venv/bin/python bench/annotate.py --annotators 32 --seconds 60
+
+Goal (issue 3) on the 2-core machine: sequential next p95 < 15 ms and submit p95 < 25 ms;
+with 16 concurrent annotators >= 150 cycles/s and p95 < 150 ms, no invariant broken.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PASSWORD = "bench-password-not-secret"
+CRITERIA = [
+    {"key": "helpfulness", "label": "Helpfulness", "scale": [1, 7]},
+    {"key": "honesty", "label": "Honesty", "scale": [1, 7]},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    if "bench" not in name:
+        sys.exit(f"refusing to drop {name!r}: the benchmark's database name must contain 'bench'")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def prepare(prompts: int, annotators: int, k: int) -> tuple[int, dict[str, str]]:
+    """Migrate, import prompts, create annotators; returns the project id and tokens."""
+    import io
+
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from labelling.importing import prompts_import
+    from labelling.services import membership_set, project_create
+
+    call_command("migrate", verbosity=0)
+    now = timezone.now()
+    project = project_create(
+        name="bench",
+        created_by=None,
+        now=now,
+        responses_per_prompt=4,
+        annotations_per_prompt=k,
+        criteria=CRITERIA,
+    )
+    lines = []
+    for i in range(prompts):
+        responses = [
+            {"external_id": f"r{r}", "model": f"model-{r}", "text": f"Answer {r} " + "x" * 300}
+            for r in range(4)
+        ]
+        lines.append(
+            json.dumps({"external_id": f"p{i}", "prompt": f"Question {i}?", "responses": responses})
+        )
+    data = ("\n".join(lines) + "\n").encode()
+    prompts_import(project=project, stream=io.BytesIO(data), actor=None, now=now)
+    tokens = {}
+    User = get_user_model()
+    for n in range(annotators + 1):
+        user = User.objects.create_user(f"bench{n:03d}", password=PASSWORD)
+        membership_set(project=project, user=user, role="annotator", actor=None, now=now)
+        tokens[user.username] = Token.objects.create(user=user).key
+    return project.pk, tokens
+
+
+class Client:
+    def __init__(self, port: int, token: str) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+
+    def post(self, path: str, body: dict | None = None) -> tuple[int, dict | None, float]:
+        start = time.perf_counter()
+        self.connection.request("POST", path, body=json.dumps(body or {}), headers=self.headers)
+        response = self.connection.getresponse()
+        raw = response.read()
+        elapsed = time.perf_counter() - start
+        return response.status, (json.loads(raw) if raw else None), elapsed
+
+
+def cycle(client: Client, project_id: int, stats: dict) -> bool:
+    """One next -> submit. False when nothing is left."""
+    status, body, seconds = client.post(f"/api/projects/{project_id}/next/")
+    if status == 204:
+        return False
+    if status != 200:
+        stats["errors"].append(("next", status, body))
+        return True
+    stats["next"].append(seconds)
+    ids = [r["id"] for r in body["responses"]]
+    submission = {
+        "ranking": [[i] for i in ids],
+        "ratings": {str(i): {"helpfulness": 4, "honesty": 5} for i in ids},
+    }
+    status, answer, seconds = client.post(
+        f"/api/assignments/{body['assignment_id']}/submit/", submission
+    )
+    if status == 201:
+        stats["submit"].append(seconds)
+        stats["created"].append(answer["id"])
+    else:
+        stats["errors"].append(("submit", status, answer))
+    return True
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "no samples"
+    ordered = sorted(values)
+
+    def at(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+    return (
+        f"p50 {at(0.50):6.1f} ms  p95 {at(0.95):6.1f} ms  p99 {at(0.99):6.1f} ms  (n={len(values)})"
+    )
+
+
+def new_stats() -> dict:
+    return {"next": [], "submit": [], "created": [], "errors": []}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/rlhf_bench_annotate"
+    )
+    parser.add_argument("--prompts", type=int, default=5000)
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--annotators", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--sequential", type=int, default=300, help="sequential cycles")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    args = parser.parse_args()
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "DEBUG": "false",
+        "SECRET_KEY": "benchmark-only-" + "k" * 40,
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "rlhf_site.settings",
+    }
+    os.environ.update(env)
+    recreate_database(args.database_url)
+    project_id, tokens = prepare(args.prompts, args.annotators, args.k)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "gunicorn", "rlhf_site.wsgi",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
+            "--worker-class", "sync", "--keep-alive", "30", "--log-level", "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        names = sorted(tokens)
+        warm = Client(port, tokens[names[-1]])
+        for _ in range(20):
+            cycle(warm, project_id, new_stats())
+
+        sequential = new_stats()
+        one = Client(port, tokens[names[0]])
+        for _ in range(args.sequential):
+            if not cycle(one, project_id, sequential):
+                break
+        print(f"sequential, 1 annotator, {len(sequential['submit'])} cycles")
+        print(f"  next    {percentiles(sequential['next'])}")
+        print(f"  submit  {percentiles(sequential['submit'])}")
+
+        concurrent = new_stats()
+        lock = threading.Lock()
+        deadline = time.perf_counter() + args.seconds
+
+        def annotator(token: str) -> None:
+            client, mine = Client(port, token), new_stats()
+            while time.perf_counter() < deadline and cycle(client, project_id, mine):
+                pass
+            with lock:
+                for key in concurrent:
+                    concurrent[key].extend(mine[key])
+
+        threads = [
+            threading.Thread(target=annotator, args=(tokens[name],))
+            for name in names[1 : args.annotators + 1]
+        ]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        cycles = len(concurrent["submit"])
+        print(f"concurrent, {args.annotators} annotators, {elapsed:.1f} s")
+        print(f"  cycles  {cycles} ({cycles / elapsed:.0f} per second)")
+        print(f"  next    {percentiles(concurrent['next'])}")
+        print(f"  submit  {percentiles(concurrent['submit'])}")
+        errors = sequential["errors"] + concurrent["errors"]
+        print(f"  errors  {len(errors)} {errors[:3] if errors else ''}")
+        created = sequential["created"] + concurrent["created"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    check_invariants(project_id, created, args.k)
+
+
+def check_invariants(project_id: int, created: list[int], k: int) -> None:
+    from django.db import connection
+    from django.db.models import Count, F, Q
+
+    from labelling.models import Annotation, Assignment, Prompt
+
+    connection.close()
+    problems = []
+    stored = set(Annotation.objects.filter(project_id=project_id).values_list("pk", flat=True))
+    missing = set(created) - stored
+    if missing:
+        problems.append(f"{len(missing)} annotations answered 201 are not in the database")
+    over = (
+        Prompt.objects.filter(project_id=project_id)
+        .annotate(
+            live=Count("assignments", filter=Q(assignments__status__in=["leased", "submitted"]))
+        )
+        .filter(live__gt=k)
+    )
+    if over.exists():
+        problems.append(f"{over.count()} prompts have more than k={k} live annotations")
+    twice = (
+        Assignment.objects.filter(project_id=project_id)
+        .values("prompt", "annotator")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    if twice.exists():
+        problems.append("an annotator got a prompt twice")
+    drift = (
+        Prompt.objects.filter(project_id=project_id)
+        .annotate(
+            live=Count("assignments", filter=Q(assignments__status__in=["leased", "submitted"]))
+        )
+        .exclude(live_count=F("live"))
+    )
+    if drift.exists():
+        problems.append(f"{drift.count()} prompts' live_count differs from their assignments")
+    print(f"invariants: {len(created)} annotations answered 201, {len(stored)} stored; ", end="")
+    print("all hold" if not problems else "BROKEN: " + "; ".join(problems))
+    if problems:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
