@@ -31,3 +31,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(Path(tempfile.gettempdir()) / f"rlhf-tests-{_here}.sqlite3")
     }
+
+# The live server answers each request in a thread of its own: with persistent connections
+# those threads would leave sessions open and block dropping the test database.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

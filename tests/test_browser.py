@@ -4,6 +4,7 @@ import io
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from labelling.importing import prompts_import
@@ -39,6 +40,10 @@ def browser_page(monkeypatch):
         page.problems = problems
         yield page
         browser.close()
+        # With Playwright's loop running, Django keys connections by that context: the
+        # test's ORM calls opened one of their own. Close it here, in the same context,
+        # or it outlives the test and blocks dropping the test database.
+        connections.close_all()
 
 
 @pytest.mark.django_db(transaction=True)
