@@ -308,6 +308,7 @@ class _Importer:
                     metadata=item.metadata,
                     gold=item.gold,
                     content_hash=digest,
+                    target=self.project.annotations_per_prompt,
                     created_at=self.now,
                 )
             )
@@ -341,7 +342,7 @@ class _Importer:
         prompt_columns = _columns(
             Prompt,
             "id project external_id kind content metadata gold content_hash retired live_count "
-            "created_at",
+            "target created_at",
         )
         response_columns = _columns(
             Response, "prompt external_id model_name text metadata position"
@@ -368,6 +369,7 @@ class _Importer:
                             digest,
                             False,
                             0,
+                            self.project.annotations_per_prompt,
                             self.now,
                         )
                     )

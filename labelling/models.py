@@ -177,6 +177,52 @@ class GuidelineVersion(models.Model):
         return f"{self.project} v{self.version}"
 
 
+class GuidelineAcknowledgement(models.Model):
+    """An annotator's record that they read a guideline version."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="guideline_acks"
+    )
+    version = models.PositiveIntegerField(_("version"))
+    acknowledged_at = models.DateTimeField(_("acknowledged at"))
+
+    class Meta:
+        verbose_name = _("guideline acknowledgement")
+        verbose_name_plural = _("guideline acknowledgements")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "user", "version"], name="labelling_ack_once_per_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read v{self.version} of {self.project}"
+
+
+class RelabelRequest(models.Model):
+    """An admin's request for fresh annotations under the current guideline version."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="relabels")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    guideline_version = models.PositiveIntegerField(_("for guideline version"))
+    annotations_wanted = models.PositiveSmallIntegerField(_("fresh annotations per prompt"))
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    repeat_allowed = models.BooleanField(_("earlier annotators may label again"))
+    prompts_raised = models.PositiveIntegerField(_("prompts raised"))
+    created_at = models.DateTimeField(_("requested at"))
+
+    class Meta:
+        verbose_name = _("re-labelling request")
+        verbose_name_plural = _("re-labelling requests")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.project} v{self.guideline_version}: {self.prompts_raised} prompts"
+
+
 class Prompt(models.Model):
     class Kind(models.TextChoices):
         TEXT = "text", _("Text")
@@ -208,6 +254,15 @@ class Prompt(models.Model):
     # Submitted annotations plus leases that still hold a slot. Claimed by a conditional
     # UPDATE (see services.assignment_lease_next), so it never passes the target.
     live_count = models.PositiveIntegerField(_("live annotations"), default=0, db_default=0)
+    # How many live annotations the prompt wants: the project's k, raised by re-labelling
+    # requests under newer guidelines (which may also open a new round in which earlier
+    # annotators may label it again). Kept on the row so that the queue's index can hold
+    # exactly the prompts that still want work.
+    target = models.PositiveIntegerField(_("annotations wanted"), default=3)
+    round = models.PositiveSmallIntegerField(_("labelling round"), default=0, db_default=0)
+    repeat_allowed = models.BooleanField(
+        _("earlier annotators may label it again"), default=False, db_default=False
+    )
     created_at = models.DateTimeField(_("imported at"), default=timezone.now)
 
     class Meta:
@@ -223,12 +278,14 @@ class Prompt(models.Model):
             ),
         ]
         indexes = [
-            # The queue's scan: open prompts of a project, nearest to completion first.
+            # The queue's scan: prompts of a project that still want work, nearest to
+            # completion first. Full prompts drop out of the index, so the scan never
+            # walks past them however many there are.
             models.Index(
                 "project",
                 F("live_count").desc(),
                 "id",
-                condition=Q(retired=False),
+                condition=Q(retired=False, gold__isnull=True, live_count__lt=F("target")),
                 name="labelling_prompt_queue",
             ),
         ]
@@ -305,6 +362,7 @@ class Assignment(models.Model):
     expires_at = models.DateTimeField(_("expires at"))
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     skip_reason = models.TextField(_("skip reason"), blank=True)
+    round = models.PositiveSmallIntegerField(_("labelling round"), default=0)
 
     class Meta:
         verbose_name = _("assignment")
@@ -312,7 +370,8 @@ class Assignment(models.Model):
         ordering = ["-leased_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["prompt", "annotator"], name="labelling_assignment_one_per_annotator"
+                fields=["prompt", "annotator", "round"],
+                name="labelling_assignment_one_per_annotator",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["leased", "submitted", "skipped", "expired"]),
@@ -394,6 +453,7 @@ class AuditEvent(models.Model):
         PROMPTS_IMPORTED = "prompts.imported", _("prompts imported")
         USER_CREATED = "user.created", _("user created")
         ANNOTATION_EDITED = "annotation.edited", _("annotation edited")
+        RELABEL_REQUESTED = "relabel.requested", _("re-labelling requested")
 
     project = models.ForeignKey(
         Project,

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils.translation import gettext as _
 
 from labelling.models import Assignment, Project, Prompt, Response
@@ -52,24 +52,29 @@ def leases_reclaim(*, project: Project, now: datetime) -> int:
     return reclaimed
 
 
-def _open_prompts(*, project: Project, annotator: AbstractBaseUser, gold: bool):
-    seen = Assignment.objects.filter(prompt=OuterRef("pk"), annotator=annotator)
-    prompts = Prompt.objects.filter(project=project, retired=False, gold__isnull=not gold).exclude(
-        Exists(seen)
+def open_prompts(*, project: Project, annotator: AbstractBaseUser, gold: bool):
+    """Prompts this annotator may be given, best first.
+
+    Never one they were given before, unless a re-labelling round allows earlier
+    annotators again (then: never twice in the same round).
+    """
+    given = Assignment.objects.filter(prompt=OuterRef("pk"), annotator=annotator)
+    prompts = (
+        Prompt.objects.filter(project=project, retired=False, gold__isnull=not gold)
+        .exclude(Exists(given.filter(round=OuterRef("round"))))
+        .exclude(Q(repeat_allowed=False) & Exists(given))
     )
     if gold:
         # Gold prompts score annotators: every annotator may see each one once, so they
-        # are not capped at k; the least seen come first.
+        # are not capped by a target; the least seen come first.
         return prompts.order_by("live_count", "id")
-    return prompts.filter(live_count__lt=project.annotations_per_prompt).order_by(
-        "-live_count", "id"
-    )
+    return prompts.filter(live_count__lt=F("target")).order_by("-live_count", "id")
 
 
-def _claim(*, project: Project, prompt_id: int, gold: bool) -> bool:
+def _claim(*, prompt_id: int, gold: bool) -> bool:
     slots = Prompt.objects.filter(pk=prompt_id, retired=False)
     if not gold:
-        slots = slots.filter(live_count__lt=project.annotations_per_prompt)
+        slots = slots.filter(live_count__lt=F("target"))
     return slots.update(live_count=F("live_count") + 1) == 1
 
 
@@ -108,14 +113,14 @@ def assignment_lease_next(
                 for gold in pools:
                     # The fields the annotator will see come with the lock: no second read.
                     candidate = (
-                        _open_prompts(project=project, annotator=annotator, gold=gold)
+                        open_prompts(project=project, annotator=annotator, gold=gold)
                         .select_for_update(skip_locked=True, of=("self",))
-                        .only("id", "project_id", "external_id", "kind", "content", "gold")
+                        .only("id", "project_id", "external_id", "kind", "content", "gold", "round")
                         .first()
                     )
                     if candidate is None:
                         continue
-                    if not _claim(project=project, prompt_id=candidate.pk, gold=gold):
+                    if not _claim(prompt_id=candidate.pk, gold=gold):
                         raise _Lost  # only if the row changed under a non-locking backend
                     return _assignment_create(
                         project=project, annotator=annotator, prompt=candidate, now=now, rng=rng
@@ -148,6 +153,7 @@ def _assignment_create(*, project, annotator, prompt, now, rng) -> Assignment:
         guideline_version=project.guideline_version,
         leased_at=now,
         expires_at=now + timedelta(minutes=project.lease_minutes),
+        round=prompt.round,
     )
     assignment.response_texts = texts  # saves assignment_payload a read
     return assignment

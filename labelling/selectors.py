@@ -133,19 +133,12 @@ def assignment_payload(*, assignment) -> dict:
 
 def annotator_progress(*, project: Project, user: AbstractBaseUser, now) -> dict[str, int]:
     """Done today and in total by this annotator, and prompts still open to them."""
-    from django.db.models import Exists, OuterRef
-
-    from labelling.models import Annotation, Assignment, Prompt
+    from labelling.models import Annotation, Assignment
+    from labelling.queue import open_prompts
 
     start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     mine = Annotation.objects.filter(project=project, annotator=user, version=1)
-    seen = Assignment.objects.filter(prompt=OuterRef("pk"), annotator=user)
-    left = (
-        Prompt.objects.filter(project=project, retired=False, gold__isnull=True)
-        .filter(live_count__lt=project.annotations_per_prompt)
-        .exclude(Exists(seen))
-        .count()
-    )
+    left = open_prompts(project=project, annotator=user, gold=False).count()
     holding = Assignment.objects.filter(
         project=project, annotator=user, status=Assignment.Status.LEASED, expires_at__gt=now
     ).exists()

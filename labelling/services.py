@@ -7,9 +7,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
 
-from labelling.models import AuditEvent, GuidelineVersion, Membership, Project
+from labelling.models import AuditEvent, GuidelineVersion, Membership, Project, Prompt
 
 User = get_user_model()
 
@@ -134,6 +136,10 @@ def project_update(
         setattr(project, field, value)
     project.full_clean()
     project.save(update_fields=list(changes) or None)
+    if "annotations_per_prompt" in changes:
+        # Every prompt's target moves with k; re-labelling raises stay on top of it.
+        delta = project.annotations_per_prompt - before["annotations_per_prompt"]
+        Prompt.objects.filter(project=project).update(target=Greatest(F("target") + delta, 1))
     audit_record(
         actor=actor,
         verb=AuditEvent.Verb.PROJECT_UPDATED,

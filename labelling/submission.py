@@ -245,7 +245,8 @@ def _check_flags(value, known: set[int], errors) -> dict[str, list[str]]:
 
 def _prompt_complete(prompt: Prompt, project: Project) -> bool:
     submitted = Assignment.objects.filter(prompt=prompt, status=Assignment.Status.SUBMITTED)
-    return prompt.gold is None and submitted.count() >= project.annotations_per_prompt
+    target = Prompt.objects.filter(pk=prompt.pk).values_list("target", flat=True).get()
+    return prompt.gold is None and submitted.count() >= target
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,7 @@ def annotation_submit(
 def _reclaim_slot(assignment: Assignment, project: Project) -> None:
     slots = Prompt.objects.filter(pk=assignment.prompt_id)
     if assignment.prompt.gold is None:
-        slots = slots.filter(live_count__lt=project.annotations_per_prompt)
+        slots = slots.filter(live_count__lt=F("target"))
     if slots.update(live_count=F("live_count") + 1) != 1:
         raise LeaseLost(
             _("Your time on this item ran out and others have since completed it."),

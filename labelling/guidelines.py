@@ -1,0 +1,205 @@
+"""Guidelines that change mid-project (issue 4): publishing, acknowledging, diffs, and
+asking for fresh annotations under the newest rules."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from difflib import SequenceMatcher
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Exists, F, Max, OuterRef
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+
+from labelling.models import (
+    Annotation,
+    AuditEvent,
+    GuidelineAcknowledgement,
+    GuidelineVersion,
+    Project,
+    Prompt,
+    RelabelRequest,
+)
+from labelling.services import DomainError, audit_record
+
+MAX_BODY = 200_000
+
+
+@transaction.atomic
+def guideline_publish(
+    *, project: Project, body: str, change_summary: str, actor: AbstractBaseUser, now: datetime
+) -> GuidelineVersion:
+    """Publish the next version. Published versions are never changed afterwards."""
+    if not body.strip():
+        raise DomainError(_("The guideline needs a body."), field="body")
+    if len(body) > MAX_BODY:
+        raise DomainError(_("At most %(n)d characters.") % {"n": MAX_BODY}, field="body")
+    if not change_summary.strip():
+        raise DomainError(
+            _("Say what changed: annotators read this first."), field="change_summary"
+        )
+    # The row lock numbers versions one at a time (two admins publishing at once).
+    project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
+    latest = project.guidelines.order_by("-version").first()
+    if latest is not None and latest.body == body:
+        raise DomainError(_("This is the current text: nothing changed."), field="body")
+    version = GuidelineVersion.objects.create(
+        project=project,
+        version=project.guideline_version + 1,
+        body=body,
+        change_summary=change_summary.strip(),
+        published_at=now,
+        published_by=actor,
+    )
+    Project.objects.filter(pk=project.pk).update(guideline_version=version.version)
+    audit_record(
+        actor=actor,
+        verb=AuditEvent.Verb.GUIDELINE_PUBLISHED,
+        obj=version,
+        project=project,
+        now=now,
+        data={"version": version.version, "change_summary": version.change_summary},
+    )
+    return version
+
+
+def guideline_last_acknowledged(*, project: Project, user: AbstractBaseUser) -> int | None:
+    return GuidelineAcknowledgement.objects.filter(project=project, user=user).aggregate(
+        v=Max("version")
+    )["v"]
+
+
+def guideline_pending(*, project: Project, user: AbstractBaseUser) -> int | None:
+    """The version the user must acknowledge before their next item, or None."""
+    last = guideline_last_acknowledged(project=project, user=user)
+    current = project.guideline_version
+    return current if last is None or last < current else None
+
+
+def guideline_acknowledge(
+    *, project: Project, user: AbstractBaseUser, version: int, now: datetime
+) -> GuidelineAcknowledgement:
+    if not GuidelineVersion.objects.filter(project=project, version=version).exists():
+        raise DomainError(_("There is no version %(v)d.") % {"v": version}, field="version")
+    ack, _created = GuidelineAcknowledgement.objects.get_or_create(
+        project=project, user=user, version=version, defaults={"acknowledged_at": now}
+    )
+    return ack
+
+
+_TOKENS = re.compile(r"\s+|[^\s]+")
+
+
+def word_diff(old: str, new: str) -> SafeString:
+    """`new` with the words deleted since `old` in <del> and the inserted ones in <ins>.
+
+    Works on the markdown source, word by word (white space kept), so a reader sees
+    exactly which words changed. Every token is escaped before it is wrapped.
+    """
+    a, b = _TOKENS.findall(old or ""), _TOKENS.findall(new or "")
+    out: list[str] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(escape("".join(a[i1:i2])))
+            continue
+        if op in ("delete", "replace"):
+            out.append(f"<del>{escape(''.join(a[i1:i2]))}</del>")
+        if op in ("insert", "replace"):
+            out.append(f"<ins>{escape(''.join(b[j1:j2]))}</ins>")
+    return mark_safe("".join(out))  # noqa: S308 - every piece escaped above
+
+
+@dataclass(frozen=True)
+class RelabelFilters:
+    versions: list[int] | None = None  # only prompts labelled under these versions
+    metadata: dict[str, object] | None = None  # prompt metadata equal to these values
+    prompt_ids: list[int] | None = None  # only these prompts
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+def relabel_candidates(*, project: Project, filters: RelabelFilters):
+    """Prompts with annotations, all of them made under versions older than the current."""
+    current = project.guideline_version
+    annotated = Annotation.objects.filter(prompt=OuterRef("pk"), is_current=True)
+    prompts = Prompt.objects.filter(project=project, retired=False).filter(
+        Exists(annotated), ~Exists(annotated.filter(guideline_version__gte=current))
+    )
+    if filters.versions:
+        prompts = prompts.filter(Exists(annotated.filter(guideline_version__in=filters.versions)))
+    for key, value in (filters.metadata or {}).items():
+        prompts = prompts.filter(**{f"metadata__{key}": value})
+    if filters.prompt_ids:
+        prompts = prompts.filter(pk__in=filters.prompt_ids)
+    return prompts
+
+
+@transaction.atomic
+def relabel_request(
+    *,
+    project: Project,
+    actor: AbstractBaseUser,
+    now: datetime,
+    annotations_wanted: int,
+    filters: RelabelFilters,
+    repeat_allowed: bool,
+) -> RelabelRequest:
+    """Raise the target of matching prompts by `annotations_wanted` fresh annotations.
+
+    Old annotations stay as they are; the queue serves these prompts again until the new
+    target is met. With `repeat_allowed`, a new round opens in which people who labelled
+    the prompt before may get it again.
+    """
+    if not 1 <= annotations_wanted <= 50:
+        raise DomainError(_("Ask for 1 to 50 fresh annotations."), field="annotations_wanted")
+    for key in filters.metadata or {}:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", key):
+            raise DomainError(_("Unknown metadata key %(key)s.") % {"key": key}, field="metadata")
+    ids = list(relabel_candidates(project=project, filters=filters).values_list("pk", flat=True))
+    changes = {"target": F("target") + annotations_wanted}
+    if repeat_allowed:
+        changes.update(round=F("round") + 1, repeat_allowed=True)
+    Prompt.objects.filter(pk__in=ids).update(**changes)
+    request = RelabelRequest.objects.create(
+        project=project,
+        requested_by=actor,
+        guideline_version=project.guideline_version,
+        annotations_wanted=annotations_wanted,
+        filters=filters.as_dict(),
+        repeat_allowed=repeat_allowed,
+        prompts_raised=len(ids),
+        created_at=now,
+    )
+    audit_record(
+        actor=actor,
+        verb=AuditEvent.Verb.RELABEL_REQUESTED,
+        obj=request,
+        project=project,
+        now=now,
+        data={"prompts": len(ids), "annotations_wanted": annotations_wanted, **filters.as_dict()},
+    )
+    return request
+
+
+def guideline_timeline(*, project: Project) -> list[dict]:
+    """Every version, newest first, with how many current annotations were made under it."""
+    from django.db.models import Count
+
+    counts = dict(
+        Annotation.objects.filter(project=project, is_current=True)
+        .values_list("guideline_version")
+        .annotate(n=Count("id"))
+        .values_list("guideline_version", "n")
+    )
+    versions = list(project.guidelines.select_related("published_by").order_by("-version"))
+    return [
+        {
+            "version": v,
+            "annotations": counts.get(v.version, 0),
+            "diff": word_diff(older.body, v.body) if older is not None else None,
+        }
+        for v, older in zip(versions, [*versions[1:], None], strict=True)
+    ]
