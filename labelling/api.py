@@ -4,7 +4,13 @@ from django.contrib.auth import authenticate, get_user_model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiRequest,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -16,9 +22,16 @@ from rest_framework.views import APIView
 
 from labelling import selectors
 from labelling import serializers as s
+from labelling.guidelines import (
+    RelabelFilters,
+    guideline_acknowledge,
+    guideline_pending,
+    guideline_publish,
+    relabel_request,
+)
 from labelling.importing import ImportRejected, prompts_import
 from labelling.models import Membership
-from labelling.queue import assignment_lease_next, assignment_skip
+from labelling.queue import assignment_active, assignment_lease_next, assignment_skip
 from labelling.services import (
     DomainError,
     membership_set,
@@ -195,6 +208,108 @@ class GuidelinesView(APIView):
         versions = project.guidelines.select_related("published_by").order_by("-version")
         return Response(s.GuidelineVersionSerializer(versions, many=True).data)
 
+    @extend_schema(
+        request=s.GuidelinePublishSerializer,
+        responses={201: s.GuidelineVersionSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Publish the next guideline version (project admins)",
+    )
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=ADMIN
+        )
+        data = s.GuidelinePublishSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = guideline_publish(
+            project=project, actor=request.user, now=timezone.now(), **data.validated_data
+        )
+        return Response(s.GuidelineVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class AcknowledgeView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: s.AcknowledgementSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Record that I read this guideline version (annotators)",
+    )
+    def post(self, request, project_id: int, version: int):
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=ANNOTATOR
+        )
+        ack = guideline_acknowledge(
+            project=project, user=request.user, version=version, now=timezone.now()
+        )
+        return Response(s.AcknowledgementSerializer(ack).data)
+
+
+class RelabelView(APIView):
+    @extend_schema(
+        request=s.RelabelRequestSerializer,
+        responses={200: s.RelabelResultSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Ask for fresh annotations under the current guideline version (admins)",
+        description=(
+            "Raises the target of prompts whose annotations were all made under older "
+            "versions, optionally only those labelled under `versions`, with `metadata` "
+            "equal to the given values, or among `prompt_ids`. Old annotations stay."
+        ),
+    )
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=ADMIN
+        )
+        data = s.RelabelRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        result = relabel_request(
+            project=project,
+            actor=request.user,
+            now=timezone.now(),
+            annotations_wanted=fields.get("annotations_wanted", project.annotations_per_prompt),
+            filters=RelabelFilters(
+                versions=fields.get("versions"),
+                metadata=fields.get("metadata"),
+                prompt_ids=fields.get("prompt_ids"),
+            ),
+            repeat_allowed=fields["repeat_allowed"],
+        )
+        return Response(s.RelabelResultSerializer(result).data)
+
+
+class AnnotationsView(ListAPIView):
+    """Annotations of a project for admins, reviewers and engineers, filterable by version."""
+
+    serializer_class = s.AnnotationListedSerializer
+    FILTERS = {"guideline_version", "current"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("guideline_version", int, many=True, description="one or more"),
+            OpenApiParameter("current", bool, description="only current versions (default)"),
+        ],
+        summary="Annotations of a project (admins, reviewers, engineers)",
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        project = selectors.project_get_for_member(
+            user=self.request.user,
+            project_id=self.kwargs["project_id"],
+            roles=[Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER],
+        )
+        params = self.request.query_params
+        unknown = sorted(set(params) - self.FILTERS - {"page"})
+        if unknown:
+            raise ValidationError({name: [_("Unknown filter.")] for name in unknown})
+        annotations = project.annotations.select_related("prompt").order_by("id")
+        versions = params.getlist("guideline_version")
+        if versions:
+            if not all(v.isdigit() for v in versions):
+                raise ValidationError({"guideline_version": [_("Whole numbers only.")]})
+            annotations = annotations.filter(guideline_version__in=[int(v) for v in versions])
+        if params.get("current", "true").lower() != "false":
+            annotations = annotations.filter(is_current=True)
+        return annotations
+
 
 class JSONLinesParser(BaseParser):
     """Leaves a JSONL body unread: the importer streams it line by line."""
@@ -279,9 +394,23 @@ class NextView(APIView):
         project = selectors.project_get_for_member(
             user=request.user, project_id=project_id, roles=ANNOTATOR
         )
-        assignment = assignment_lease_next(
-            project=project, annotator=request.user, now=timezone.now()
-        )
+        now = timezone.now()
+        # A lease in progress may be finished under the version it started with; a new
+        # item needs the current guideline read first.
+        assignment = assignment_active(project=project, annotator=request.user, now=now)
+        if assignment is None:
+            pending = guideline_pending(project=project, user=request.user)
+            if pending is not None:
+                return Response(
+                    {
+                        "detail": _("Read and acknowledge guideline version %(v)d first.")
+                        % {"v": pending},
+                        "errors": [],
+                        "guideline_version": pending,
+                    },
+                    status=status.HTTP_409_CONFLICT,
+                )
+            assignment = assignment_lease_next(project=project, annotator=request.user, now=now)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         payload = selectors.assignment_payload(assignment=assignment)

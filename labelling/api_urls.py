@@ -18,6 +18,17 @@ urlpatterns = [
         api.ImportView.as_view(),
         name="api-import",
     ),
+    path(
+        "projects/<int:project_id>/guidelines/<int:version>/acknowledge/",
+        api.AcknowledgeView.as_view(),
+        name="api-acknowledge",
+    ),
+    path("projects/<int:project_id>/relabel/", api.RelabelView.as_view(), name="api-relabel"),
+    path(
+        "projects/<int:project_id>/annotations/",
+        api.AnnotationsView.as_view(),
+        name="api-annotations",
+    ),
     path("projects/<int:project_id>/next/", api.NextView.as_view(), name="api-next"),
     path("assignments/<int:assignment_id>/submit/", api.SubmitView.as_view(), name="api-submit"),
     path("assignments/<int:assignment_id>/skip/", api.SkipView.as_view(), name="api-skip"),

@@ -72,3 +72,48 @@ def labels_to_initial(annotation) -> dict:
         "flags": dict(annotation.flags),
         "comment": annotation.comment,
     }
+
+
+class GuidelineForm(forms.Form):
+    body = forms.CharField(
+        label=_("Guidelines (markdown)"),
+        widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "true"}),
+        max_length=200_000,
+        strip=False,
+    )
+    change_summary = forms.CharField(
+        label=_("What changed"),
+        help_text=_("Annotators read this first, above the word-by-word changes."),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+    )
+
+
+class RelabelForm(forms.Form):
+    annotations_wanted = forms.IntegerField(
+        label=_("Fresh annotations per prompt"), min_value=1, max_value=50
+    )
+    versions = forms.TypedMultipleChoiceField(
+        label=_("Only prompts labelled under"),
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every prompt whose labels all predate the current version."),
+    )
+    metadata_key = forms.RegexField(
+        label=_("Metadata key"), regex=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", required=False
+    )
+    metadata_value = forms.CharField(label=_("equals"), required=False, max_length=200)
+    repeat_allowed = forms.BooleanField(
+        label=_("People who labelled a prompt before may label it again"), required=False
+    )
+
+    def __init__(self, *args, versions: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["versions"].choices = [(v, f"v{v}") for v in versions]
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("metadata_key")) != bool(data.get("metadata_value")):
+            raise forms.ValidationError(_("Give both a metadata key and its value, or neither."))
+        return data

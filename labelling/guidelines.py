@@ -41,19 +41,20 @@ def guideline_publish(
             _("Say what changed: annotators read this first."), field="change_summary"
         )
     # The row lock numbers versions one at a time (two admins publishing at once).
-    project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
-    latest = project.guidelines.order_by("-version").first()
+    locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
+    latest = locked.guidelines.order_by("-version").first()
     if latest is not None and latest.body == body:
         raise DomainError(_("This is the current text: nothing changed."), field="body")
     version = GuidelineVersion.objects.create(
         project=project,
-        version=project.guideline_version + 1,
+        version=locked.guideline_version + 1,
         body=body,
         change_summary=change_summary.strip(),
         published_at=now,
         published_by=actor,
     )
     Project.objects.filter(pk=project.pk).update(guideline_version=version.version)
+    project.guideline_version = version.version  # the caller's copy, too
     audit_record(
         actor=actor,
         verb=AuditEvent.Verb.GUIDELINE_PUBLISHED,
@@ -158,6 +159,8 @@ def relabel_request(
     for key in filters.metadata or {}:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", key):
             raise DomainError(_("Unknown metadata key %(key)s.") % {"key": key}, field="metadata")
+    # The current version as committed, under the row lock a publish also takes.
+    project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     ids = list(relabel_candidates(project=project, filters=filters).values_list("pk", flat=True))
     changes = {"target": F("target") + annotations_wanted}
     if repeat_allowed:

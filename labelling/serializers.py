@@ -183,3 +183,39 @@ class AnnotationSerializer(serializers.Serializer):
 
 class SkipRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
+
+
+class GuidelinePublishSerializer(serializers.Serializer):
+    body = serializers.CharField(trim_whitespace=False, max_length=200_000)
+    change_summary = serializers.CharField(max_length=2000)
+
+
+class AcknowledgementSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    acknowledged_at = serializers.DateTimeField()
+
+
+class RelabelRequestSerializer(serializers.Serializer):
+    annotations_wanted = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    versions = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False
+    )
+    metadata = serializers.DictField(required=False)
+    prompt_ids = serializers.ListField(
+        child=serializers.IntegerField(), required=False, allow_empty=False, max_length=100_000
+    )
+    repeat_allowed = serializers.BooleanField(required=False, default=False)
+
+
+class RelabelResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    guideline_version = serializers.IntegerField()
+    annotations_wanted = serializers.IntegerField()
+    prompts_raised = serializers.IntegerField()
+    repeat_allowed = serializers.BooleanField()
+    filters = serializers.JSONField()
+
+
+class AnnotationListedSerializer(AnnotationSerializer):
+    prompt_external_id = serializers.CharField(source="prompt.external_id")
+    is_current = serializers.BooleanField()

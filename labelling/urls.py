@@ -12,4 +12,17 @@ urlpatterns = [
     path(
         "assignments/<int:assignment_id>/skip/", views.assignment_skip_page, name="assignment-skip"
     ),
+    path("projects/<int:project_id>/guidelines/", views.guidelines_page, name="guidelines"),
+    path("projects/<int:project_id>/guidelines/new/", views.guideline_new, name="guideline-new"),
+    path(
+        "projects/<int:project_id>/guidelines/preview/",
+        views.guideline_preview,
+        name="guideline-preview",
+    ),
+    path(
+        "projects/<int:project_id>/guidelines/acknowledge/",
+        views.guideline_acknowledge_page,
+        name="guideline-acknowledge",
+    ),
+    path("projects/<int:project_id>/relabel/", views.relabel_page, name="relabel"),
 ]

@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -10,10 +11,28 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from labelling import selectors
-from labelling.forms import ImportForm, MemberForm, labels_from_post, labels_to_initial
+from labelling.forms import (
+    GuidelineForm,
+    ImportForm,
+    MemberForm,
+    RelabelForm,
+    labels_from_post,
+    labels_to_initial,
+)
+from labelling.guidelines import (
+    RelabelFilters,
+    guideline_acknowledge,
+    guideline_last_acknowledged,
+    guideline_pending,
+    guideline_publish,
+    guideline_timeline,
+    relabel_request,
+    word_diff,
+)
 from labelling.importing import ImportRejected, prompts_import
 from labelling.models import Annotation, Assignment, Membership
-from labelling.queue import assignment_lease_next, assignment_skip
+from labelling.queue import assignment_active, assignment_lease_next, assignment_skip
+from labelling.rendering import render_markdown
 from labelling.services import DomainError, membership_set
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
 
@@ -40,12 +59,17 @@ def home(request):
                     if is_annotator
                     else None
                 ),
+                "pending": (
+                    guideline_pending(project=p, user=request.user) if is_annotator else None
+                ),
             }
         )
     return render(request, "labelling/home.html", {"rows": rows})
 
 
-def _project_context(request, project, *, import_form=None, import_errors=None, member_form=None):
+def _project_context(
+    request, project, *, import_form=None, import_errors=None, member_form=None, relabel_form=None
+):
     role = selectors.role_for(user=request.user, project=project)
     is_admin = role == Membership.Role.ADMIN
     return {
@@ -64,6 +88,16 @@ def _project_context(request, project, *, import_form=None, import_errors=None, 
         "import_form": import_form or (ImportForm() if is_admin else None),
         "import_errors": import_errors,
         "member_form": member_form or (MemberForm() if is_admin else None),
+        "timeline": guideline_timeline(project=project),
+        "relabel_form": relabel_form
+        or (
+            RelabelForm(
+                versions=_older_versions(project),
+                initial={"annotations_wanted": project.annotations_per_prompt},
+            )
+            if is_admin and project.guideline_version > 1
+            else None
+        ),
     }
 
 
@@ -158,7 +192,13 @@ def _go_to_next(request, project):
 @login_required
 @require_POST
 def label_next(request, project_id: int):
-    return _go_to_next(request, _annotator_project(request, project_id))
+    project = _annotator_project(request, project_id)
+    # A lease in progress may be finished under its version; a new item needs the
+    # current guideline read first.
+    held = assignment_active(project=project, annotator=request.user, now=timezone.now())
+    if held is None and guideline_pending(project=project, user=request.user) is not None:
+        return redirect("guideline-acknowledge", project_id=project.pk)
+    return _go_to_next(request, project)
 
 
 def _labelling_context(request, assignment, *, errors=(), initial=None):
@@ -307,3 +347,131 @@ def assignment_skip_page(request, assignment_id: int):
         return redirect("assignment", assignment_id=assignment.pk)
     messages.info(request, _("Skipped. Here is the next one."))
     return _go_to_next(request, assignment.project)
+
+
+# --- guidelines ---------------------------------------------------------------------------
+
+
+@login_required
+def guidelines_page(request, project_id: int):
+    project = selectors.project_get_for_member(user=request.user, project_id=project_id)
+    role = selectors.role_for(user=request.user, project=project)
+    return render(
+        request,
+        "labelling/guidelines.html",
+        {
+            "project": project,
+            "timeline": guideline_timeline(project=project),
+            "is_admin": role == Membership.Role.ADMIN,
+            "pending": (
+                guideline_pending(project=project, user=request.user)
+                if role == Membership.Role.ANNOTATOR
+                else None
+            ),
+        },
+    )
+
+
+@login_required
+def guideline_new(request, project_id: int):
+    project = selectors.project_get_for_member(
+        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
+    )
+    current = project.guidelines.order_by("-version").first()
+    form = GuidelineForm(request.POST or None, initial={"body": current.body if current else ""})
+    if request.method == "POST" and form.is_valid():
+        try:
+            version = guideline_publish(
+                project=project, actor=request.user, now=timezone.now(), **form.cleaned_data
+            )
+        except DomainError as refused:
+            form.add_error(refused.field or None, refused.message)
+        else:
+            messages.success(
+                request,
+                _("Version %(v)d is published. Annotators will read it before their next item.")
+                % {"v": version.version},
+            )
+            return redirect("guidelines", project_id=project.pk)
+    return render(
+        request,
+        "labelling/guideline_new.html",
+        {"project": project, "form": form, "current": current},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def guideline_preview(request, project_id: int):
+    """The markdown as the annotators will see it, through the one sanitising renderer."""
+    selectors.project_get_for_member(
+        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
+    )
+    return HttpResponse(render_markdown(request.POST.get("body", "")[:200_000]))
+
+
+@login_required
+def guideline_acknowledge_page(request, project_id: int):
+    project = _annotator_project(request, project_id)
+    current = project.guidelines.get(version=project.guideline_version)
+    if request.method == "POST":
+        guideline_acknowledge(
+            project=project, user=request.user, version=current.version, now=timezone.now()
+        )
+        return _go_to_next(request, project)
+    last = guideline_last_acknowledged(project=project, user=request.user)
+    since = project.guidelines.filter(version__gt=last or 0).order_by("version")
+    previous = project.guidelines.filter(version=last).first() if last else None
+    return render(
+        request,
+        "labelling/guideline_acknowledge.html",
+        {
+            "project": project,
+            "current": current,
+            "last": last,
+            "changes": since,
+            "diff": word_diff(previous.body, current.body) if previous else None,
+            "pending": guideline_pending(project=project, user=request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def relabel_page(request, project_id: int):
+    project = selectors.project_get_for_member(
+        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
+    )
+    form = RelabelForm(request.POST, versions=_older_versions(project))
+    if not form.is_valid():
+        context = _project_context(request, project, relabel_form=form)
+        return render(request, "labelling/project.html", context, status=400)
+    data = form.cleaned_data
+    metadata = {data["metadata_key"]: data["metadata_value"]} if data["metadata_key"] else None
+    result = relabel_request(
+        project=project,
+        actor=request.user,
+        now=timezone.now(),
+        annotations_wanted=data["annotations_wanted"],
+        filters=RelabelFilters(versions=data["versions"] or None, metadata=metadata),
+        repeat_allowed=data["repeat_allowed"],
+    )
+    messages.success(
+        request,
+        ngettext(
+            "%(n)d prompt will get %(k)d fresh annotations under version %(v)d.",
+            "%(n)d prompts will get %(k)d fresh annotations each under version %(v)d.",
+            result.prompts_raised,
+        )
+        % {
+            "n": result.prompts_raised,
+            "k": result.annotations_wanted,
+            "v": result.guideline_version,
+        },
+    )
+    return redirect("project", project_id=project.pk)
+
+
+def _older_versions(project) -> list[int]:
+    return list(range(1, project.guideline_version))

@@ -55,7 +55,19 @@ def project(cast) -> Project:
         ("erin", Membership.Role.ENGINEER),
     ]:
         membership_set(project=project, user=cast[name], role=role, actor=cast["adam"], now=now)
+    acknowledge(project, cast["alice"], cast["bob"])
     return project
+
+
+def acknowledge(project, *users) -> None:
+    """These annotators have read the project's current guideline version."""
+    from labelling.guidelines import guideline_acknowledge
+
+    project.refresh_from_db()
+    for user in users:
+        guideline_acknowledge(
+            project=project, user=user, version=project.guideline_version, now=timezone.now()
+        )
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from labelling.queue import assignment_lease_next
 from labelling.services import membership_set
 from ranking.models import PairwisePreference
 from ranking.services import preference_pairs
-from tests.conftest import jsonl, prompt_line
+from tests.conftest import acknowledge, jsonl, prompt_line
 
 
 def import_prompts(project, n: int, *, gold_every: int = 0) -> list[Prompt]:
@@ -76,13 +76,9 @@ def test_next_gives_a_prompt_with_its_responses_shuffled_and_blind(project, alic
 
 def test_display_orders_differ_between_annotators(project, api):
     import_prompts(project, 1)
-    membership_set(
-        project=project,
-        user=Membership.objects.get(project=project, role="reviewer").user,
-        role="annotator",
-        actor=None,
-        now=timezone.now(),
-    )
+    rita = Membership.objects.get(project=project, role="reviewer").user
+    membership_set(project=project, user=rita, role="annotator", actor=None, now=timezone.now())
+    acknowledge(project, rita)
     orders = set()
     for prompt_n in range(6):  # 6 shuffles of 4 responses: all equal has odds 1 in 24^5
         project.annotations_per_prompt = 50
@@ -135,6 +131,7 @@ def test_a_prompt_never_gets_more_than_k_live_annotations(project, api, cast):
     membership_set(
         project=project, user=cast["olga"], role="annotator", actor=None, now=timezone.now()
     )
+    acknowledge(project, cast["olga"])
     assert api("alice").post(f"/api/projects/{project.pk}/next/").status_code == 200
     assert api("bob").post(f"/api/projects/{project.pk}/next/").status_code == 200
     assert api("olga").post(f"/api/projects/{project.pk}/next/").status_code == 204

@@ -32,6 +32,16 @@ API_CASES = [
      {"alice": 200, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
     ("post", "/api/projects/{pid}/prompts/import/", "jsonl", None,
      {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("post", "/api/projects/{pid}/guidelines/", {"body": "# New", "change_summary": "All new."},
+     "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 201, "olga": 404, "sam": 201, None: 401}),
+    ("post", "/api/projects/{pid}/guidelines/{v}/acknowledge/", None, "json",
+     {"alice": 200, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 401}),
+    ("post", "/api/projects/{pid}/relabel/", {}, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    # Annotators never see anyone's annotations but their own items.
+    ("get", "/api/projects/{pid}/annotations/", None, "json",
+     {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
     ("post", "/api/projects/{pid}/next/", None, "json",
      {"alice": 200, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 401}),
     # {aid} is alice's assignment; an empty body reaches validation (400) only for her.
@@ -57,6 +67,16 @@ PAGE_CASES = [
     ("post", "/projects/{pid}/import/", "upload",
      {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
     ("post", "/projects/{pid}/members/", {"username": "bob", "role": "reviewer"},
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+    ("get", "/projects/{pid}/guidelines/", None,
+     {"alice": 200, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("get", "/projects/{pid}/guidelines/new/", None,
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("post", "/projects/{pid}/guidelines/preview/", {"body": "# Hi"},
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("get", "/projects/{pid}/guidelines/acknowledge/", None,
+     {"alice": 200, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 302}),
+    ("post", "/projects/{pid}/relabel/", {"annotations_wanted": 1},
      {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
     ("post", "/projects/{pid}/next/", None,
      {"alice": 302, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 302}),
@@ -98,7 +118,7 @@ def test_api_permissions(
     api, project, other_project, alices_assignment, method, path, body, fmt, persona, expected
 ):
     client = api(persona)
-    url = path.format(pid=project.pk, aid=alices_assignment.pk)
+    url = path.format(pid=project.pk, aid=alices_assignment.pk, v=1)
     if body == "jsonl":
         response = client.post(
             url, data=jsonl(prompt_line("p-1")), content_type="application/x-ndjson"
@@ -141,7 +161,10 @@ def _paths(resolver, prefix=""):
 def test_every_url_of_ours_is_in_the_tables():
     """A new endpoint must join the tables above before it can ship."""
     ours = {
-        "/" + route.replace("<int:project_id>", "{pid}").replace("<int:assignment_id>", "{aid}")
+        "/"
+        + route.replace("<int:project_id>", "{pid}")
+        .replace("<int:assignment_id>", "{aid}")
+        .replace("<int:version>", "{v}")
         for route in _paths(get_resolver())
         if not route.startswith(("admin/", "accounts/"))
     }

@@ -1,0 +1,353 @@
+"""Guidelines that change mid-project (issue 4)."""
+
+import io
+
+import pytest
+from django.utils import timezone
+
+from labelling.guidelines import RelabelFilters, guideline_publish, relabel_request, word_diff
+from labelling.importing import prompts_import
+from labelling.models import (
+    Annotation,
+    AuditEvent,
+    GuidelineAcknowledgement,
+    GuidelineVersion,
+    Prompt,
+)
+from labelling.services import DomainError
+from tests.conftest import PASSWORD, acknowledge, jsonl, prompt_line
+
+V2 = "# Guidelines\n\nRank by **correctness** first, then clarity.\n"
+
+
+def publish(project, cast, body=V2, summary="Correctness before clarity."):
+    return guideline_publish(
+        project=project, body=body, change_summary=summary, actor=cast["adam"], now=timezone.now()
+    )
+
+
+def label_one(client, project) -> dict:
+    """alice (or whoever holds `client`) takes the next item and submits it."""
+    body = client.post(f"/api/projects/{project.pk}/next/").json()
+    ids = [r["id"] for r in body["responses"]]
+    submission = {
+        "ranking": [[i] for i in ids],
+        "ratings": {str(i): {"helpfulness": 4, "honesty": 4} for i in ids},
+    }
+    response = client.post(
+        f"/api/assignments/{body['assignment_id']}/submit/", submission, format="json"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+# --- publishing --------------------------------------------------------------------------
+
+
+def test_an_admin_publishes_a_numbered_version_and_it_is_audited(api, project):
+    response = api("adam").post(
+        f"/api/projects/{project.pk}/guidelines/",
+        {"body": V2, "change_summary": "Correctness first."},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["version"] == 2 and response.json()["published_by"] == "adam"
+    project.refresh_from_db()
+    assert project.guideline_version == 2
+    assert GuidelineVersion.objects.get(project=project, version=1).body != V2
+    event = AuditEvent.objects.get(verb="guideline.published")
+    assert event.data == {"version": 2, "change_summary": "Correctness first."}
+    listed = api("alice").get(f"/api/projects/{project.pk}/guidelines/").json()
+    assert [v["version"] for v in listed] == [2, 1]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"body": V2}, "change_summary"),
+        ({"body": V2, "change_summary": "  "}, "change_summary"),
+        ({"body": "", "change_summary": "x"}, "body"),
+        ({"change_summary": "x"}, "body"),
+    ],
+)
+def test_a_publish_without_body_or_summary_is_refused(api, project, body, field):
+    response = api("adam").post(f"/api/projects/{project.pk}/guidelines/", body, format="json")
+    assert response.status_code == 400
+    assert field in {e["field"] for e in response.json()["errors"]}
+    assert GuidelineVersion.objects.filter(project=project).count() == 1
+
+
+def test_publishing_the_same_text_again_is_refused(project, cast):
+    publish(project, cast)
+    with pytest.raises(DomainError, match="nothing changed"):
+        publish(project, cast)
+
+
+def test_published_versions_have_no_way_to_change(api, project):
+    url = f"/api/projects/{project.pk}/guidelines/"
+    assert api("adam").put(url, {"body": "x"}, format="json").status_code == 405
+    assert api("adam").patch(url, {"body": "x"}, format="json").status_code == 405
+    assert api("adam").delete(url).status_code == 405
+
+
+# --- the acknowledgement gate -------------------------------------------------------------
+
+
+def test_after_a_publish_the_api_asks_for_acknowledgement_first(api, project, cast):
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-1"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    publish(project, cast)
+    client = api("alice")
+    response = client.post(f"/api/projects/{project.pk}/next/")
+    assert response.status_code == 409
+    assert response.json()["guideline_version"] == 2
+
+    ack = client.post(f"/api/projects/{project.pk}/guidelines/2/acknowledge/")
+    assert ack.status_code == 200 and ack.json()["version"] == 2
+    assert GuidelineAcknowledgement.objects.filter(user=cast["alice"], version=2).exists()
+    assert client.post(f"/api/projects/{project.pk}/next/").status_code == 200
+
+
+def test_acknowledging_a_missing_version_is_a_400(api, project):
+    response = api("alice").post(f"/api/projects/{project.pk}/guidelines/7/acknowledge/")
+    assert response.status_code == 400
+
+
+def test_a_new_annotator_reads_version_one_first(api, project, cast):
+    from labelling.services import membership_set
+
+    membership_set(
+        project=project, user=cast["olga"], role="annotator", actor=None, now=timezone.now()
+    )
+    assert api("olga").post(f"/api/projects/{project.pk}/next/").status_code == 409
+
+
+def test_a_lease_spanning_a_publish_finishes_under_its_version(api, project, cast):
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    client = api("alice")
+    held = client.post(f"/api/projects/{project.pk}/next/").json()
+    publish(project, cast)
+
+    again = client.post(f"/api/projects/{project.pk}/next/")
+    assert again.status_code == 200 and again.json()["assignment_id"] == held["assignment_id"]
+    ids = [r["id"] for r in held["responses"]]
+    client.post(
+        f"/api/assignments/{held['assignment_id']}/submit/",
+        {"ranking": [ids], "ratings": {str(i): {"helpfulness": 4, "honesty": 4} for i in ids}},
+        format="json",
+    )
+    assert Annotation.objects.get().guideline_version == 1
+    assert client.post(f"/api/projects/{project.pk}/next/").status_code == 409
+
+
+def test_the_page_shows_the_changes_and_records_the_acknowledgement(client, project, cast):
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-1"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    publish(project, cast)
+    client.login(username="alice", password=PASSWORD)
+    assert "guidelines updated to v2" in client.get("/").content.decode()
+
+    response = client.post(f"/projects/{project.pk}/next/")
+    assert response["Location"] == f"/projects/{project.pk}/guidelines/acknowledge/"
+    page = client.get(response["Location"]).content.decode()
+    assert "Correctness before clarity." in page
+    assert "<ins>" in page and "<del>" in page
+    assert "What changed since version 1" in page
+
+    response = client.post(f"/projects/{project.pk}/guidelines/acknowledge/")
+    assert response.status_code == 302 and "/assignments/" in response["Location"]
+    ack = GuidelineAcknowledgement.objects.get(user=cast["alice"], version=2)
+    assert (timezone.now() - ack.acknowledged_at).total_seconds() < 60
+    assert "guidelines updated" not in client.get("/").content.decode()
+
+
+# --- the diff -----------------------------------------------------------------------------
+
+
+def test_word_diff_marks_insertions_and_deletions():
+    assert word_diff("rank the best first", "rank the safest first") == (
+        "rank the <del>best</del><ins>safest</ins> first"
+    )
+    assert word_diff("a b", "a b c") == "a b<ins> c</ins>"
+
+
+def test_word_diff_escapes_what_it_shows():
+    html = word_diff("<b>old</b>", "<script>alert(1)</script>")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+# --- re-labelling ---------------------------------------------------------------------------
+
+
+def _labelled_under_v1(project, api, n=2):
+    project.annotations_per_prompt = 1
+    project.save()
+    lines = [prompt_line(f"p-{i}", metadata={"domain": "maths" if i else "code"}) for i in range(n)]
+    prompts_import(
+        project=project, stream=io.BytesIO(jsonl(*lines)), actor=None, now=timezone.now()
+    )
+    client = api("alice")
+    for _ in range(n):
+        label_one(client, project)
+    assert client.post(f"/api/projects/{project.pk}/next/").status_code == 204
+
+
+def test_relabelling_raises_targets_and_the_queue_serves_them_again(api, project, cast):
+    _labelled_under_v1(project, api)
+    publish(project, cast)
+    acknowledge(project, cast["alice"], cast["bob"])
+
+    response = api("adam").post(
+        f"/api/projects/{project.pk}/relabel/", {"annotations_wanted": 1}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["prompts_raised"] == 2
+    assert set(Prompt.objects.values_list("target", flat=True)) == {2}
+
+    # alice labelled them before and repeats were not allowed; bob gets both, under v2.
+    assert api("alice").post(f"/api/projects/{project.pk}/next/").status_code == 204
+    bob = api("bob")
+    label_one(bob, project)
+    label_one(bob, project)
+    assert bob.post(f"/api/projects/{project.pk}/next/").status_code == 204
+    versions = sorted(Annotation.objects.values_list("guideline_version", flat=True))
+    assert versions == [1, 1, 2, 2]  # the old annotations are still there
+    assert AuditEvent.objects.filter(verb="relabel.requested").count() == 1
+
+
+def test_relabelling_may_let_earlier_annotators_label_again(api, project, cast):
+    _labelled_under_v1(project, api)
+    publish(project, cast)
+    acknowledge(project, cast["alice"])
+    api("adam").post(
+        f"/api/projects/{project.pk}/relabel/",
+        {"annotations_wanted": 1, "repeat_allowed": True},
+        format="json",
+    )
+    client = api("alice")
+    label_one(client, project)
+    label_one(client, project)
+    assert client.post(f"/api/projects/{project.pk}/next/").status_code == 204
+    rounds = sorted(cast["alice"].assignments.values_list("round", flat=True))
+    assert rounds == [0, 0, 1, 1]
+
+
+def test_relabelling_skips_prompts_already_labelled_under_the_current_version(api, project, cast):
+    _labelled_under_v1(project, api)
+    publish(project, cast)
+    first = relabel_request(
+        project=project,
+        actor=cast["adam"],
+        now=timezone.now(),
+        annotations_wanted=1,
+        filters=RelabelFilters(metadata={"domain": "maths"}),
+        repeat_allowed=False,
+    )
+    assert first.prompts_raised == 1
+    assert Prompt.objects.get(external_id="p-1").target == 2
+    assert Prompt.objects.get(external_id="p-0").target == 1
+    acknowledge(project, cast["bob"])
+    label_one(api("bob"), project)  # p-1 now has a v2 annotation
+    again = relabel_request(
+        project=project,
+        actor=cast["adam"],
+        now=timezone.now(),
+        annotations_wanted=1,
+        filters=RelabelFilters(versions=[1]),
+        repeat_allowed=False,
+    )
+    assert again.prompts_raised == 1  # only p-0: p-1 has a label under v2
+
+
+def test_relabel_form_on_the_project_page(client, api, project, cast):
+    _labelled_under_v1(project, api)
+    publish(project, cast)
+    client.login(username="adam", password=PASSWORD)
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "Ask for fresh annotations under version 2" in page
+    response = client.post(
+        f"/projects/{project.pk}/relabel/",
+        {
+            "annotations_wanted": 2,
+            "versions": [1],
+            "metadata_key": "domain",
+            "metadata_value": "code",
+        },
+        follow=True,
+    )
+    assert "1 prompt will get 2 fresh annotations under version 2." in response.content.decode()
+    assert Prompt.objects.get(external_id="p-0").target == 3
+
+
+# --- visibility -----------------------------------------------------------------------------
+
+
+def test_project_page_shows_each_version_with_its_annotation_count(client, api, project, cast):
+    _labelled_under_v1(project, api)
+    publish(project, cast)
+    client.login(username="rita", password=PASSWORD)
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "Correctness before clarity." in page
+    assert "2 annotations" in page and "0 annotations" in page
+
+
+def test_guideline_page_lists_every_version_with_its_diff(client, project, cast):
+    publish(project, cast)
+    publish(project, cast, body=V2 + "\nFlag anything unsafe.\n", summary="Flag unsafe.")
+    client.login(username="alice", password=PASSWORD)
+    page = client.get(f"/projects/{project.pk}/guidelines/").content.decode()
+    assert "Version 3" in page and "Version 2" in page and "Version 1" in page
+    assert "Changes from version 2 to 3" in page and "Changes from version 1 to 2" in page
+    assert "<ins>" in page
+
+
+def test_guideline_editor_previews_through_the_sanitiser(client, project):
+    client.login(username="adam", password=PASSWORD)
+    response = client.post(
+        f"/projects/{project.pk}/guidelines/preview/", {"body": "**b** <script>x</script>"}
+    )
+    assert response.content.decode().strip() == (
+        "<p><strong>b</strong> &lt;script&gt;x&lt;/script&gt;</p>"
+    )
+    response = client.post(
+        f"/projects/{project.pk}/guidelines/new/", {"body": V2, "change_summary": "New rules."}
+    )
+    assert response.status_code == 302
+    assert project.guidelines.count() == 2
+
+
+def test_annotations_api_filters_by_version(api, project, cast):
+    _labelled_under_v1(project, api)
+    publish(project, cast)
+    acknowledge(project, cast["bob"])
+    relabel_request(
+        project=project,
+        actor=cast["adam"],
+        now=timezone.now(),
+        annotations_wanted=1,
+        filters=RelabelFilters(),
+        repeat_allowed=False,
+    )
+    label_one(api("bob"), project)
+    client = api("erin")
+    url = f"/api/projects/{project.pk}/annotations/"
+    assert client.get(url).json()["count"] == 3
+    only_v2 = client.get(url, {"guideline_version": 2}).json()
+    assert [a["guideline_version"] for a in only_v2["results"]] == [2]
+    both = client.get(f"{url}?guideline_version=1&guideline_version=2").json()
+    assert both["count"] == 3
+    assert client.get(url, {"annotator": "alice"}).status_code == 400
+    assert client.get(url, {"guideline_version": "two"}).status_code == 400
