@@ -351,3 +351,33 @@ def test_annotations_api_filters_by_version(api, project, cast):
     assert both["count"] == 3
     assert client.get(url, {"annotator": "alice"}).status_code == 400
     assert client.get(url, {"guideline_version": "two"}).status_code == 400
+
+
+# --- selectors for statistics and exports -------------------------------------------------
+
+
+def test_statistics_and_exports_can_be_restricted_to_guideline_versions(api, project, cast):
+    from ranking.selectors import annotations_for, counts_by_version, preferences_for
+
+    _labelled_under_v1(project, api)  # 2 annotations under v1, 6 pairs each
+    publish(project, cast)
+    acknowledge(project, cast["bob"])
+    relabel_request(
+        project=project,
+        actor=cast["adam"],
+        now=timezone.now(),
+        annotations_wanted=1,
+        filters=RelabelFilters(),
+        repeat_allowed=False,
+    )
+    label_one(api("bob"), project)
+
+    assert counts_by_version(project=project) == [
+        {"version": 1, "annotations": 2, "pairs": 12, "ties": 0},
+        {"version": 2, "annotations": 1, "pairs": 6, "ties": 0},
+    ]
+    assert annotations_for(project=project, versions=[2]).count() == 1
+    assert annotations_for(project=project, min_version=1).count() == 3
+    assert preferences_for(project=project, min_version=2).count() == 6
+    assert {p.guideline_version for p in preferences_for(project=project, versions=[1])} == {1}
+    assert preferences_for(project=project, include_ties=False).count() == 18
