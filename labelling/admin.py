@@ -152,7 +152,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin):
     """Labels are evidence: the admin shows them and never edits or deletes them."""
 
     def has_add_permission(self, request, obj=None):
@@ -166,7 +166,7 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(_ReadOnlyAdmin):
+class AssignmentAdmin(ReadOnlyAdmin):
     list_display = ["id", "prompt", "annotator", "status", "guideline_version", "leased_at"]
     list_filter = ["status", "project", "guideline_version"]
     search_fields = ["prompt__external_id", "annotator__username"]
@@ -176,7 +176,7 @@ class AssignmentAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(Annotation)
-class AnnotationAdmin(_ReadOnlyAdmin):
+class AnnotationAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "prompt",

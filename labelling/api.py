@@ -417,6 +417,17 @@ class NextView(APIView):
         return Response(s.AssignmentSerializer(payload).data)
 
 
+def _conflict(refused: DomainError) -> Response:
+    """409: the request is well formed, but the state of the item refuses it."""
+    return Response(
+        {
+            "detail": refused.message,
+            "errors": [{"field": refused.field, "message": refused.message}],
+        },
+        status=status.HTTP_409_CONFLICT,
+    )
+
+
 def _submission_errors(errors) -> ValidationError:
     return ValidationError({field or "non_field_errors": [message] for field, message in errors})
 
@@ -452,13 +463,7 @@ class SubmitView(APIView):
                 now=timezone.now(),
             )
         except DomainError as refused:
-            return Response(
-                {
-                    "detail": refused.message,
-                    "errors": [{"field": refused.field, "message": refused.message}],
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
+            return _conflict(refused)
         return Response(
             s.AnnotationSerializer(result.annotation).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
@@ -487,11 +492,5 @@ class SkipView(APIView):
                 assignment=assignment, reason=data.validated_data["reason"], now=timezone.now()
             )
         except DomainError as refused:
-            return Response(
-                {
-                    "detail": refused.message,
-                    "errors": [{"field": refused.field, "message": refused.message}],
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
+            return _conflict(refused)
         return Response({"detail": _("Skipped.")})

@@ -28,37 +28,48 @@ class MemberForm(forms.Form):
         return username
 
 
-def labels_from_post(post, *, response_ids: list[int], criteria: list[dict]) -> dict:
-    """The labelling form's fields as the API's submission body, so that one set of rules
-    (labelling.submission.submission_check) judges both.
+def form_values(post, *, response_ids: list[int], criteria: list[dict]) -> dict:
+    """The labelling form's fields as they were typed, keyed by response id.
 
     Fields: rank-<id> (1 = best; equal ranks are a tie), rating-<id>-<criterion>,
     critique-<id>, flag-<id> (several), none_acceptable, comment.
     """
-    ranks: dict[int, list[int]] = {}
-    for rid in response_ids:
-        raw = post.get(f"rank-{rid}", "")
-        if raw.isdigit():
-            ranks.setdefault(int(raw), []).append(rid)
-    ranked = sum(len(group) for group in ranks.values())
-    ranking = [ranks[rank] for rank in sorted(ranks)] if ranked == len(response_ids) else []
-    ratings = {
-        str(rid): {
-            c["key"]: post.get(f"rating-{rid}-{c['key']}")
-            for c in criteria
-            if post.get(f"rating-{rid}-{c['key']}", "") != ""
-        }
-        for rid in response_ids
-    }
     flags = {str(rid): post.getlist(f"flag-{rid}") for rid in response_ids}
     if post.get("none_acceptable"):
         flags["all"] = ["none_acceptable"]
     return {
-        "ranking": ranking,
-        "ratings": ratings,
-        "critiques": {str(rid): post.get(f"critique-{rid}", "") for rid in response_ids},
+        "rank": {
+            rid: int(post[f"rank-{rid}"])
+            for rid in response_ids
+            if post.get(f"rank-{rid}", "").isdigit()
+        },
+        "ratings": {
+            rid: {
+                c["key"]: int(value)
+                for c in criteria
+                if (value := post.get(f"rating-{rid}-{c['key']}", "")).lstrip("-").isdigit()
+            }
+            for rid in response_ids
+        },
+        "critiques": {rid: post.get(f"critique-{rid}", "") for rid in response_ids},
+        "flags": flags,
         "comment": post.get("comment", ""),
-        "flags": {key: value for key, value in flags.items() if value},
+    }
+
+
+def labels_from_values(values: dict, *, response_ids: list[int]) -> dict:
+    """Typed form values as the API's submission body, so that one set of rules
+    (labelling.submission.submission_check) judges both doors."""
+    groups: dict[int, list[int]] = {}
+    for rid, rank in values["rank"].items():
+        groups.setdefault(rank, []).append(rid)
+    complete = len(values["rank"]) == len(response_ids)
+    return {
+        "ranking": [groups[rank] for rank in sorted(groups)] if complete else [],
+        "ratings": {str(rid): scores for rid, scores in values["ratings"].items()},
+        "critiques": {str(rid): text for rid, text in values["critiques"].items()},
+        "comment": values["comment"],
+        "flags": {key: value for key, value in values["flags"].items() if value},
     }
 
 

@@ -189,14 +189,9 @@ def relabel_request(
 
 def guideline_timeline(*, project: Project) -> list[dict]:
     """Every version, newest first, with how many current annotations were made under it."""
-    from django.db.models import Count
+    from ranking.selectors import counts_by_version
 
-    counts = dict(
-        Annotation.objects.filter(project=project, is_current=True)
-        .values_list("guideline_version")
-        .annotate(n=Count("id"))
-        .values_list("guideline_version", "n")
-    )
+    counts = {row["version"]: row["annotations"] for row in counts_by_version(project=project)}
     versions = list(project.guidelines.select_related("published_by").order_by("-version"))
     return [
         {

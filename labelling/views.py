@@ -16,7 +16,8 @@ from labelling.forms import (
     ImportForm,
     MemberForm,
     RelabelForm,
-    labels_from_post,
+    form_values,
+    labels_from_values,
     labels_to_initial,
 )
 from labelling.guidelines import (
@@ -284,9 +285,9 @@ def assignment_page(request, assignment_id: int):
 
 def _assignment_submit(request, assignment):
     project = assignment.project
-    data = labels_from_post(
-        request.POST, response_ids=list(assignment.display_order), criteria=project.criteria
-    )
+    ids = list(assignment.display_order)
+    values = form_values(request.POST, response_ids=ids, criteria=project.criteria)
+    data = labels_from_values(values, response_ids=ids)
     try:
         submission = submission_check(
             project=project, response_ids=list(assignment.display_order), data=data
@@ -295,8 +296,8 @@ def _assignment_submit(request, assignment):
             assignment=assignment, annotator=request.user, submission=submission, now=timezone.now()
         )
     except SubmissionInvalid as invalid:
-        initial = _initial_from_post(request.POST, assignment)
-        context = _labelling_context(request, assignment, errors=invalid.errors, initial=initial)
+        # Everything typed is shown again with the errors: nothing is lost.
+        context = _labelling_context(request, assignment, errors=invalid.errors, initial=values)
         return render(request, "labelling/label.html", context, status=400)
     except DomainError as refused:
         messages.error(request, refused.message)
@@ -306,30 +307,6 @@ def _assignment_submit(request, assignment):
     else:
         messages.success(request, _("Saved. Here is the next one."))
     return _go_to_next(request, project)
-
-
-def _initial_from_post(post, assignment) -> dict:
-    """What the annotator typed, to show again with the errors: nothing is lost."""
-    ids = list(assignment.display_order)
-    rank = {rid: int(post[f"rank-{rid}"]) for rid in ids if post.get(f"rank-{rid}", "").isdigit()}
-    ratings = {
-        rid: {
-            c["key"]: int(v)
-            for c in assignment.project.criteria
-            if (v := post.get(f"rating-{rid}-{c['key']}", "")).isdigit()
-        }
-        for rid in ids
-    }
-    flags = {str(rid): post.getlist(f"flag-{rid}") for rid in ids}
-    if post.get("none_acceptable"):
-        flags["all"] = ["none_acceptable"]
-    return {
-        "rank": rank,
-        "ratings": ratings,
-        "critiques": {rid: post.get(f"critique-{rid}", "") for rid in ids},
-        "flags": flags,
-        "comment": post.get("comment", ""),
-    }
 
 
 @login_required

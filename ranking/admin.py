@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from labelling.admin import ReadOnlyAdmin
 from ranking.models import PairwisePreference
 
 
 @admin.register(PairwisePreference)
-class PairwisePreferenceAdmin(admin.ModelAdmin):
+class PairwisePreferenceAdmin(ReadOnlyAdmin):
     """Derived from annotations: read-only here."""
 
     list_display = [
@@ -20,12 +21,3 @@ class PairwisePreferenceAdmin(admin.ModelAdmin):
     search_fields = ["prompt__external_id"]
     list_select_related = ["annotation", "prompt", "chosen", "rejected"]
     show_full_result_count = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -66,11 +66,7 @@ def test_an_annotator_ranks_by_drag_and_keyboard_rates_critiques_and_gets_the_ne
     page = browser_page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", PASSWORD)
-    page.press("#id_password", "Enter")
-    page.click("text=Start labelling")
+    start_labelling(page, live_server.url, "alice")
     page.wait_for_selector("#rank-list .rank-item")
 
     letters = page.eval_on_selector_all(
@@ -136,11 +132,7 @@ def test_a_bad_submission_keeps_what_was_typed_and_marks_the_fields(
         now=timezone.now(),
     )
     page = browser_page
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", PASSWORD)
-    page.press("#id_password", "Enter")
-    page.click("text=Start labelling")
+    start_labelling(page, live_server.url, "alice")
     page.focus('#rank-list .rank-item[data-label="B"]')
     page.keyboard.press("1")
     rid = page.get_attribute('#rank-list .rank-item[data-label="C"]', "data-id")
@@ -154,6 +146,14 @@ def test_a_bad_submission_keeps_what_was_typed_and_marks_the_fields(
     assert page.locator(".response.has-error").count() == 4  # every response lacks ratings
     assert not Annotation.objects.exists()
     assert not page.problems, page.problems
+
+
+def start_labelling(page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.press("#id_password", "Enter")
+    page.click("text=Start labelling")
 
 
 def _order(page) -> list[str]:

@@ -26,6 +26,17 @@ def publish(project, cast, body=V2, summary="Correctness before clarity."):
     )
 
 
+def relabel(project, cast, **filters):
+    return relabel_request(
+        project=project,
+        actor=cast["adam"],
+        now=timezone.now(),
+        annotations_wanted=1,
+        filters=RelabelFilters(**filters),
+        repeat_allowed=False,
+    )
+
+
 def label_one(client, project) -> dict:
     """alice (or whoever holds `client`) takes the next item and submits it."""
     body = client.post(f"/api/projects/{project.pk}/next/").json()
@@ -248,27 +259,13 @@ def test_relabelling_may_let_earlier_annotators_label_again(api, project, cast):
 def test_relabelling_skips_prompts_already_labelled_under_the_current_version(api, project, cast):
     _labelled_under_v1(project, api)
     publish(project, cast)
-    first = relabel_request(
-        project=project,
-        actor=cast["adam"],
-        now=timezone.now(),
-        annotations_wanted=1,
-        filters=RelabelFilters(metadata={"domain": "maths"}),
-        repeat_allowed=False,
-    )
+    first = relabel(project, cast, metadata={"domain": "maths"})
     assert first.prompts_raised == 1
     assert Prompt.objects.get(external_id="p-1").target == 2
     assert Prompt.objects.get(external_id="p-0").target == 1
     acknowledge(project, cast["bob"])
     label_one(api("bob"), project)  # p-1 now has a v2 annotation
-    again = relabel_request(
-        project=project,
-        actor=cast["adam"],
-        now=timezone.now(),
-        annotations_wanted=1,
-        filters=RelabelFilters(versions=[1]),
-        repeat_allowed=False,
-    )
+    again = relabel(project, cast, versions=[1])
     assert again.prompts_raised == 1  # only p-0: p-1 has a label under v2
 
 
@@ -333,14 +330,7 @@ def test_annotations_api_filters_by_version(api, project, cast):
     _labelled_under_v1(project, api)
     publish(project, cast)
     acknowledge(project, cast["bob"])
-    relabel_request(
-        project=project,
-        actor=cast["adam"],
-        now=timezone.now(),
-        annotations_wanted=1,
-        filters=RelabelFilters(),
-        repeat_allowed=False,
-    )
+    relabel(project, cast)
     label_one(api("bob"), project)
     client = api("erin")
     url = f"/api/projects/{project.pk}/annotations/"
@@ -362,14 +352,7 @@ def test_statistics_and_exports_can_be_restricted_to_guideline_versions(api, pro
     _labelled_under_v1(project, api)  # 2 annotations under v1, 6 pairs each
     publish(project, cast)
     acknowledge(project, cast["bob"])
-    relabel_request(
-        project=project,
-        actor=cast["adam"],
-        now=timezone.now(),
-        annotations_wanted=1,
-        filters=RelabelFilters(),
-        repeat_allowed=False,
-    )
+    relabel(project, cast)
     label_one(api("bob"), project)
 
     assert counts_by_version(project=project) == [
