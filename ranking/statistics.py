@@ -1,0 +1,236 @@
+"""Agreement statistics as plain functions over numpy arrays (DESIGN.md section 7).
+
+Nothing here touches the database: selectors build the arrays, these functions compute.
+Every function is vectorised; none loops over annotations in Python.
+
+Verdicts: for a pair of responses (a, b) with a < b, an annotation's verdict is +1 if it
+ranked a above b, -1 if below, 0 for a tie.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
+
+
+# --- Krippendorff's alpha ------------------------------------------------------------------
+
+
+def value_counts(
+    units: np.ndarray, values: np.ndarray, domain: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The counts matrix of reliability data in long form.
+
+    `units[i]` is the unit (0..U-1) of the i-th pairable value `values[i]` (one rater's
+    value for that unit). Returns (counts, domain): counts[u, c] is how many raters gave
+    unit u the c-th value of the sorted `domain` (the values seen, unless a domain is
+    given, as coincidence matrices that are summed later must share one).
+    """
+    units = np.asarray(units, dtype=np.int64)
+    values = np.asarray(values, dtype=float)
+    if domain is None:
+        domain, index = np.unique(values, return_inverse=True)
+    else:
+        domain = np.asarray(domain, dtype=float)
+        index = np.searchsorted(domain, values)
+        if np.any(index >= len(domain)) or np.any(
+            domain[np.minimum(index, len(domain) - 1)] != values
+        ):
+            raise ValueError("a value is outside the given domain")
+    n_units = int(units.max()) + 1 if units.size else 0
+    counts = np.bincount(units * len(domain) + index, minlength=n_units * len(domain))
+    return counts.reshape(n_units, len(domain)).astype(float), domain
+
+
+def coincidences(counts: np.ndarray) -> np.ndarray:
+    """Krippendorff's coincidence matrix o[c, k] from a counts matrix (units x values).
+
+    Each unit with m >= 2 values contributes every ordered pair of its values, weighted
+    1 / (m - 1) (Krippendorff 2011, "Computing Krippendorff's Alpha-Reliability", sec. B).
+    """
+    m = counts.sum(axis=1)
+    pairable = m >= 2
+    counts, m = counts[pairable], m[pairable]
+    weighted = counts / (m - 1)[:, None]
+    return weighted.T @ counts - np.diag(weighted.sum(axis=0))
+
+
+def _delta2(domain: np.ndarray, n_c: np.ndarray, level: Level) -> np.ndarray:
+    """The squared difference function of each level (Krippendorff 2011, sec. A.4)."""
+    c, k = domain[:, None], domain[None, :]
+    if level == "nominal":
+        return (c != k).astype(float)
+    if level == "interval":
+        return (c - k) ** 2
+    if level == "ratio":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = ((c - k) / (c + k)) ** 2
+        return np.nan_to_num(d)
+    if level == "ordinal":
+        # (sum of n_g for g from c to k, minus half of n_c and n_k) squared
+        cumulative = np.cumsum(n_c)
+        index = np.arange(len(n_c))
+        low, high = np.minimum.outer(index, index), np.maximum.outer(index, index)
+        between = cumulative[high] - cumulative[low] + n_c[low]
+        return (between - (n_c[:, None] + n_c[None, :]) / 2) ** 2
+    raise ValueError(f"unknown level of measurement {level!r}")
+
+
+def alpha_from_coincidences(o: np.ndarray, domain: np.ndarray, level: Level) -> float:
+    """alpha = 1 - (n - 1) * sum(o * delta2) / sum(n_c * n_k * delta2); NaN when the data
+    has no variation to disagree about."""
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+    if n <= 1:
+        return float("nan")
+    delta2 = _delta2(domain, n_c, level)
+    expected = (np.outer(n_c, n_c) * delta2).sum()
+    if expected == 0:
+        return float("nan")
+    return float(1 - (n - 1) * (o * delta2).sum() / expected)
+
+
+def krippendorff_alpha(data: np.ndarray, level: Level = "interval") -> float:
+    """Krippendorff's alpha of reliability data: raters x units, NaN where missing.
+
+    Any number of raters per unit; units with fewer than two values are not pairable and
+    are left out, as the definition says. Checked against the worked example of
+    Krippendorff (2011) and, on random data, against the `krippendorff` package.
+    """
+    data = np.asarray(data, dtype=float)
+    raters, units = np.nonzero(~np.isnan(data))
+    counts, domain = value_counts(units, data[raters, units])
+    return alpha_from_coincidences(coincidences(counts), domain, level)
+
+
+def krippendorff_alpha_long(units: np.ndarray, values: np.ndarray, level: Level) -> float:
+    """The same from long data: one (unit, value) pair per rater and unit."""
+    counts, domain = value_counts(units, values)
+    return alpha_from_coincidences(coincidences(counts), domain, level)
+
+
+# --- pairwise agreement ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairwiseAgreement:
+    overall: float  # pooled share of agreeing (annotator pair, response pair) comparisons
+    per_prompt: np.ndarray  # the same share for each prompt (NaN with < 2 annotators)
+    agreeing: np.ndarray  # per prompt: agreeing comparisons
+    comparisons: np.ndarray  # per prompt: all comparisons
+
+
+def verdict_counts(prompt_index: np.ndarray, verdicts: np.ndarray, n_prompts: int) -> np.ndarray:
+    """counts[p, q, v]: annotators of prompt p giving verdict v-1 on response pair q.
+
+    `verdicts` is (annotations x response pairs) in {-1, 0, +1}; `prompt_index[i]` is the
+    prompt (0..n_prompts-1) of annotation i.
+    """
+    verdicts = np.asarray(verdicts, dtype=np.int64)
+    n_pairs = verdicts.shape[1]
+    flat = (
+        np.asarray(prompt_index, dtype=np.int64)[:, None] * n_pairs * 3
+        + np.arange(n_pairs)[None, :] * 3
+        + (verdicts + 1)
+    )
+    counts = np.bincount(flat.ravel(), minlength=n_prompts * n_pairs * 3)
+    return counts.reshape(n_prompts, n_pairs, 3)
+
+
+def pairwise_agreement(
+    prompt_index: np.ndarray, verdicts: np.ndarray, n_prompts: int | None = None
+) -> PairwiseAgreement:
+    """Over every pair of annotators of a prompt and every response pair, the share that
+    give the same verdict (A better, B better, or a tie), pooled (DESIGN.md section 7).
+
+    For one prompt and response pair with c_v annotators giving verdict v, the agreeing
+    annotator pairs are sum_v c_v (c_v - 1) / 2 out of a (a - 1) / 2.
+    """
+    prompt_index = np.asarray(prompt_index, dtype=np.int64)
+    n_prompts = int(prompt_index.max()) + 1 if n_prompts is None else n_prompts
+    counts = verdict_counts(prompt_index, verdicts, n_prompts)
+    agreeing = (counts * (counts - 1) / 2).sum(axis=(1, 2))
+    a = counts.sum(axis=2)
+    comparisons = (a * (a - 1) / 2).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_prompt = agreeing / comparisons
+    total = comparisons.sum()
+    overall = float(agreeing.sum() / total) if total else float("nan")
+    return PairwiseAgreement(overall, per_prompt, agreeing, comparisons)
+
+
+def consensus_agreement(prompt_index: np.ndarray, verdicts: np.ndarray) -> np.ndarray:
+    """For each annotation, its agreement with the leave-one-out consensus of the other
+    annotators of the same prompt: the share of response pairs on which its verdict is the
+    others' strict majority verdict. Pairs where the others have no strict majority (or
+    no one else labelled the prompt) do not count; NaN if no pair counts."""
+    prompt_index = np.asarray(prompt_index, dtype=np.int64)
+    verdicts = np.asarray(verdicts, dtype=np.int64)
+    counts = verdict_counts(prompt_index, verdicts, int(prompt_index.max()) + 1)
+    own = np.eye(3, dtype=np.int64)[verdicts + 1]  # annotations x pairs x 3
+    others = counts[prompt_index] - own
+    top = others.max(axis=2)
+    strict = (others == top[..., None]).sum(axis=2) == 1
+    decided = strict & (top > 0)
+    majority = others.argmax(axis=2) - 1
+    agree = (majority == verdicts) & decided
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return agree.sum(axis=1) / decided.sum(axis=1)
+
+
+# --- bootstrap intervals over prompts ------------------------------------------------------------
+
+
+def bootstrap_ratio_interval(
+    numerators: np.ndarray,
+    denominators: np.ndarray,
+    *,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of sum(numerators) / sum(denominators), resampling
+    prompts with replacement (Efron and Tibshirani 1993, ch. 13). Pooled shares such as
+    pairwise agreement are ratios of per-prompt sums, so resampling prompts keeps each
+    prompt's annotations together."""
+    numerators = np.asarray(numerators, dtype=float)
+    denominators = np.asarray(denominators, dtype=float)
+    rng = np.random.default_rng(seed)
+    n = len(numerators)
+    estimates = np.empty(resamples)
+    chunk = max(1, 2_000_000 // max(n, 1))  # bound the (chunk x n) index matrix
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        picks = rng.integers(0, n, size=(stop - start, n))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            estimates[start:stop] = numerators[picks].sum(axis=1) / denominators[picks].sum(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(estimates, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_alpha_interval(
+    coincidences_by_prompt: np.ndarray,
+    domain: np.ndarray,
+    level: Level,
+    *,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of alpha, resampling prompts: each prompt's
+    coincidence matrix (prompts x values x values) is summed over the resample."""
+    o = np.asarray(coincidences_by_prompt, dtype=float)
+    rng = np.random.default_rng(seed)
+    n = len(o)
+    flat = o.reshape(n, -1)
+    estimates = np.empty(resamples)
+    for b in range(resamples):
+        weights = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        summed = (weights @ flat).reshape(o.shape[1:])
+        estimates[b] = alpha_from_coincidences(summed, domain, level)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.nanpercentile(estimates, [tail, 100 - tail])
+    return float(low), float(high)
