@@ -40,6 +40,7 @@ from labelling.services import (
     user_create,
 )
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
+from ranking.selectors import model_leaderboard
 
 ADMIN = [Membership.Role.ADMIN]
 ERROR = inline_serializer(
@@ -494,3 +495,28 @@ class SkipView(APIView):
         except DomainError as refused:
             return _conflict(refused)
         return Response({"detail": _("Skipped.")})
+
+
+class LeaderboardView(APIView):
+    FILTERS = {"guideline_version"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("guideline_version", int, many=True)],
+        responses={200: s.LeaderboardSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Bradley-Terry leaderboard of the project's models, best first",
+    )
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_member(
+            user=request.user,
+            project_id=project_id,
+            roles=[Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER],
+        )
+        params = request.query_params
+        unknown = sorted(set(params) - self.FILTERS)
+        if unknown:
+            raise ValidationError({name: [_("Unknown filter.")] for name in unknown})
+        versions = params.getlist("guideline_version")
+        if not all(v.isdigit() for v in versions):
+            raise ValidationError({"guideline_version": [_("Whole numbers only.")]})
+        models = model_leaderboard(project=project, versions=[int(v) for v in versions] or None)
+        return Response({"models": models})

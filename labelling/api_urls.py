@@ -29,6 +29,11 @@ urlpatterns = [
         api.AnnotationsView.as_view(),
         name="api-annotations",
     ),
+    path(
+        "projects/<int:project_id>/leaderboard/",
+        api.LeaderboardView.as_view(),
+        name="api-leaderboard",
+    ),
     path("projects/<int:project_id>/next/", api.NextView.as_view(), name="api-next"),
     path("assignments/<int:assignment_id>/submit/", api.SubmitView.as_view(), name="api-submit"),
     path("assignments/<int:assignment_id>/skip/", api.SkipView.as_view(), name="api-skip"),

@@ -7,7 +7,7 @@ version or for "version N and later" after a revision.
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from labelling.models import Annotation, Project
 from ranking.models import PairwisePreference
@@ -76,4 +76,55 @@ def counts_by_version(*, project: Project) -> list[dict]:
             "ties": pairs.get(version, {}).get("ties", 0),
         }
         for version in sorted(set(annotations) | set(pairs))
+    ]
+
+
+def model_leaderboard(*, project: Project, versions: Iterable[int] | None = None, resamples=200):
+    """The project's models ranked by Bradley-Terry over the stored preferences.
+
+    Pairs of responses from one model (a prompt answered twice by it) say nothing about
+    models and are left out. Rows are streamed; only four integer arrays are kept.
+    """
+    import numpy as np
+
+    from ranking.statistics import leaderboard
+
+    rows = (
+        preferences_for(project=project, versions=versions)
+        .exclude(chosen__model_name=F("rejected__model_name"))
+        .values_list("prompt_id", "chosen__model_name", "rejected__model_name", "is_tie")
+    )
+    models: dict[str, int] = {}
+    prompts: dict[int, int] = {}
+    columns: list[list] = [[], [], [], []]
+    for prompt_id, chosen, rejected, tie in rows.iterator(chunk_size=20_000):
+        columns[0].append(prompts.setdefault(prompt_id, len(prompts)))
+        columns[1].append(models.setdefault(chosen, len(models)))
+        columns[2].append(models.setdefault(rejected, len(models)))
+        columns[3].append(tie)
+    if not models:
+        return []
+    board = leaderboard(*(np.array(c) for c in columns), n_models=len(models), resamples=resamples)
+    names = list(models)
+    order = np.argsort(-board.ratings)
+    return [
+        {
+            "model": names[i],
+            "rating": round(float(board.ratings[i]), 1),
+            "lower": round(float(board.lower[i]), 1),
+            "upper": round(float(board.upper[i]), 1),
+            "wins": int(board.wins[i]),
+            "losses": int(board.losses[i]),
+            "ties": int(board.ties[i]),
+            "win_rate": {
+                names[j]: (
+                    None
+                    if np.isnan(board.win_rate[i, j])
+                    else round(float(board.win_rate[i, j]), 4)
+                )
+                for j in order
+                if j != i
+            },
+        }
+        for i in order
     ]

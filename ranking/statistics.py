@@ -234,3 +234,108 @@ def bootstrap_alpha_interval(
     tail = (1 - confidence) / 2 * 100
     low, high = np.nanpercentile(estimates, [tail, 100 - tail])
     return float(low), float(high)
+
+
+# --- Bradley-Terry leaderboard ------------------------------------------------------------------
+
+ARENA_SCALE = 400 / np.log(10)  # log-strength to Elo-like points, as public arenas report
+ARENA_BASE = 1000.0
+
+
+def win_matrix(
+    winners: np.ndarray,
+    losers: np.ndarray,
+    ties: np.ndarray,
+    n_models: int,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """wins[i, j]: how often model i beat model j, a tie counting half to each side."""
+    winners = np.asarray(winners, dtype=np.int64)
+    losers = np.asarray(losers, dtype=np.int64)
+    ties = np.asarray(ties, dtype=bool)
+    w = np.ones(len(winners)) if weights is None else np.asarray(weights, dtype=float)
+    share = np.where(ties, 0.5, 1.0) * w
+    cells = n_models * n_models
+    wins = np.bincount(winners * n_models + losers, weights=share, minlength=cells)
+    wins += np.bincount(
+        losers * n_models + winners, weights=np.where(ties, share, 0), minlength=cells
+    )
+    return wins.reshape(n_models, n_models)
+
+
+def bradley_terry(wins: np.ndarray, *, regularisation: float = 0.01) -> np.ndarray:
+    """Bradley-Terry log-strengths (mean 0) from a win matrix, by choix's iterative
+    Luce spectral ranking (Maystre and Grossglauser 2015); a little regularisation keeps
+    a model that never lost (or never won) finite."""
+    import choix
+
+    if wins.shape[0] < 2 or wins.sum() == 0:
+        return np.zeros(wins.shape[0])
+    strengths = choix.ilsr_pairwise_dense(wins, alpha=regularisation, max_iter=500)
+    return strengths - strengths.mean()
+
+
+def arena_ratings(strengths: np.ndarray) -> np.ndarray:
+    return ARENA_BASE + ARENA_SCALE * np.asarray(strengths)
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    ratings: np.ndarray  # per model, Elo-like
+    lower: np.ndarray  # 95% bootstrap interval
+    upper: np.ndarray
+    wins: np.ndarray  # decisive comparisons won, per model
+    losses: np.ndarray
+    ties: np.ndarray
+    win_rate: np.ndarray  # win_rate[i, j]: share of i-vs-j comparisons i won (ties half)
+
+
+def leaderboard(
+    prompt_index: np.ndarray,
+    winners: np.ndarray,
+    losers: np.ndarray,
+    ties: np.ndarray,
+    n_models: int,
+    *,
+    resamples: int = 200,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Leaderboard:
+    """Bradley-Terry ratings of the models behind the responses, with percentile bootstrap
+    intervals from resampling prompts (all comparisons of a prompt stay together)."""
+    prompt_index = np.asarray(prompt_index, dtype=np.int64)
+    ties = np.asarray(ties, dtype=bool)
+    wins = win_matrix(winners, losers, ties, n_models)
+    ratings = arena_ratings(bradley_terry(wins))
+    rng = np.random.default_rng(seed)
+    n_prompts = int(prompt_index.max()) + 1 if prompt_index.size else 0
+    samples = np.empty((resamples, n_models))
+    for b in range(resamples):
+        weight = np.bincount(rng.integers(0, n_prompts, n_prompts), minlength=n_prompts)
+        resampled = win_matrix(winners, losers, ties, n_models, weights=weight[prompt_index])
+        samples[b] = arena_ratings(bradley_terry(resampled))
+    tail = (1 - confidence) / 2 * 100
+    lower, upper = (
+        np.percentile(samples, [tail, 100 - tail], axis=0)
+        if resamples
+        else (
+            ratings,
+            ratings,
+        )
+    )
+    decisive = ~ties
+    games = wins + wins.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        win_rate = np.where(games > 0, wins / games, np.nan)
+    return Leaderboard(
+        ratings=ratings,
+        lower=lower,
+        upper=upper,
+        wins=np.bincount(np.asarray(winners)[decisive], minlength=n_models),
+        losses=np.bincount(np.asarray(losers)[decisive], minlength=n_models),
+        ties=np.bincount(
+            np.concatenate([np.asarray(winners)[ties], np.asarray(losers)[ties]]),
+            minlength=n_models,
+        ),
+        win_rate=win_rate,
+    )

@@ -471,3 +471,30 @@ def test_nobody_submits_or_skips_another_annotators_assignment(project, alice_ne
 def test_only_annotators_of_the_project_get_work(project, api, persona, status):
     import_prompts(project, 1)
     assert api(persona).post(f"/api/projects/{project.pk}/next/").status_code == status
+
+
+def test_leaderboard_ranks_the_models_annotators_prefer(project, api, cast):
+    from labelling.models import Response
+
+    project.annotations_per_prompt = 2
+    project.save()
+    import_prompts(project, 6)
+    model_of = dict(Response.objects.values_list("pk", "model_name"))
+    for name in ["alice", "bob"]:
+        client = api(name)
+        while (r := client.post(f"/api/projects/{project.pk}/next/")).status_code == 200:
+            body = r.json()
+            ids = sorted((x["id"] for x in body["responses"]), key=lambda i: model_of[i])
+            client.post(
+                f"/api/assignments/{body['assignment_id']}/submit/",
+                full_submission(body, order=ids),  # model-a best ... model-d worst
+                format="json",
+            )
+    board = api("erin").get(f"/api/projects/{project.pk}/leaderboard/").json()["models"]
+    assert [row["model"] for row in board] == ["model-a", "model-b", "model-c", "model-d"]
+    top = board[0]
+    assert (
+        top["wins"] == 36 and top["losses"] == 0 and top["lower"] <= top["rating"] <= top["upper"]
+    )
+    assert top["win_rate"]["model-d"] == 1.0
+    assert api("erin").get(f"/api/projects/{project.pk}/leaderboard/", {"x": 1}).status_code == 400

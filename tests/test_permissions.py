@@ -42,6 +42,8 @@ API_CASES = [
     # Annotators never see anyone's annotations but their own items.
     ("get", "/api/projects/{pid}/annotations/", None, "json",
      {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("get", "/api/projects/{pid}/leaderboard/", None, "json",
+     {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
     ("post", "/api/projects/{pid}/next/", None, "json",
      {"alice": 200, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 401}),
     # {aid} is alice's assignment; an empty body reaches validation (400) only for her.

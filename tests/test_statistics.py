@@ -148,3 +148,43 @@ def test_bootstrap_alpha_interval_brackets_alpha():
     alpha = alpha_from_coincidences(o.sum(axis=0), domain, "ordinal")
     low, high = bootstrap_alpha_interval(o, domain, "ordinal", resamples=300)
     assert low <= alpha <= high and 0.3 < alpha < 1
+
+
+# --- Bradley-Terry leaderboard ----------------------------------------------------------------
+
+
+def test_win_matrix_counts_ties_half_to_each_side():
+    from ranking.statistics import win_matrix
+
+    wins = win_matrix(np.array([0, 0, 1]), np.array([1, 2, 2]), np.array([False, True, False]), 3)
+    assert wins.tolist() == [[0, 1, 0.5], [0, 0, 1], [0.5, 0, 0]]
+
+
+def test_bradley_terry_recovers_known_strengths():
+    from ranking.statistics import bradley_terry, win_matrix
+
+    rng = np.random.default_rng(4)
+    true = np.array([1.0, 0.3, -0.2, -1.1])
+    a = rng.integers(0, 4, 40_000)
+    b = (a + rng.integers(1, 4, 40_000)) % 4
+    a_wins = rng.random(40_000) < 1 / (1 + np.exp(true[b] - true[a]))
+    winners, losers = np.where(a_wins, a, b), np.where(a_wins, b, a)
+    fitted = bradley_terry(win_matrix(winners, losers, np.zeros(40_000, bool), 4))
+    assert np.allclose(fitted, true - true.mean(), atol=0.05)
+
+
+def test_leaderboard_intervals_bracket_the_ratings_and_count_games():
+    from ranking.statistics import leaderboard
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    prompts = np.repeat(np.arange(n // 3), 3)
+    winners = rng.choice([0, 0, 0, 1, 1, 2], size=n)
+    losers = (winners + 1 + rng.integers(0, 2, n)) % 3
+    ties = rng.random(n) < 0.1
+    board = leaderboard(prompts, winners, losers, ties, 3, resamples=100)
+    assert board.ratings.argmax() == 0 and board.ratings.argmin() == 2
+    assert np.all(board.lower <= board.ratings) and np.all(board.ratings <= board.upper)
+    assert board.wins.sum() == board.losses.sum() == (~ties).sum()
+    assert board.ties.sum() == 2 * ties.sum()
+    assert board.win_rate[0, 2] > 0.5 > board.win_rate[2, 0]
