@@ -40,6 +40,7 @@ from labelling.services import (
     user_create,
 )
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
+from ranking.agreement import agreement_report
 from ranking.selectors import model_leaderboard
 
 ADMIN = [Membership.Role.ADMIN]
@@ -520,3 +521,22 @@ class LeaderboardView(APIView):
             raise ValidationError({"guideline_version": [_("Whole numbers only.")]})
         models = model_leaderboard(project=project, versions=[int(v) for v in versions] or None)
         return Response({"models": models})
+
+
+class AgreementView(APIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, 403: ERROR, 404: ERROR},
+        summary="Agreement figures: overall, per guideline version, per annotator",
+        description=(
+            "F = {pairwise_agreement, alpha_rank, alpha_criteria, n_prompts, n_annotations} "
+            "with 95% bootstrap intervals over prompts; annotators rows = {annotator, n, "
+            "agreement_with_consensus, gold_accuracy, median_seconds, position_bias}."
+        ),
+    )
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_member(
+            user=request.user,
+            project_id=project_id,
+            roles=[Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER],
+        )
+        return Response(agreement_report(project=project))

@@ -30,6 +30,11 @@ urlpatterns = [
         name="api-annotations",
     ),
     path(
+        "projects/<int:project_id>/agreement/",
+        api.AgreementView.as_view(),
+        name="api-agreement",
+    ),
+    path(
         "projects/<int:project_id>/leaderboard/",
         api.LeaderboardView.as_view(),
         name="api-leaderboard",

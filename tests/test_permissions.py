@@ -42,6 +42,8 @@ API_CASES = [
     # Annotators never see anyone's annotations but their own items.
     ("get", "/api/projects/{pid}/annotations/", None, "json",
      {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("get", "/api/projects/{pid}/agreement/", None, "json",
+     {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
     ("get", "/api/projects/{pid}/leaderboard/", None, "json",
      {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
     ("post", "/api/projects/{pid}/next/", None, "json",

@@ -1,0 +1,111 @@
+"""GET /api/projects/{id}/agreement/ from real annotations (DESIGN.md sections 6 and 7)."""
+
+import io
+
+import krippendorff
+import numpy as np
+from django.utils import timezone
+
+from labelling.importing import prompts_import
+from labelling.models import Response
+from labelling.queue import assignment_lease_next
+from labelling.submission import annotation_submit, submission_check
+from tests.conftest import jsonl, prompt_line
+
+
+def annotate(project, user, prompt_external_id, order_by_model, helpfulness=None):
+    """`user` ranks the prompt's responses in the order of `order_by_model` (model names,
+    best first) and rates helpfulness per model."""
+    assignment = None
+    while assignment is None or assignment.prompt.external_id != prompt_external_id:
+        assignment = assignment_lease_next(project=project, annotator=user, now=timezone.now())
+        assert assignment is not None
+        if assignment.prompt.external_id != prompt_external_id:
+            from labelling.queue import assignment_skip
+
+            assignment_skip(assignment=assignment, reason="not this one", now=timezone.now())
+    model_of = dict(
+        Response.objects.filter(prompt=assignment.prompt).values_list("model_name", "pk")
+    )
+    ranking = [[model_of[m]] for m in order_by_model]
+    helpfulness = helpfulness or dict.fromkeys(order_by_model, 4)
+    ratings = {
+        str(model_of[m]): {"helpfulness": helpfulness[m], "honesty": 5} for m in order_by_model
+    }
+    submission = submission_check(
+        project=project,
+        response_ids=assignment.display_order,
+        data={"ranking": ranking, "ratings": ratings},
+    )
+    annotation_submit(
+        assignment=assignment, annotator=user, submission=submission, now=timezone.now()
+    )
+
+
+ABCD = ["model-a", "model-b", "model-c", "model-d"]
+
+
+def test_agreement_figures_from_two_annotators(api, project, cast):
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    alice, bob = cast["alice"], cast["bob"]
+    annotate(project, alice, "p-1", ABCD)
+    annotate(project, bob, "p-1", ABCD)
+    annotate(project, alice, "p-2", ABCD)
+    annotate(project, bob, "p-2", list(reversed(ABCD)))
+
+    body = api("erin").get(f"/api/projects/{project.pk}/agreement/").json()
+    overall = body["overall"]
+    # p-1: all 6 response pairs agree; p-2: none do.
+    assert overall["pairwise_agreement"] == 0.5
+    assert overall["n_prompts"] == 2 and overall["n_annotations"] == 4
+    low, high = overall["pairwise_agreement_interval"]
+    assert 0 <= low <= 0.5 <= high <= 1
+
+    # Alpha on ranks, checked against the oracle on the same reliability data.
+    ranks = np.array([[1, 2, 3, 4, 1, 2, 3, 4], [1, 2, 3, 4, 4, 3, 2, 1]], dtype=float)
+    expected = krippendorff.alpha(reliability_data=ranks, level_of_measurement="ordinal")
+    assert overall["alpha_rank"] == round(expected, 4)
+    assert set(overall["alpha_criteria"]) == {"helpfulness", "honesty"}
+
+    assert [v["version"] for v in body["by_guideline_version"]] == [1]
+    assert body["by_guideline_version"][0]["pairwise_agreement"] == 0.5
+    rows = {row["annotator"]: row for row in body["annotators"]}
+    assert rows["alice"]["n"] == 2 and rows["bob"]["n"] == 2
+    # with one other annotator, the consensus is that annotator: agree on p-1 only
+    assert rows["alice"]["agreement_with_consensus"] == 0.5
+    assert rows["alice"]["gold_accuracy"] is None
+    assert rows["alice"]["median_seconds"] >= 0
+    assert 0 <= rows["alice"]["position_bias"] <= 1
+    assert body["reward_model"] == {}
+
+
+def test_gold_accuracy_scores_annotators_against_the_gold_ranking(api, project, cast):
+    gold = [["r1"], ["r2"], ["r3"], ["r4"]]  # r1 is model-a ... r4 is model-d
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("g-1", gold=gold))),
+        actor=None,
+        now=timezone.now(),
+    )
+    project.gold_rate = 1.0
+    project.save()
+    annotate(project, cast["alice"], "g-1", ABCD)
+    annotate(project, cast["bob"], "g-1", ["model-b", "model-a", "model-c", "model-d"])
+    rows = {
+        row["annotator"]: row
+        for row in api("adam").get(f"/api/projects/{project.pk}/agreement/").json()["annotators"]
+    }
+    assert rows["alice"]["gold_accuracy"] == 1.0
+    assert rows["bob"]["gold_accuracy"] == round(5 / 6, 4)
+
+
+def test_a_project_without_annotations_reports_nothing_yet(api, project):
+    body = api("rita").get(f"/api/projects/{project.pk}/agreement/").json()
+    assert body["overall"]["pairwise_agreement"] is None
+    assert body["overall"]["n_annotations"] == 0
+    assert body["annotators"] == [] and body["by_guideline_version"] == []
