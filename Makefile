@@ -51,6 +51,7 @@ test: install-dev chromium
 bench: install-dev
 	$(PY) bench/import_prompts.py $(BENCH_ARGS)
 	$(PY) bench/annotate.py
+	$(PY) bench/agreement.py
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
