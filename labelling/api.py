@@ -349,7 +349,9 @@ class ImportView(APIView):
         )
         content_type = request.content_type.split(";")[0].strip()
         if content_type in (JSONLinesParser.media_type, JSONLParser.media_type):
-            stream, source = request._request, "api"
+            stream, source = request.stream, "api"
+            if stream is None:
+                raise ValidationError({"file": [_("The body is empty.")]})
         else:
             upload = request.FILES.get("file")
             if upload is None:

@@ -112,7 +112,7 @@ class RelabelForm(forms.Form):
         help_text=_("None ticked: every prompt whose labels all predate the current version."),
     )
     metadata_key = forms.RegexField(
-        label=_("Metadata key"), regex=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", required=False
+        label=_("Metadata key"), regex=r"^(?!.*__)[A-Za-z][A-Za-z0-9_]{0,63}$", required=False
     )
     metadata_value = forms.CharField(label=_("equals"), required=False, max_length=200)
     repeat_allowed = forms.BooleanField(

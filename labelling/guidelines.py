@@ -25,6 +25,7 @@ from labelling.models import (
 from labelling.services import DomainError, audit_record
 
 MAX_BODY = 200_000
+METADATA_KEY = re.compile(r"(?!.*__)[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
 @transaction.atomic
@@ -157,7 +158,8 @@ def relabel_request(
     if not 1 <= annotations_wanted <= 50:
         raise DomainError(_("Ask for 1 to 50 fresh annotations."), field="annotations_wanted")
     for key in filters.metadata or {}:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", key):
+        # A plain key only: "__" would make the rest of it a database lookup.
+        if not METADATA_KEY.fullmatch(key):
             raise DomainError(_("Unknown metadata key %(key)s.") % {"key": key}, field="metadata")
     # The current version as committed, under the row lock a publish also takes.
     project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)

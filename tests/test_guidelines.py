@@ -364,3 +364,12 @@ def test_statistics_and_exports_can_be_restricted_to_guideline_versions(api, pro
     assert preferences_for(project=project, min_version=2).count() == 6
     assert {p.guideline_version for p in preferences_for(project=project, versions=[1])} == {1}
     assert preferences_for(project=project, include_ties=False).count() == 18
+
+
+@pytest.mark.parametrize("key", ["domain__contains", "a__b", "__class__", "has space", "9lives"])
+def test_relabel_metadata_keys_cannot_become_lookups(api, project, key):
+    response = api("adam").post(
+        f"/api/projects/{project.pk}/relabel/", {"metadata": {key: "x"}}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "metadata"

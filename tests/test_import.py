@@ -355,6 +355,14 @@ def test_api_import_reports_every_bad_line_as_400(project, api):
     assert Prompt.objects.count() == 0
 
 
+def test_api_import_with_an_empty_body_is_a_clear_400(project, api):
+    response = api("adam").post(
+        f"/api/projects/{project.pk}/prompts/import/", data=b"", content_type="application/x-ndjson"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"field": "file", "message": "The body is empty."}]
+
+
 def test_api_import_without_a_file_is_a_clear_400(project, api):
     response = api("adam").post(
         f"/api/projects/{project.pk}/prompts/import/", {}, format="multipart"
