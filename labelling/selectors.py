@@ -4,10 +4,10 @@ from collections.abc import Iterable
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
-from labelling.models import Membership, Project
+from labelling.models import Annotation, Assignment, Membership, Project, Prompt
 
 
 def projects_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -58,18 +58,42 @@ def project_get_for_member(
 
 
 def project_progress(*, project_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    """{"prompts", "complete", "annotations"} per project, in one query.
+    """{"prompts", "complete", "annotations"} per project, in three queries.
 
-    Annotations arrive with the annotator's workflow; until then nothing is complete.
+    A prompt is complete when it has as many submitted annotations as its target; gold
+    prompts, which every annotator may label, never are. Annotations count current
+    versions (an edit does not add one).
     """
-    from django.db.models import Count
-
-    counts = dict(
-        Project.objects.filter(pk__in=list(project_ids))
-        .annotate(n=Count("prompts"))
-        .values_list("pk", "n")
+    ids = list(project_ids)
+    prompts = dict(
+        Project.objects.filter(pk__in=ids).annotate(n=Count("prompts")).values_list("pk", "n")
     )
-    return {pk: {"prompts": n, "complete": 0, "annotations": 0} for pk, n in counts.items()}
+    done = (
+        Prompt.objects.filter(project_id__in=ids, gold__isnull=True)
+        .annotate(
+            submitted=Count(
+                "assignments", filter=Q(assignments__status=Assignment.Status.SUBMITTED)
+            )
+        )
+        .filter(submitted__gte=F("target"))
+        .values("pk")
+    )
+    complete = dict(
+        Prompt.objects.filter(pk__in=done)
+        .values("project_id")
+        .annotate(n=Count("id"))
+        .values_list("project_id", "n")
+    )
+    annotations = dict(
+        Annotation.objects.filter(project_id__in=ids, is_current=True)
+        .values("project_id")
+        .annotate(n=Count("id"))
+        .values_list("project_id", "n")
+    )
+    return {
+        pk: {"prompts": n, "complete": complete.get(pk, 0), "annotations": annotations.get(pk, 0)}
+        for pk, n in prompts.items()
+    }
 
 
 def roles_for_user(*, user: AbstractBaseUser, project_ids: Iterable[int]) -> dict[int, str]:

@@ -498,3 +498,22 @@ def test_leaderboard_ranks_the_models_annotators_prefer(project, api, cast):
     )
     assert top["win_rate"]["model-d"] == 1.0
     assert api("erin").get(f"/api/projects/{project.pk}/leaderboard/", {"x": 1}).status_code == 400
+
+
+def test_project_progress_counts_annotations_and_complete_prompts(project, api):
+    project.annotations_per_prompt = 2
+    project.save()
+    import_prompts(project, 3, gold_every=3)  # p-0 is gold, p-1 and p-2 are not
+    for name in ["alice", "bob"]:
+        client = api(name)
+        body = client.post(f"/api/projects/{project.pk}/next/").json()
+        client.post(
+            f"/api/assignments/{body['assignment_id']}/submit/",
+            full_submission(body),
+            format="json",
+        )
+    progress = api("erin").get(f"/api/projects/{project.pk}/").json()["progress"]
+    # both annotators got p-1 first (nearest to completion), which now has 2 of 2
+    assert progress == {"prompts": 3, "complete": 1, "annotations": 2}
+    listed = api("alice").get("/api/projects/").json()["results"][0]["progress"]
+    assert listed == progress
