@@ -251,7 +251,8 @@ class RelabelView(APIView):
         description=(
             "Raises the target of prompts whose annotations were all made under older "
             "versions, optionally only those labelled under `versions`, with `metadata` "
-            "equal to the given values, or among `prompt_ids`. Old annotations stay."
+            "equal to the given values, among `prompt_ids`, or with pairwise agreement "
+            "at most `max_agreement`. Old annotations stay."
         ),
     )
     def post(self, request, project_id: int):
@@ -270,6 +271,7 @@ class RelabelView(APIView):
                 versions=fields.get("versions"),
                 metadata=fields.get("metadata"),
                 prompt_ids=fields.get("prompt_ids"),
+                max_agreement=fields.get("max_agreement"),
             ),
             repeat_allowed=fields["repeat_allowed"],
         )

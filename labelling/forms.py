@@ -115,6 +115,13 @@ class RelabelForm(forms.Form):
         label=_("Metadata key"), regex=r"^(?!.*__)[A-Za-z][A-Za-z0-9_]{0,63}$", required=False
     )
     metadata_value = forms.CharField(label=_("equals"), required=False, max_length=200)
+    max_agreement = forms.FloatField(
+        label=_("Only prompts with agreement at most"),
+        min_value=0,
+        max_value=1,
+        required=False,
+        help_text=_("Pairwise agreement from 0 to 1, e.g. 0.6; empty: any agreement."),
+    )
     repeat_allowed = forms.BooleanField(
         label=_("People who labelled a prompt before may label it again"), required=False
     )

@@ -118,9 +118,10 @@ class RelabelFilters:
     versions: list[int] | None = None  # only prompts labelled under these versions
     metadata: dict[str, object] | None = None  # prompt metadata equal to these values
     prompt_ids: list[int] | None = None  # only these prompts
+    max_agreement: float | None = None  # only prompts whose pairwise agreement is this or less
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v}
+        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 def relabel_candidates(*, project: Project, filters: RelabelFilters):
@@ -136,6 +137,15 @@ def relabel_candidates(*, project: Project, filters: RelabelFilters):
         prompts = prompts.filter(**{f"metadata__{key}": value})
     if filters.prompt_ids:
         prompts = prompts.filter(pk__in=filters.prompt_ids)
+    if filters.max_agreement is not None:
+        from ranking.agreement import prompt_agreement
+
+        low = [
+            prompt_id
+            for prompt_id, agreement in prompt_agreement(project=project).items()
+            if agreement <= filters.max_agreement
+        ]
+        prompts = prompts.filter(pk__in=low)
     return prompts
 
 

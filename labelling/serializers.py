@@ -204,6 +204,12 @@ class RelabelRequestSerializer(serializers.Serializer):
     prompt_ids = serializers.ListField(
         child=serializers.IntegerField(), required=False, allow_empty=False, max_length=100_000
     )
+    max_agreement = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        help_text="Only prompts whose pairwise agreement is this or less.",
+    )
     repeat_allowed = serializers.BooleanField(required=False, default=False)
 
 

@@ -431,7 +431,11 @@ def relabel_page(request, project_id: int):
         actor=request.user,
         now=timezone.now(),
         annotations_wanted=data["annotations_wanted"],
-        filters=RelabelFilters(versions=data["versions"] or None, metadata=metadata),
+        filters=RelabelFilters(
+            versions=data["versions"] or None,
+            metadata=metadata,
+            max_agreement=data["max_agreement"],
+        ),
         repeat_allowed=data["repeat_allowed"],
     )
     messages.success(

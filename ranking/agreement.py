@@ -219,6 +219,22 @@ def annotator_rows(labels: Labels, names: dict[int, str]) -> list[dict]:
     return sorted(rows, key=lambda row: row["annotator"])
 
 
+def prompt_agreement(*, project: Project) -> dict[int, float]:
+    """Pairwise agreement of each prompt that at least two annotators labelled."""
+    labels = labels_load(project=project)
+    if len(labels.prompt) == 0:
+        return {}
+    result = st.pairwise_agreement(labels.prompt, labels.verdicts(), len(labels.prompt_ids))
+    labelled_twice = result.comparisons > 0
+    return dict(
+        zip(
+            labels.prompt_ids[labelled_twice].tolist(),
+            result.per_prompt[labelled_twice].tolist(),
+            strict=True,
+        )
+    )
+
+
 def agreement_report(*, project: Project) -> dict:
     from django.contrib.auth import get_user_model
 

@@ -373,3 +373,41 @@ def test_relabel_metadata_keys_cannot_become_lookups(api, project, key):
     )
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "metadata"
+
+
+def test_relabelling_can_target_prompts_with_low_agreement(api, project, cast):
+    project.annotations_per_prompt = 2
+    project.save()
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    for name, reverse_on in [("alice", None), ("bob", "p-2")]:
+        client = api(name)
+        for _ in range(2):
+            body = client.post(f"/api/projects/{project.pk}/next/").json()
+            ids = sorted(r["id"] for r in body["responses"])
+            if body["prompt"]["external_id"] == reverse_on:
+                ids.reverse()
+            client.post(
+                f"/api/assignments/{body['assignment_id']}/submit/",
+                {
+                    "ranking": [[i] for i in ids],
+                    "ratings": {str(i): {"helpfulness": 4, "honesty": 4} for i in ids},
+                },
+                format="json",
+            )
+    publish(project, cast)
+    # p-1: alice and bob agree on all 6 pairs; p-2: on none.
+    response = api("adam").post(
+        f"/api/projects/{project.pk}/relabel/",
+        {"annotations_wanted": 1, "max_agreement": 0.5},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["prompts_raised"] == 1
+    assert response.json()["filters"] == {"max_agreement": 0.5}
+    assert Prompt.objects.get(external_id="p-2").target == 3
+    assert Prompt.objects.get(external_id="p-1").target == 2
