@@ -25,13 +25,12 @@ from labelling import serializers as s
 from labelling.guidelines import (
     RelabelFilters,
     guideline_acknowledge,
-    guideline_pending,
     guideline_publish,
     relabel_request,
 )
 from labelling.importing import ImportRejected, prompts_import
 from labelling.models import Membership
-from labelling.queue import assignment_active, assignment_lease_next, assignment_skip
+from labelling.queue import assignment_next, assignment_skip
 from labelling.services import (
     DomainError,
     membership_set,
@@ -400,23 +399,18 @@ class NextView(APIView):
         project = selectors.project_get_for_member(
             user=request.user, project_id=project_id, roles=ANNOTATOR
         )
-        now = timezone.now()
-        # A lease in progress may be finished under the version it started with; a new
-        # item needs the current guideline read first.
-        assignment = assignment_active(project=project, annotator=request.user, now=now)
-        if assignment is None:
-            pending = guideline_pending(project=project, user=request.user)
-            if pending is not None:
-                return Response(
-                    {
-                        "detail": _("Read and acknowledge guideline version %(v)d first.")
-                        % {"v": pending},
-                        "errors": [],
-                        "guideline_version": pending,
-                    },
-                    status=status.HTTP_409_CONFLICT,
-                )
-            assignment = assignment_lease_next(project=project, annotator=request.user, now=now)
+        given = assignment_next(project=project, annotator=request.user, now=timezone.now())
+        if given.guideline_pending is not None:
+            return Response(
+                {
+                    "detail": _("Read and acknowledge guideline version %(v)d first.")
+                    % {"v": given.guideline_pending},
+                    "errors": [],
+                    "guideline_version": given.guideline_pending,
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        assignment = given.assignment
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         payload = selectors.assignment_payload(assignment=assignment)

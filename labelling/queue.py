@@ -16,6 +16,7 @@ transaction at a time (IMMEDIATE), which gives the same guarantee.
 """
 
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -23,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils.translation import gettext as _
 
+from labelling.guidelines import guideline_pending
 from labelling.models import Assignment, Project, Prompt, Response
 from labelling.services import DomainError
 
@@ -91,6 +93,36 @@ def assignment_active(*, project: Project, annotator: AbstractBaseUser, now: dat
     )
 
 
+@dataclass(frozen=True)
+class Next:
+    """What an annotator asking for work gets: an item, or the guideline version they
+    must acknowledge first (both None: nothing is left for them)."""
+
+    assignment: Assignment | None
+    guideline_pending: int | None = None
+
+
+def assignment_next(
+    *,
+    project: Project,
+    annotator: AbstractBaseUser,
+    now: datetime,
+    rng: random.Random | None = None,
+) -> Next:
+    """The rule behind every door (page and API) that hands out work.
+
+    A lease already held is returned as it is: it is finished under the guideline version
+    it started with. A new item needs the current guideline version acknowledged first.
+    """
+    held = assignment_active(project=project, annotator=annotator, now=now)
+    if held is not None:
+        return Next(held)
+    pending = guideline_pending(project=project, user=annotator)
+    if pending is not None:
+        return Next(None, guideline_pending=pending)
+    return Next(_lease_new(project=project, annotator=annotator, now=now, rng=rng))
+
+
 def assignment_lease_next(
     *,
     project: Project,
@@ -98,12 +130,16 @@ def assignment_lease_next(
     now: datetime,
     rng: random.Random | None = None,
 ) -> Assignment | None:
-    """The annotator's current lease if they hold one, else a new one; None if nothing is
-    left for them."""
+    """The queue itself, without the guideline gate: the annotator's current lease if
+    they hold one, else a new one; None if nothing is left for them."""
+    held = assignment_active(project=project, annotator=annotator, now=now)
+    if held is not None:
+        return held
+    return _lease_new(project=project, annotator=annotator, now=now, rng=rng)
+
+
+def _lease_new(*, project, annotator, now, rng) -> Assignment | None:
     rng = rng or random.Random()
-    active = assignment_active(project=project, annotator=annotator, now=now)
-    if active is not None:
-        return active
     leases_reclaim(project=project, now=now)
     want_gold = project.gold_rate > 0 and rng.random() < project.gold_rate
     pools = [True, False] if want_gold else [False, True] if project.gold_rate > 0 else [False]

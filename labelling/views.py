@@ -32,7 +32,7 @@ from labelling.guidelines import (
 )
 from labelling.importing import ImportRejected, prompts_import
 from labelling.models import Annotation, Assignment, Membership
-from labelling.queue import assignment_active, assignment_lease_next, assignment_skip
+from labelling.queue import assignment_next, assignment_skip
 from labelling.rendering import render_markdown
 from labelling.services import DomainError, membership_set
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
@@ -179,8 +179,12 @@ def _annotator_project(request, project_id):
 
 
 def _go_to_next(request, project):
-    """Lease the next item and show it, or say that nothing is left."""
-    assignment = assignment_lease_next(project=project, annotator=request.user, now=timezone.now())
+    """The next item (the one held, or a new one), the guideline to read first, or the
+    news that nothing is left."""
+    given = assignment_next(project=project, annotator=request.user, now=timezone.now())
+    if given.guideline_pending is not None:
+        return redirect("guideline-acknowledge", project_id=project.pk)
+    assignment = given.assignment
     if assignment is None:
         messages.info(
             request,
@@ -193,13 +197,7 @@ def _go_to_next(request, project):
 @login_required
 @require_POST
 def label_next(request, project_id: int):
-    project = _annotator_project(request, project_id)
-    # A lease in progress may be finished under its version; a new item needs the
-    # current guideline read first.
-    held = assignment_active(project=project, annotator=request.user, now=timezone.now())
-    if held is None and guideline_pending(project=project, user=request.user) is not None:
-        return redirect("guideline-acknowledge", project_id=project.pk)
-    return _go_to_next(request, project)
+    return _go_to_next(request, _annotator_project(request, project_id))
 
 
 def _labelling_context(request, assignment, *, errors=(), initial=None):

@@ -411,3 +411,28 @@ def test_relabelling_can_target_prompts_with_low_agreement(api, project, cast):
     assert response.json()["filters"] == {"max_agreement": 0.5}
     assert Prompt.objects.get(external_id="p-2").target == 3
     assert Prompt.objects.get(external_id="p-1").target == 2
+
+
+def test_the_page_gate_applies_after_saving_an_item_too(client, project, cast):
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    client.login(username="alice", password=PASSWORD)
+    held = client.post(f"/projects/{project.pk}/next/")["Location"]
+    publish(project, cast)  # while alice is labelling
+    from labelling.models import Assignment
+
+    assignment = Assignment.objects.get()
+    assert held == f"/assignments/{assignment.pk}/"
+    form = {f"rank-{rid}": str(n + 1) for n, rid in enumerate(assignment.display_order)}
+    for rid in assignment.display_order:
+        form[f"rating-{rid}-helpfulness"] = "4"
+        form[f"rating-{rid}-honesty"] = "4"
+    response = client.post(held, form)
+    assert response.status_code == 302
+    assert response["Location"] == f"/projects/{project.pk}/guidelines/acknowledge/"
+    assert Annotation.objects.get().guideline_version == 1  # finished under its version
+    assert Assignment.objects.count() == 1  # no new item before reading v2
