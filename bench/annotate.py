@@ -264,13 +264,10 @@ def check_invariants(project_id: int, created: list[int], k: int) -> None:
     missing = set(created) - stored
     if missing:
         problems.append(f"{len(missing)} annotations answered 201 are not in the database")
-    over = (
-        Prompt.objects.filter(project_id=project_id)
-        .annotate(
-            live=Count("assignments", filter=Q(assignments__status__in=["leased", "submitted"]))
-        )
-        .filter(live__gt=k)
+    live = Prompt.objects.filter(project_id=project_id).annotate(
+        live=Count("assignments", filter=Q(assignments__status__in=["leased", "submitted"]))
     )
+    over = live.filter(live__gt=k)
     if over.exists():
         problems.append(f"{over.count()} prompts have more than k={k} live annotations")
     twice = (
@@ -281,13 +278,7 @@ def check_invariants(project_id: int, created: list[int], k: int) -> None:
     )
     if twice.exists():
         problems.append("an annotator got a prompt twice")
-    drift = (
-        Prompt.objects.filter(project_id=project_id)
-        .annotate(
-            live=Count("assignments", filter=Q(assignments__status__in=["leased", "submitted"]))
-        )
-        .exclude(live_count=F("live"))
-    )
+    drift = live.exclude(live_count=F("live"))
     if drift.exists():
         problems.append(f"{drift.count()} prompts' live_count differs from their assignments")
     print(f"invariants: {len(created)} annotations answered 201, {len(stored)} stored; ", end="")

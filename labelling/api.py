@@ -277,6 +277,17 @@ class RelabelView(APIView):
         return Response(s.RelabelResultSerializer(result).data)
 
 
+def _guideline_versions(params, *, allowed: set[str]) -> list[int]:
+    """Query parameters are allow-listed; `guideline_version` (repeatable) are whole numbers."""
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ValidationError({name: [_("Unknown filter.")] for name in unknown})
+    versions = params.getlist("guideline_version")
+    if not all(v.isdigit() for v in versions):
+        raise ValidationError({"guideline_version": [_("Whole numbers only.")]})
+    return [int(v) for v in versions]
+
+
 class AnnotationsView(ListAPIView):
     """Annotations of a project for admins, reviewers and engineers, filterable by version."""
 
@@ -300,15 +311,10 @@ class AnnotationsView(ListAPIView):
             roles=[Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER],
         )
         params = self.request.query_params
-        unknown = sorted(set(params) - self.FILTERS - {"page"})
-        if unknown:
-            raise ValidationError({name: [_("Unknown filter.")] for name in unknown})
+        versions = _guideline_versions(params, allowed=self.FILTERS | {"page"})
         annotations = project.annotations.select_related("prompt").order_by("id")
-        versions = params.getlist("guideline_version")
         if versions:
-            if not all(v.isdigit() for v in versions):
-                raise ValidationError({"guideline_version": [_("Whole numbers only.")]})
-            annotations = annotations.filter(guideline_version__in=[int(v) for v in versions])
+            annotations = annotations.filter(guideline_version__in=versions)
         if params.get("current", "true").lower() != "false":
             annotations = annotations.filter(is_current=True)
         return annotations
@@ -510,14 +516,8 @@ class LeaderboardView(APIView):
             project_id=project_id,
             roles=[Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER],
         )
-        params = request.query_params
-        unknown = sorted(set(params) - self.FILTERS)
-        if unknown:
-            raise ValidationError({name: [_("Unknown filter.")] for name in unknown})
-        versions = params.getlist("guideline_version")
-        if not all(v.isdigit() for v in versions):
-            raise ValidationError({"guideline_version": [_("Whole numbers only.")]})
-        models = model_leaderboard(project=project, versions=[int(v) for v in versions] or None)
+        versions = _guideline_versions(request.query_params, allowed=self.FILTERS)
+        models = model_leaderboard(project=project, versions=versions or None)
         return Response({"models": models})
 
 

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
+from labelling.guidelines import METADATA_KEY
 from labelling.models import Membership
 
 
@@ -111,9 +112,7 @@ class RelabelForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("None ticked: every prompt whose labels all predate the current version."),
     )
-    metadata_key = forms.RegexField(
-        label=_("Metadata key"), regex=r"^(?!.*__)[A-Za-z][A-Za-z0-9_]{0,63}$", required=False
-    )
+    metadata_key = forms.RegexField(label=_("Metadata key"), regex=METADATA_KEY, required=False)
     metadata_value = forms.CharField(label=_("equals"), required=False, max_length=200)
     max_agreement = forms.FloatField(
         label=_("Only prompts with agreement at most"),

@@ -25,7 +25,7 @@ from labelling.models import (
 from labelling.services import DomainError, audit_record
 
 MAX_BODY = 200_000
-METADATA_KEY = re.compile(r"(?!.*__)[A-Za-z][A-Za-z0-9_]{0,63}")
+METADATA_KEY = re.compile(r"^(?!.*__)[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
 @transaction.atomic
@@ -75,9 +75,21 @@ def guideline_last_acknowledged(*, project: Project, user: AbstractBaseUser) -> 
 
 def guideline_pending(*, project: Project, user: AbstractBaseUser) -> int | None:
     """The version the user must acknowledge before their next item, or None."""
-    last = guideline_last_acknowledged(project=project, user=user)
-    current = project.guideline_version
-    return current if last is None or last < current else None
+    return guidelines_pending(projects=[project], user=user)[project.pk]
+
+
+def guidelines_pending(*, projects: list[Project], user: AbstractBaseUser) -> dict[int, int | None]:
+    """guideline_pending for several projects in one query (a page listing projects)."""
+    last = dict(
+        GuidelineAcknowledgement.objects.filter(project__in=projects, user=user)
+        .values("project_id")
+        .annotate(v=Max("version"))
+        .values_list("project_id", "v")
+    )
+    return {
+        p.pk: p.guideline_version if last.get(p.pk, 0) < p.guideline_version else None
+        for p in projects
+    }
 
 
 def guideline_acknowledge(
@@ -199,8 +211,9 @@ def relabel_request(
     return request
 
 
-def guideline_timeline(*, project: Project) -> list[dict]:
-    """Every version, newest first, with how many current annotations were made under it."""
+def guideline_timeline(*, project: Project, with_diffs: bool = True) -> list[dict]:
+    """Every version, newest first, with how many current annotations were made under it
+    and (unless a page has no use for them) the word diff from the version before."""
     from ranking.selectors import counts_by_version
 
     counts = {row["version"]: row["annotations"] for row in counts_by_version(project=project)}
@@ -209,7 +222,7 @@ def guideline_timeline(*, project: Project) -> list[dict]:
         {
             "version": v,
             "annotations": counts.get(v.version, 0),
-            "diff": word_diff(older.body, v.body) if older is not None else None,
+            "diff": word_diff(older.body, v.body) if with_diffs and older is not None else None,
         }
         for v, older in zip(versions, [*versions[1:], None], strict=True)
     ]

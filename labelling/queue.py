@@ -49,7 +49,7 @@ def leases_reclaim(*, project: Project, now: datetime) -> int:
                 status=Assignment.Status.EXPIRED, finished_at=now
             )
             if moved:
-                Prompt.objects.filter(pk=prompt_id).update(live_count=F("live_count") - 1)
+                slot_release(prompt_id=prompt_id)
                 reclaimed += 1
     return reclaimed
 
@@ -73,11 +73,17 @@ def open_prompts(*, project: Project, annotator: AbstractBaseUser, gold: bool):
     return prompts.filter(live_count__lt=F("target")).order_by("-live_count", "id")
 
 
-def _claim(*, prompt_id: int, gold: bool) -> bool:
-    slots = Prompt.objects.filter(pk=prompt_id, retired=False)
+def slot_claim(*, prompt_id: int, gold: bool) -> bool:
+    """Take one of the prompt's slots: a conditional UPDATE whose row count says whether
+    this request won (gold prompts have no cap)."""
+    slots = Prompt.objects.filter(pk=prompt_id)
     if not gold:
         slots = slots.filter(live_count__lt=F("target"))
     return slots.update(live_count=F("live_count") + 1) == 1
+
+
+def slot_release(*, prompt_id: int) -> None:
+    Prompt.objects.filter(pk=prompt_id).update(live_count=F("live_count") - 1)
 
 
 def assignment_active(*, project: Project, annotator: AbstractBaseUser, now: datetime):
@@ -156,7 +162,7 @@ def _lease_new(*, project, annotator, now, rng) -> Assignment | None:
                     )
                     if candidate is None:
                         continue
-                    if not _claim(prompt_id=candidate.pk, gold=gold):
+                    if not slot_claim(prompt_id=candidate.pk, gold=gold):
                         raise _Lost  # only if the row changed under a non-locking backend
                     return _assignment_create(
                         project=project, annotator=annotator, prompt=candidate, now=now, rng=rng
@@ -212,5 +218,5 @@ def assignment_skip(*, assignment: Assignment, reason: str, now: datetime) -> As
     assignment.finished_at = now
     assignment.save(update_fields=["status", "skip_reason", "finished_at"])
     if held_a_slot:
-        Prompt.objects.filter(pk=assignment.prompt_id).update(live_count=F("live_count") - 1)
+        slot_release(prompt_id=assignment.prompt_id)
     return assignment

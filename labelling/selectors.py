@@ -7,7 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
-from labelling.models import Annotation, Assignment, Membership, Project, Prompt
+from labelling.models import Annotation, Assignment, Membership, Project, Prompt, Response
+from labelling.queue import open_prompts
 
 
 def projects_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -109,8 +110,6 @@ def roles_for_user(*, user: AbstractBaseUser, project_ids: Iterable[int]) -> dic
 def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: object):
     """The assignment if it is this user's own (404 otherwise: nobody else's work is
     visible, not even its existence)."""
-    from labelling.models import Assignment
-
     try:
         pk = int(str(assignment_id))
     except ValueError:
@@ -134,8 +133,6 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: objec
 def assignment_payload(*, assignment) -> dict:
     """What an annotator sees of an assignment: responses in its display order, labelled
     by letter, with no model names and nothing of anyone else's labels."""
-    from labelling.models import Response
-
     project, prompt = assignment.project, assignment.prompt
     texts = getattr(assignment, "response_texts", None) or dict(
         Response.objects.filter(prompt_id=assignment.prompt_id).order_by().values_list("pk", "text")
@@ -157,8 +154,6 @@ def assignment_payload(*, assignment) -> dict:
 
 def annotator_progress(*, project: Project, user: AbstractBaseUser, now) -> dict[str, int]:
     """Done today and in total by this annotator, and prompts still open to them."""
-    from labelling.models import Annotation, Assignment
-    from labelling.queue import open_prompts
 
     start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     mine = Annotation.objects.filter(project=project, annotator=user, version=1)

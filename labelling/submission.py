@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
 from django.utils.translation import gettext as _
 
 from labelling.models import FLAGS, Annotation, Assignment, AuditEvent, Project, Prompt
+from labelling.queue import slot_claim
 from labelling.services import DomainError, audit_record
 from ranking.services import preferences_record
 
@@ -320,7 +320,7 @@ def annotation_submit(
         )
     else:
         if assignment.status == Assignment.Status.EXPIRED:
-            _reclaim_slot(assignment, project)
+            _reclaim_slot(assignment)
         annotation = _annotation_create(
             assignment,
             submission,
@@ -336,11 +336,8 @@ def annotation_submit(
     return SubmitResult(annotation=annotation, created=True)
 
 
-def _reclaim_slot(assignment: Assignment, project: Project) -> None:
-    slots = Prompt.objects.filter(pk=assignment.prompt_id)
-    if assignment.prompt.gold is None:
-        slots = slots.filter(live_count__lt=F("target"))
-    if slots.update(live_count=F("live_count") + 1) != 1:
+def _reclaim_slot(assignment: Assignment) -> None:
+    if not slot_claim(prompt_id=assignment.prompt_id, gold=assignment.prompt.gold is not None):
         raise LeaseLost(
             _("Your time on this item ran out and others have since completed it."),
             field="assignment",

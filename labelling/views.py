@@ -27,6 +27,7 @@ from labelling.guidelines import (
     guideline_pending,
     guideline_publish,
     guideline_timeline,
+    guidelines_pending,
     relabel_request,
     word_diff,
 )
@@ -46,6 +47,7 @@ def home(request):
     progress = selectors.project_progress(project_ids=ids)
     labels = dict(Membership.Role.choices)
     now = timezone.now()
+    pending = guidelines_pending(projects=projects, user=request.user)
     rows = []
     for p in projects:
         is_annotator = roles.get(p.pk) == Membership.Role.ANNOTATOR
@@ -60,9 +62,7 @@ def home(request):
                     if is_annotator
                     else None
                 ),
-                "pending": (
-                    guideline_pending(project=p, user=request.user) if is_annotator else None
-                ),
+                "pending": pending[p.pk] if is_annotator else None,
             }
         )
     return render(request, "labelling/home.html", {"rows": rows})
@@ -89,7 +89,7 @@ def _project_context(
         "import_form": import_form or (ImportForm() if is_admin else None),
         "import_errors": import_errors,
         "member_form": member_form or (MemberForm() if is_admin else None),
-        "timeline": guideline_timeline(project=project),
+        "timeline": guideline_timeline(project=project, with_diffs=False),
         "relabel_form": relabel_form
         or (
             RelabelForm(
@@ -200,7 +200,7 @@ def label_next(request, project_id: int):
     return _go_to_next(request, _annotator_project(request, project_id))
 
 
-def _labelling_context(request, assignment, *, errors=(), initial=None):
+def _labelling_context(request, assignment, *, errors=(), initial=None, current=None):
     project, prompt = assignment.project, assignment.prompt
     now = timezone.now()
     payload = selectors.assignment_payload(assignment=assignment)
@@ -229,8 +229,7 @@ def _labelling_context(request, assignment, *, errors=(), initial=None):
     criteria = [
         {**c, "values": list(range(c["scale"][0], c["scale"][1] + 1))} for c in project.criteria
     ]
-    current = None
-    if assignment.status == Assignment.Status.SUBMITTED:
+    if current is None and assignment.status == Assignment.Status.SUBMITTED:
         current = assignment.annotations.filter(is_current=True).first()
     recent = (
         Annotation.objects.filter(project=project, annotator=request.user, is_current=True)
@@ -272,13 +271,16 @@ def assignment_page(request, assignment_id: int):
     )
     if request.method == "POST":
         return _assignment_submit(request, assignment)
-    initial = None
+    current = None
     if assignment.status == Assignment.Status.SUBMITTED:
         current = assignment.annotations.filter(is_current=True).first()
-        initial = labels_to_initial(current) if current else None
-    return render(
-        request, "labelling/label.html", _labelling_context(request, assignment, initial=initial)
+    context = _labelling_context(
+        request,
+        assignment,
+        initial=labels_to_initial(current) if current else None,
+        current=current,
     )
+    return render(request, "labelling/label.html", context)
 
 
 def _assignment_submit(request, assignment):

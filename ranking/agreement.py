@@ -49,6 +49,11 @@ class Labels:
     def pairs(self) -> list[tuple[int, int]]:
         return list(combinations(range(self.n_responses), 2))
 
+    @property
+    def units(self) -> np.ndarray:
+        """Krippendorff's units: (prompt, response), numbered prompt * responses + position."""
+        return self.prompt[:, None] * self.n_responses + np.arange(self.n_responses)
+
     def verdicts(self) -> np.ndarray:
         """+1 where the lower-id response of a pair was ranked better, -1 worse, 0 tie."""
         a, b = np.array(self.pairs).T
@@ -149,7 +154,7 @@ def figures(labels: Labels, criteria: list[dict], *, seed: int = 0) -> dict:
         return empty
     agreement = st.pairwise_agreement(labels.prompt, labels.verdicts(), n_prompts)
     multi = agreement.comparisons > 0
-    units = labels.prompt[:, None] * labels.n_responses + np.arange(labels.n_responses)
+    units = labels.units
     rank_domain = np.arange(1.0, labels.n_responses + 1)
     result = dict(empty)
     if multi.any():
@@ -179,18 +184,11 @@ def figures(labels: Labels, criteria: list[dict], *, seed: int = 0) -> dict:
 
 def _alpha_interval(labels, values, domain, level, seed):
     """Bootstrap over prompts: one coincidence matrix per prompt, summed per resample."""
-    n_prompts = len(labels.prompt_ids)
-    per_prompt = np.zeros((n_prompts, len(domain), len(domain)))
-    units = labels.prompt[:, None] * labels.n_responses + np.arange(labels.n_responses)
-    counts, _ = st.value_counts(units.ravel(), values.ravel(), domain)
-    pairable = counts.sum(axis=1) >= 2
-    weighted = np.where(
-        pairable[:, None], counts / np.maximum(counts.sum(axis=1) - 1, 1)[:, None], 0
+    units = labels.units.ravel()
+    counts, _ = st.value_counts(units, values.ravel(), domain)
+    per_prompt = st.coincidences(
+        counts, groups=np.arange(len(counts)) // labels.n_responses, n_groups=len(labels.prompt_ids)
     )
-    # o_unit = w c^T - diag(w), accumulated per prompt
-    outer = weighted[:, :, None] * counts[:, None, :]
-    outer[:, np.arange(len(domain)), np.arange(len(domain))] -= weighted
-    np.add.at(per_prompt, np.arange(len(counts)) // labels.n_responses, outer)
     return st.bootstrap_alpha_interval(per_prompt, domain, level, resamples=BOOTSTRAP, seed=seed)
 
 

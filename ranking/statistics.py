@@ -44,17 +44,28 @@ def value_counts(
     return counts.reshape(n_units, len(domain)).astype(float), domain
 
 
-def coincidences(counts: np.ndarray) -> np.ndarray:
+def coincidences(
+    counts: np.ndarray, groups: np.ndarray | None = None, n_groups: int = 0
+) -> np.ndarray:
     """Krippendorff's coincidence matrix o[c, k] from a counts matrix (units x values).
 
     Each unit with m >= 2 values contributes every ordered pair of its values, weighted
     1 / (m - 1) (Krippendorff 2011, "Computing Krippendorff's Alpha-Reliability", sec. B).
+    With `groups` (a group per unit), one matrix per group (n_groups x values x values),
+    whose sum is the whole matrix: the bootstrap resamples groups (prompts).
     """
     m = counts.sum(axis=1)
+    weighted = np.zeros_like(counts, dtype=float)
     pairable = m >= 2
-    counts, m = counts[pairable], m[pairable]
-    weighted = counts / (m - 1)[:, None]
-    return weighted.T @ counts - np.diag(weighted.sum(axis=0))
+    weighted[pairable] = counts[pairable] / (m[pairable] - 1)[:, None]
+    if groups is None:
+        return weighted.T @ counts - np.diag(weighted.sum(axis=0))
+    per_unit = weighted[:, :, None] * counts[:, None, :]
+    diagonal = np.arange(counts.shape[1])
+    per_unit[:, diagonal, diagonal] -= weighted
+    per_group = np.zeros((n_groups, counts.shape[1], counts.shape[1]))
+    np.add.at(per_group, np.asarray(groups, dtype=np.int64), per_unit)
+    return per_group
 
 
 def _delta2(domain: np.ndarray, n_c: np.ndarray, level: Level) -> np.ndarray:
