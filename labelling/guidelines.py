@@ -136,8 +136,14 @@ class RelabelFilters:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def relabel_candidates(*, project: Project, filters: RelabelFilters):
-    """Prompts with annotations, all of them made under versions older than the current."""
+def relabel_candidates(
+    *, project: Project, filters: RelabelFilters, low_agreement: list[int] | None = None
+):
+    """Prompts with annotations, all of them made under versions older than the current.
+
+    `low_agreement`: the prompts that pass `filters.max_agreement`, worked out beforehand
+    (reading every annotation is not work to do under a lock).
+    """
     current = project.guideline_version
     annotated = Annotation.objects.filter(prompt=OuterRef("pk"), is_current=True)
     prompts = Prompt.objects.filter(project=project, retired=False).filter(
@@ -150,18 +156,22 @@ def relabel_candidates(*, project: Project, filters: RelabelFilters):
     if filters.prompt_ids:
         prompts = prompts.filter(pk__in=filters.prompt_ids)
     if filters.max_agreement is not None:
-        from ranking.agreement import prompt_agreement
-
-        low = [
-            prompt_id
-            for prompt_id, agreement in prompt_agreement(project=project).items()
-            if agreement <= filters.max_agreement
-        ]
-        prompts = prompts.filter(pk__in=low)
+        if low_agreement is None:
+            low_agreement = _low_agreement(project, filters.max_agreement)
+        prompts = prompts.filter(pk__in=low_agreement)
     return prompts
 
 
-@transaction.atomic
+def _low_agreement(project: Project, threshold: float) -> list[int]:
+    from ranking.agreement import prompt_agreement
+
+    return [
+        prompt_id
+        for prompt_id, agreement in prompt_agreement(project=project).items()
+        if agreement <= threshold
+    ]
+
+
 def relabel_request(
     *,
     project: Project,
@@ -183,9 +193,28 @@ def relabel_request(
         # A plain key only: "__" would make the rest of it a database lookup.
         if not METADATA_KEY.fullmatch(key):
             raise DomainError(_("Unknown metadata key %(key)s.") % {"key": key}, field="metadata")
+    low_agreement = None
+    if filters.max_agreement is not None:
+        low_agreement = _low_agreement(project, filters.max_agreement)
+    with transaction.atomic():
+        return _relabel(
+            project=project,
+            actor=actor,
+            now=now,
+            annotations_wanted=annotations_wanted,
+            filters=filters,
+            repeat_allowed=repeat_allowed,
+            low_agreement=low_agreement,
+        )
+
+
+def _relabel(
+    *, project, actor, now, annotations_wanted, filters, repeat_allowed, low_agreement
+) -> RelabelRequest:
     # The current version as committed, under the row lock a publish also takes.
     project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
-    ids = list(relabel_candidates(project=project, filters=filters).values_list("pk", flat=True))
+    candidates = relabel_candidates(project=project, filters=filters, low_agreement=low_agreement)
+    ids = list(candidates.values_list("pk", flat=True))
     changes = {"target": F("target") + annotations_wanted}
     if repeat_allowed:
         changes.update(round=F("round") + 1, repeat_allowed=True)
