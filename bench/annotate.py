@@ -67,6 +67,7 @@ def prepare(prompts: int, annotators: int, k: int) -> tuple[int, dict[str, str]]
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
+    from labelling.guidelines import guideline_acknowledge
     from labelling.importing import prompts_import
     from labelling.services import membership_set, project_create
 
@@ -96,6 +97,8 @@ def prepare(prompts: int, annotators: int, k: int) -> tuple[int, dict[str, str]]
     for n in range(annotators + 1):
         user = User.objects.create_user(f"bench{n:03d}", password=PASSWORD)
         membership_set(project=project, user=user, role="annotator", actor=None, now=now)
+        # as every annotator must before their first item
+        guideline_acknowledge(project=project, user=user, version=1, now=now)
         tokens[user.username] = Token.objects.create(user=user).key
     return project.pk, tokens
 
@@ -250,6 +253,9 @@ def main() -> None:
         server.wait(timeout=30)
 
     check_invariants(project_id, created, args.k)
+    # A run in which requests failed, or nothing was labelled, measured nothing.
+    if errors or not concurrent["submit"] or (args.sequential and not sequential["submit"]):
+        sys.exit("FAILED: requests failed or no cycle completed; the figures above mean nothing")
 
 
 def check_invariants(project_id: int, created: list[int], k: int) -> None:
