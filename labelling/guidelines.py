@@ -33,6 +33,10 @@ def guideline_publish(
     *, project: Project, body: str, change_summary: str, actor: AbstractBaseUser, now: datetime
 ) -> GuidelineVersion:
     """Publish the next version. Published versions are never changed afterwards."""
+    # One line ending, whatever the door: browsers send CRLF from a textarea, and a diff
+    # between versions would otherwise mark every line as changed.
+    body = _unix_lines(body)
+    change_summary = _unix_lines(change_summary)
     if not body.strip():
         raise DomainError(_("The guideline needs a body."), field="body")
     if len(body) > MAX_BODY:
@@ -65,6 +69,10 @@ def guideline_publish(
         data={"version": version.version, "change_summary": version.change_summary},
     )
     return version
+
+
+def _unix_lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def guideline_last_acknowledged(*, project: Project, user: AbstractBaseUser) -> int | None:

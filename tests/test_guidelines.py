@@ -436,3 +436,24 @@ def test_the_page_gate_applies_after_saving_an_item_too(client, project, cast):
     assert response["Location"] == f"/projects/{project.pk}/guidelines/acknowledge/"
     assert Annotation.objects.get().guideline_version == 1  # finished under its version
     assert Assignment.objects.count() == 1  # no new item before reading v2
+
+
+def test_a_browser_edit_with_crlf_line_endings_diffs_only_what_changed(client, project, cast):
+    publish(project, cast, body="# Rules\n\nRank the best first.\nBe kind.\n", summary="v2")
+    client.login(username="adam", password=PASSWORD)
+    # what a browser's textarea sends back: CRLF everywhere, one word changed
+    edited = "# Rules\r\n\r\nRank the safest first.\r\nBe kind.\r\n"
+    response = client.post(
+        f"/projects/{project.pk}/guidelines/new/", {"body": edited, "change_summary": "Safety."}
+    )
+    assert response.status_code == 302
+    v3 = project.guidelines.get(version=3)
+    assert "\r" not in v3.body
+    diff = word_diff(project.guidelines.get(version=2).body, v3.body)
+    assert diff == "# Rules\n\nRank the <del>best</del><ins>safest</ins> first.\nBe kind.\n"
+
+
+def test_only_line_endings_changed_is_nothing_changed(project, cast):
+    publish(project, cast, body="# Rules\nBe kind.\n", summary="v2")
+    with pytest.raises(DomainError, match="nothing changed"):
+        publish(project, cast, body="# Rules\r\nBe kind.\r\n", summary="CRLF")
