@@ -39,8 +39,7 @@ from labelling.services import (
     user_create,
 )
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
-from ranking.agreement import agreement_report
-from ranking.selectors import model_leaderboard
+from ranking.agreement import agreement_report, model_leaderboard
 
 ADMIN = [Membership.Role.ADMIN]
 ERROR = inline_serializer(

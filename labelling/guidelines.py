@@ -144,14 +144,9 @@ class RelabelFilters:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def relabel_candidates(
-    *, project: Project, filters: RelabelFilters, low_agreement: list[int] | None = None
-):
+def relabel_candidates(*, project: Project, filters: RelabelFilters):
     """Prompts with annotations, all of them made under versions older than the current.
-
-    `low_agreement`: the prompts that pass `filters.max_agreement`, worked out beforehand
-    (reading every annotation is not work to do under a lock).
-    """
+    Agreement is the prompt's stored figure (labelling.review.prompt_review_refresh)."""
     current = project.guideline_version
     annotated = Annotation.objects.filter(prompt=OuterRef("pk"), is_current=True)
     prompts = Prompt.objects.filter(project=project, retired=False).filter(
@@ -164,20 +159,8 @@ def relabel_candidates(
     if filters.prompt_ids:
         prompts = prompts.filter(pk__in=filters.prompt_ids)
     if filters.max_agreement is not None:
-        if low_agreement is None:
-            low_agreement = _low_agreement(project, filters.max_agreement)
-        prompts = prompts.filter(pk__in=low_agreement)
+        prompts = prompts.filter(agreement__lte=filters.max_agreement)
     return prompts
-
-
-def _low_agreement(project: Project, threshold: float) -> list[int]:
-    from ranking.agreement import prompt_agreement
-
-    return [
-        prompt_id
-        for prompt_id, agreement in prompt_agreement(project=project).items()
-        if agreement <= threshold
-    ]
 
 
 def relabel_request(
@@ -201,9 +184,6 @@ def relabel_request(
         # A plain key only: "__" would make the rest of it a database lookup.
         if not METADATA_KEY.fullmatch(key):
             raise DomainError(_("Unknown metadata key %(key)s.") % {"key": key}, field="metadata")
-    low_agreement = None
-    if filters.max_agreement is not None:
-        low_agreement = _low_agreement(project, filters.max_agreement)
     with transaction.atomic():
         return _relabel(
             project=project,
@@ -212,16 +192,13 @@ def relabel_request(
             annotations_wanted=annotations_wanted,
             filters=filters,
             repeat_allowed=repeat_allowed,
-            low_agreement=low_agreement,
         )
 
 
-def _relabel(
-    *, project, actor, now, annotations_wanted, filters, repeat_allowed, low_agreement
-) -> RelabelRequest:
+def _relabel(*, project, actor, now, annotations_wanted, filters, repeat_allowed) -> RelabelRequest:
     # The current version as committed, under the row lock a publish also takes.
     project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
-    candidates = relabel_candidates(project=project, filters=filters, low_agreement=low_agreement)
+    candidates = relabel_candidates(project=project, filters=filters)
     ids = list(candidates.values_list("pk", flat=True))
     changes = {"target": F("target") + annotations_wanted}
     if repeat_allowed:

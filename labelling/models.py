@@ -25,6 +25,9 @@ class Project(models.Model):
         "required_critiques",
         "gold_rate",
         "lease_minutes",
+        "gold_threshold",
+        "min_median_seconds",
+        "review_below",
     )
 
     class CritiqueRule(models.TextChoices):
@@ -67,6 +70,23 @@ class Project(models.Model):
         default=30,
         help_text=_("How long an annotator holds an item before it returns to the pool."),
     )
+    # Quality control (issue 5): when an annotator is flagged, and which prompts a
+    # reviewer should look at.
+    gold_threshold = models.FloatField(
+        _("gold accuracy threshold"),
+        default=0.7,
+        help_text=_("Annotators whose accuracy on gold prompts is below this are flagged."),
+    )
+    min_median_seconds = models.PositiveIntegerField(
+        _("plausible median seconds"),
+        default=15,
+        help_text=_("Annotators whose median time per item is below this are flagged."),
+    )
+    review_below = models.FloatField(
+        _("review agreement threshold"),
+        default=0.5,
+        help_text=_("Prompts whose pairwise agreement is below this go to the review queue."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -97,6 +117,14 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(lease_minutes__gte=1), name="labelling_project_lease_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_threshold__gte=0) & Q(gold_threshold__lte=1),
+                name="labelling_project_gold_threshold_0_to_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(review_below__gte=0) & Q(review_below__lte=1),
+                name="labelling_project_review_below_0_to_1",
             ),
         ]
 
@@ -263,6 +291,13 @@ class Prompt(models.Model):
     repeat_allowed = models.BooleanField(
         _("earlier annotators may label it again"), default=False, db_default=False
     )
+    # Review state, refreshed whenever one of its annotations is submitted, edited or
+    # rejected (labelling.review.prompt_review_refresh): pairwise agreement of its current
+    # annotations (None below two), whether any of them flags a response, and when a
+    # reviewer last closed it (a later annotation reopens it).
+    agreement = models.FloatField(_("pairwise agreement"), null=True, blank=True)
+    flagged = models.BooleanField(_("flagged"), default=False, db_default=False)
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
     created_at = models.DateTimeField(_("imported at"), default=timezone.now)
 
     class Meta:
@@ -287,6 +322,14 @@ class Prompt(models.Model):
                 "id",
                 condition=Q(retired=False, gold__isnull=True, live_count__lt=F("target")),
                 name="labelling_prompt_queue",
+            ),
+            # The review queue: open prompts of a project, least agreement first.
+            models.Index(
+                "project",
+                "agreement",
+                condition=Q(reviewed_at__isnull=True)
+                & (Q(agreement__isnull=False) | Q(flagged=True)),
+                name="labelling_prompt_review",
             ),
         ]
 
@@ -347,6 +390,8 @@ class Assignment(models.Model):
         SUBMITTED = "submitted", _("Submitted")
         SKIPPED = "skipped", _("Skipped")
         EXPIRED = "expired", _("Expired")
+        # A reviewer rejected its annotation: the slot went back to the pool.
+        REJECTED = "rejected", _("Rejected")
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="assignments")
@@ -374,7 +419,7 @@ class Assignment(models.Model):
                 name="labelling_assignment_one_per_annotator",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["leased", "submitted", "skipped", "expired"]),
+                condition=Q(status__in=["leased", "submitted", "skipped", "expired", "rejected"]),
                 name="labelling_assignment_status_known",
             ),
         ]
@@ -416,6 +461,18 @@ class Annotation(models.Model):
     seconds_spent = models.PositiveIntegerField(_("seconds spent"))
     payload_hash = models.CharField(_("payload hash"), max_length=64)
     created_at = models.DateTimeField(_("submitted at"))
+    # A reviewer's rejection is a new version with the same labels and these set: the
+    # labels stay readable in the history and leave statistics and exports.
+    rejected = models.BooleanField(_("rejected"), default=False, db_default=False)
+    rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("rejected by"),
+    )
+    rejection_reason = models.TextField(_("reason for rejection"), blank=True)
 
     class Meta:
         verbose_name = _("annotation")
@@ -430,15 +487,52 @@ class Annotation(models.Model):
                 condition=Q(is_current=True),
                 name="labelling_annotation_one_current",
             ),
+            models.CheckConstraint(
+                condition=Q(rejected=False) | ~Q(rejection_reason=""),
+                name="labelling_annotation_rejection_has_reason",
+            ),
         ]
         indexes = [
             models.Index(
                 fields=["project", "annotator", "created_at"], name="labelling_annotation_mine"
             ),
+            # The newest annotation id of a project says whether cached figures are stale.
+            models.Index(fields=["project", "id"], name="labelling_annotation_newest"),
         ]
 
     def __str__(self) -> str:
         return f"{self.annotator} · {self.prompt} · v{self.version}"
+
+
+class Adjudication(models.Model):
+    """A reviewer's ranking of a prompt, standing above the annotators' where they
+    disagree. A newer adjudication supersedes the older, which stays in the history."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="adjudications")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # Groups of response ids, best first, as in an annotation.
+    ranking = models.JSONField(_("ranking"))
+    note = models.TextField(_("note"), blank=True)
+    is_current = models.BooleanField(_("current"), default=True)
+    created_at = models.DateTimeField(_("adjudicated at"))
+
+    class Meta:
+        verbose_name = _("adjudication")
+        verbose_name_plural = _("adjudications")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt"],
+                condition=Q(is_current=True),
+                name="labelling_adjudication_one_current",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prompt} adjudicated by {self.reviewer}"
 
 
 class AuditEvent(models.Model):
@@ -453,6 +547,9 @@ class AuditEvent(models.Model):
         PROMPTS_IMPORTED = "prompts.imported", _("prompts imported")
         USER_CREATED = "user.created", _("user created")
         ANNOTATION_EDITED = "annotation.edited", _("annotation edited")
+        ANNOTATION_REJECTED = "annotation.rejected", _("annotation rejected")
+        PROMPT_ADJUDICATED = "prompt.adjudicated", _("ranking adjudicated")
+        PROMPT_REVIEWED = "prompt.reviewed", _("prompt reviewed")
         RELABEL_REQUESTED = "relabel.requested", _("re-labelling requested")
 
     project = models.ForeignKey(

@@ -59,6 +59,9 @@ class ProjectSerializer(serializers.ModelSerializer):
     annotations_per_prompt = serializers.IntegerField(min_value=1, max_value=50, required=False)
     gold_rate = serializers.FloatField(min_value=0, max_value=1, required=False)
     lease_minutes = serializers.IntegerField(min_value=1, max_value=24 * 60, required=False)
+    gold_threshold = serializers.FloatField(min_value=0, max_value=1, required=False)
+    min_median_seconds = serializers.IntegerField(min_value=0, max_value=3600, required=False)
+    review_below = serializers.FloatField(min_value=0, max_value=1, required=False)
     guideline = serializers.CharField(
         write_only=True,
         required=False,

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from labelling.models import FLAGS, Annotation, Assignment, AuditEvent, Project, Prompt
 from labelling.queue import slot_claim
+from labelling.review import prompt_review_refresh
 from labelling.services import DomainError, audit_record
 from ranking.services import preferences_record
 
@@ -92,6 +93,16 @@ def submission_check(*, project: Project, response_ids: list[int], data: Any) ->
         comment=comment.strip(),
         flags=flags,
     )
+
+
+def ranking_check(value: Any, *, known: set[int], allow_ties: bool) -> list[list[int]]:
+    """The ranking rule alone (for a reviewer's adjudication): an ordered partition of
+    exactly `known`, ties only if allowed."""
+    errors: list[tuple[str, str]] = []
+    groups = _check_ranking(value, known, allow_ties, errors)
+    if groups is None:
+        raise DomainError(" ".join(message for _field, message in errors), field="ranking")
+    return groups
 
 
 def _check_ranking(value, known: set[int], allow_ties: bool, errors) -> list[list[int]] | None:
@@ -293,6 +304,11 @@ def annotation_submit(
         return SubmitResult(annotation=current, created=False)
     if assignment.status == Assignment.Status.SKIPPED:
         raise DomainError(_("You skipped this item."), field="assignment")
+    if assignment.status == Assignment.Status.REJECTED:
+        raise DomainError(
+            _("A reviewer rejected your annotation of this item; it can no longer be changed."),
+            field="assignment",
+        )
 
     if current is not None:
         if _prompt_complete(prompt, project):
@@ -333,6 +349,7 @@ def annotation_submit(
         assignment.finished_at = now
         assignment.save(update_fields=["status", "finished_at"])
     preferences_record(annotation=annotation, replace=current is not None)
+    prompt_review_refresh(prompt_id=prompt.pk, reopen=True)
     return SubmitResult(annotation=annotation, created=True)
 
 

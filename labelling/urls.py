@@ -25,4 +25,25 @@ urlpatterns = [
         name="guideline-acknowledge",
     ),
     path("projects/<int:project_id>/relabel/", views.relabel_page, name="relabel"),
+    path("projects/<int:project_id>/review/", views.review_queue_page, name="review-queue"),
+    path(
+        "projects/<int:project_id>/review/<int:prompt_id>/",
+        views.review_prompt_page,
+        name="review-prompt",
+    ),
+    path(
+        "projects/<int:project_id>/review/<int:prompt_id>/reject/<int:annotation_id>/",
+        views.review_reject,
+        name="review-reject",
+    ),
+    path(
+        "projects/<int:project_id>/review/<int:prompt_id>/adjudicate/",
+        views.review_adjudicate,
+        name="review-adjudicate",
+    ),
+    path(
+        "projects/<int:project_id>/review/<int:prompt_id>/close/",
+        views.review_close,
+        name="review-close",
+    ),
 ]

@@ -2,8 +2,9 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -35,6 +36,14 @@ from labelling.importing import ImportRejected, prompts_import
 from labelling.models import Annotation, Assignment, Membership
 from labelling.queue import assignment_next, assignment_skip
 from labelling.rendering import render_markdown
+from labelling.review import (
+    annotation_reject,
+    prompt_adjudicate,
+    prompt_get_for_review,
+    prompt_review,
+    prompt_review_close,
+    review_queue,
+)
 from labelling.services import DomainError, membership_set
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
 
@@ -78,6 +87,9 @@ def _project_context(
         "role": role,
         "role_label": dict(Membership.Role.choices).get(role, ""),
         "is_admin": is_admin,
+        "can_watch": role
+        in (Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER),
+        "can_review": role in REVIEWERS,
         "progress": selectors.project_progress(project_ids=[project.pk])[project.pk],
         "guideline": project.guidelines.order_by("-version").first(),
         "members": (
@@ -456,3 +468,158 @@ def relabel_page(request, project_id: int):
 
 def _older_versions(project) -> list[int]:
     return list(range(1, project.guideline_version))
+
+
+# --- review -----------------------------------------------------------------------------------
+
+REVIEWERS = [Membership.Role.REVIEWER, Membership.Role.ADMIN]
+
+
+def _review_project(request, project_id):
+    return selectors.project_get_for_member(
+        user=request.user, project_id=project_id, roles=REVIEWERS
+    )
+
+
+@login_required
+def review_queue_page(request, project_id: int):
+    project = _review_project(request, project_id)
+    page = Paginator(review_queue(project=project), 50).get_page(request.GET.get("page"))
+    return render(request, "labelling/review_queue.html", {"project": project, "page": page})
+
+
+def _ranking_text(ranking, letters) -> str:
+    """Groups of response ids as letters: "B > A = C"."""
+    return " > ".join(" = ".join(letters[rid] for rid in group) for group in ranking)
+
+
+@login_required
+def review_prompt_page(request, project_id: int, prompt_id: int):
+    project = _review_project(request, project_id)
+    prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
+    review = prompt_review(prompt=prompt)
+    # The reviewer sees responses in the file's order, lettered, with their models.
+    responses = sorted(review.responses, key=lambda r: r.position)
+    letters = {r.pk: chr(ord("A") + i) for i, r in enumerate(responses)}
+    columns = [
+        {
+            "annotation": a,
+            "ranking": _ranking_text(a.ranking, letters),
+            "rows": [
+                {
+                    "letter": letters[r.pk],
+                    "ratings": [
+                        (c["label"], a.ratings.get(str(r.pk), {}).get(c["key"]))
+                        for c in project.criteria
+                    ],
+                    "critique": a.critiques.get(str(r.pk), ""),
+                    "flags": a.flags.get(str(r.pk), []),
+                }
+                for r in responses
+            ],
+            "none_acceptable": "none_acceptable" in a.flags.get("all", []),
+        }
+        for a in review.annotations
+    ]
+    standing = review.adjudication.ranking if review.adjudication else review.consensus
+    rank_of = {rid: g + 1 for g, group in enumerate(standing) for rid in group}
+    upcoming = review_queue(project=project).exclude(pk=prompt.pk).first()
+    return render(
+        request,
+        "labelling/review_prompt.html",
+        {
+            "project": project,
+            "prompt": prompt,
+            "responses": [
+                {"response": r, "letter": letters[r.pk], "rank": rank_of.get(r.pk)}
+                for r in responses
+            ],
+            "positions": list(range(1, len(responses) + 1)),
+            "columns": columns,
+            "consensus": _ranking_text(review.consensus, letters),
+            "votes": [
+                {**v, "a_letter": letters[v["a"]], "b_letter": letters[v["b"]]}
+                for v in sorted(review.votes, key=lambda v: (letters[v["a"]], letters[v["b"]]))
+            ],
+            "adjudication": review.adjudication,
+            "adjudicated": (
+                _ranking_text(review.adjudication.ranking, letters) if review.adjudication else ""
+            ),
+            "upcoming": upcoming,
+        },
+    )
+
+
+def _back_to_review(request, project, prompt, *, move_on: bool = False):
+    if move_on:
+        upcoming = review_queue(project=project).exclude(pk=prompt.pk).first()
+        if upcoming is not None:
+            return redirect("review-prompt", project_id=project.pk, prompt_id=upcoming.pk)
+        return redirect("review-queue", project_id=project.pk)
+    return redirect("review-prompt", project_id=project.pk, prompt_id=prompt.pk)
+
+
+@login_required
+@require_POST
+def review_reject(request, project_id: int, prompt_id: int, annotation_id: int):
+    project = _review_project(request, project_id)
+    prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
+    annotation = get_object_or_404(Annotation, prompt=prompt, pk=annotation_id, is_current=True)
+    try:
+        annotation_reject(
+            annotation=annotation,
+            reviewer=request.user,
+            reason=request.POST.get("reason", ""),
+            now=timezone.now(),
+        )
+    except DomainError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(
+            request,
+            _("The annotation by %(name)s is rejected; the prompt will be labelled again.")
+            % {"name": annotation.annotator.username},
+        )
+    return _back_to_review(request, project, prompt)
+
+
+@login_required
+@require_POST
+def review_adjudicate(request, project_id: int, prompt_id: int):
+    project = _review_project(request, project_id)
+    prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
+    ids = list(prompt.responses.values_list("pk", flat=True))
+    values = form_values(request.POST, response_ids=ids, criteria=[])
+    ranking = labels_from_values(values, response_ids=ids)["ranking"]
+    try:
+        prompt_adjudicate(
+            prompt=prompt,
+            reviewer=request.user,
+            ranking=ranking,
+            note=request.POST.get("note", ""),
+            now=timezone.now(),
+        )
+    except DomainError as refused:
+        messages.error(request, refused.message)
+        return _back_to_review(request, project, prompt)
+    messages.success(request, _("Your ranking is recorded and the review closed."))
+    return _back_to_review(request, project, prompt, move_on=True)
+
+
+@login_required
+@require_POST
+def review_close(request, project_id: int, prompt_id: int):
+    project = _review_project(request, project_id)
+    prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
+    try:
+        prompt_review_close(
+            prompt=prompt,
+            reviewer=request.user,
+            note=request.POST.get("note", ""),
+            now=timezone.now(),
+        )
+    except DomainError as refused:
+        messages.error(request, refused.message)
+        return _back_to_review(request, project, prompt)
+    messages.success(request, _("Review closed."))
+    return _back_to_review(request, project, prompt, move_on=True)

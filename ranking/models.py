@@ -35,6 +35,12 @@ class PairwisePreference(models.Model):
     is_tie = models.BooleanField(_("tie"))
     guideline_version = models.PositiveIntegerField(_("guideline version"))
     created_at = models.DateTimeField(_("created at"))
+    # Copied from the annotation, so exports filter without a join: a reviewer rejected
+    # it, or it flagged one of the two responses.
+    annotation_rejected = models.BooleanField(
+        _("annotation rejected"), default=False, db_default=False
+    )
+    flagged = models.BooleanField(_("flagged"), default=False, db_default=False)
 
     class Meta:
         verbose_name = _("pairwise preference")
@@ -60,3 +66,38 @@ class PairwisePreference(models.Model):
     def __str__(self) -> str:
         relation = "=" if self.is_tie else ">"
         return f"{self.chosen_id} {relation} {self.rejected_id} (margin {self.margin})"
+
+
+class ProjectFigures(models.Model):
+    """The dashboard's figures of a project, computed by a django-q2 job and cached here,
+    so the page answers fast however big the project is."""
+
+    class Status(models.TextChoices):
+        IDLE = "idle", _("Up to date or never asked")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        FAILED = "failed", _("Failed")
+
+    project = models.OneToOneField(
+        "labelling.Project", on_delete=models.CASCADE, related_name="figures"
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default="idle")
+    data = models.JSONField(_("figures"), null=True, blank=True)
+    # The newest annotation id the figures include: a newer one means they are stale.
+    newest_annotation = models.BigIntegerField(_("newest annotation included"), default=0)
+    computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
+    requested_at = models.DateTimeField(_("requested at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("project figures")
+        verbose_name_plural = _("project figures")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["idle", "queued", "running", "failed"]),
+                name="ranking_figures_status_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} figures ({self.status})"

@@ -7,7 +7,7 @@ version or for "version N and later" after a revision.
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from labelling.models import Annotation, Project
 from ranking.models import PairwisePreference
@@ -29,8 +29,9 @@ def annotations_for(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[Annotation]:
-    """Current annotations (edits superseded, history excluded), oldest first."""
-    annotations = Annotation.objects.filter(project=project, is_current=True)
+    """Current annotations (edits superseded, history and rejections excluded), oldest
+    first."""
+    annotations = Annotation.objects.filter(project=project, is_current=True, rejected=False)
     annotations = _versions(annotations, versions=versions, min_version=min_version)
     if since is not None:
         annotations = annotations.filter(created_at__gte=since)
@@ -45,9 +46,13 @@ def preferences_for(
     versions: Iterable[int] | None = None,
     min_version: int | None = None,
     include_ties: bool = True,
+    include_rejected: bool = False,
 ) -> QuerySet[PairwisePreference]:
-    """Stored pairwise preferences of current annotations, in a stable order."""
+    """Stored pairwise preferences of current annotations, in a stable order; those of
+    rejected annotations only if asked for."""
     preferences = PairwisePreference.objects.filter(project=project)
+    if not include_rejected:
+        preferences = preferences.filter(annotation_rejected=False)
     preferences = _versions(preferences, versions=versions, min_version=min_version)
     if not include_ties:
         preferences = preferences.filter(is_tie=False)
@@ -57,14 +62,14 @@ def preferences_for(
 def counts_by_version(*, project: Project) -> list[dict]:
     """Per guideline version: annotations, preference pairs and ties, oldest version first."""
     annotations = dict(
-        Annotation.objects.filter(project=project, is_current=True)
+        Annotation.objects.filter(project=project, is_current=True, rejected=False)
         .values_list("guideline_version")
         .annotate(n=Count("id"))
         .values_list("guideline_version", "n")
     )
     pairs = {
         row["guideline_version"]: row
-        for row in PairwisePreference.objects.filter(project=project)
+        for row in PairwisePreference.objects.filter(project=project, annotation_rejected=False)
         .values("guideline_version")
         .annotate(pairs=Count("id"), ties=Count("id", filter=Q(is_tie=True)))
     }
@@ -76,55 +81,4 @@ def counts_by_version(*, project: Project) -> list[dict]:
             "ties": pairs.get(version, {}).get("ties", 0),
         }
         for version in sorted(set(annotations) | set(pairs))
-    ]
-
-
-def model_leaderboard(*, project: Project, versions: Iterable[int] | None = None, resamples=200):
-    """The project's models ranked by Bradley-Terry over the stored preferences.
-
-    Pairs of responses from one model (a prompt answered twice by it) say nothing about
-    models and are left out. Rows are streamed; only four integer arrays are kept.
-    """
-    import numpy as np
-
-    from ranking.statistics import leaderboard
-
-    rows = (
-        preferences_for(project=project, versions=versions)
-        .exclude(chosen__model_name=F("rejected__model_name"))
-        .values_list("prompt_id", "chosen__model_name", "rejected__model_name", "is_tie")
-    )
-    models: dict[str, int] = {}
-    prompts: dict[int, int] = {}
-    columns: list[list] = [[], [], [], []]
-    for prompt_id, chosen, rejected, tie in rows.iterator(chunk_size=20_000):
-        columns[0].append(prompts.setdefault(prompt_id, len(prompts)))
-        columns[1].append(models.setdefault(chosen, len(models)))
-        columns[2].append(models.setdefault(rejected, len(models)))
-        columns[3].append(tie)
-    if not models:
-        return []
-    board = leaderboard(*(np.array(c) for c in columns), n_models=len(models), resamples=resamples)
-    names = list(models)
-    order = np.argsort(-board.ratings)
-    return [
-        {
-            "model": names[i],
-            "rating": round(float(board.ratings[i]), 1),
-            "lower": round(float(board.lower[i]), 1),
-            "upper": round(float(board.upper[i]), 1),
-            "wins": int(board.wins[i]),
-            "losses": int(board.losses[i]),
-            "ties": int(board.ties[i]),
-            "win_rate": {
-                names[j]: (
-                    None
-                    if np.isnan(board.win_rate[i, j])
-                    else round(float(board.win_rate[i, j]), 4)
-                )
-                for j in order
-                if j != i
-            },
-        }
-        for i in order
     ]

@@ -32,6 +32,8 @@ def preferences_record(*, annotation, replace: bool) -> list[PairwisePreference]
         PairwisePreference.objects.filter(
             annotation__assignment_id=annotation.assignment_id
         ).delete()
+    flagged = {key for key, items in annotation.flags.items() if items}
+    whole_prompt = "all" in flagged
     return PairwisePreference.objects.bulk_create(
         PairwisePreference(
             annotation=annotation,
@@ -44,6 +46,10 @@ def preferences_record(*, annotation, replace: bool) -> list[PairwisePreference]
             is_tie=tie,
             guideline_version=annotation.guideline_version,
             created_at=annotation.created_at,
+            annotation_rejected=annotation.rejected,
+            # A pair is flagged when the annotator flagged either response, or found
+            # none of the prompt's responses acceptable.
+            flagged=whole_prompt or str(chosen) in flagged or str(rejected) in flagged,
         )
         for chosen, rejected, margin, tie in preference_pairs(annotation.ranking)
     )

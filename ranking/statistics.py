@@ -173,10 +173,20 @@ def pairwise_agreement(
 
 
 def consensus_agreement(prompt_index: np.ndarray, verdicts: np.ndarray) -> np.ndarray:
+    """For each annotation, the share described in `consensus_counts`."""
+    agree, decided = consensus_counts(prompt_index, verdicts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return agree / decided
+
+
+def consensus_counts(
+    prompt_index: np.ndarray, verdicts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """For each annotation, its agreement with the leave-one-out consensus of the other
     annotators of the same prompt: the share of response pairs on which its verdict is the
     others' strict majority verdict. Pairs where the others have no strict majority (or
-    no one else labelled the prompt) do not count; NaN if no pair counts."""
+    no one else labelled the prompt) do not count. Returns (agreeing, counted) pairs per
+    annotation; the share is NaN where no pair counts."""
     prompt_index = np.asarray(prompt_index, dtype=np.int64)
     verdicts = np.asarray(verdicts, dtype=np.int64)
     counts = verdict_counts(prompt_index, verdicts, int(prompt_index.max()) + 1)
@@ -187,8 +197,7 @@ def consensus_agreement(prompt_index: np.ndarray, verdicts: np.ndarray) -> np.nd
     decided = strict & (top > 0)
     majority = others.argmax(axis=2) - 1
     agree = (majority == verdicts) & decided
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return agree.sum(axis=1) / decided.sum(axis=1)
+    return agree.sum(axis=1), decided.sum(axis=1)
 
 
 # --- bootstrap intervals over prompts ------------------------------------------------------------
@@ -217,9 +226,7 @@ def bootstrap_ratio_interval(
         picks = rng.integers(0, n, size=(stop - start, n))
         with np.errstate(invalid="ignore", divide="ignore"):
             estimates[start:stop] = numerators[picks].sum(axis=1) / denominators[picks].sum(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.nanpercentile(estimates, [tail, 100 - tail])
-    return float(low), float(high)
+    return _percentile_interval(estimates, confidence)
 
 
 def bootstrap_alpha_interval(
@@ -242,8 +249,17 @@ def bootstrap_alpha_interval(
         weights = np.bincount(rng.integers(0, n, size=n), minlength=n)
         summed = (weights @ flat).reshape(o.shape[1:])
         estimates[b] = alpha_from_coincidences(summed, domain, level)
+    return _percentile_interval(estimates, confidence)
+
+
+def _percentile_interval(estimates: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central `confidence` share of the bootstrap estimates; resamples with no
+    defined estimate (every comparison drawn was empty) are left out."""
+    estimates = estimates[~np.isnan(estimates)]
+    if estimates.size == 0:
+        return float("nan"), float("nan")
     tail = (1 - confidence) / 2 * 100
-    low, high = np.nanpercentile(estimates, [tail, 100 - tail])
+    low, high = np.percentile(estimates, [tail, 100 - tail])
     return float(low), float(high)
 
 
@@ -314,17 +330,41 @@ def leaderboard(
 ) -> Leaderboard:
     """Bradley-Terry ratings of the models behind the responses, with percentile bootstrap
     intervals from resampling prompts (all comparisons of a prompt stay together)."""
+    from scipy import sparse
+
     prompt_index = np.asarray(prompt_index, dtype=np.int64)
+    winners = np.asarray(winners, dtype=np.int64)
+    losers = np.asarray(losers, dtype=np.int64)
     ties = np.asarray(ties, dtype=bool)
     wins = win_matrix(winners, losers, ties, n_models)
     ratings = arena_ratings(bradley_terry(wins))
     rng = np.random.default_rng(seed)
     n_prompts = int(prompt_index.max()) + 1 if prompt_index.size else 0
+    # Each prompt's own win matrix, one sparse row (prompts x models^2): a resample's
+    # win matrix is then a weighted sum of rows, one sparse product for all resamples.
+    cells = n_models * n_models
+    share = np.where(ties, 0.5, 1.0)
+    per_prompt = sparse.csr_matrix(
+        (
+            np.concatenate([share, np.where(ties, 0.5, 0.0)]),
+            (
+                np.concatenate([prompt_index, prompt_index]),
+                np.concatenate([winners * n_models + losers, losers * n_models + winners]),
+            ),
+        ),
+        shape=(n_prompts, cells),
+    )
     samples = np.empty((resamples, n_models))
-    for b in range(resamples):
-        weight = np.bincount(rng.integers(0, n_prompts, n_prompts), minlength=n_prompts)
-        resampled = win_matrix(winners, losers, ties, n_models, weights=weight[prompt_index])
-        samples[b] = arena_ratings(bradley_terry(resampled))
+    batch = max(1, 5_000_000 // max(n_prompts, 1))  # bound the (batch x prompts) weights
+    for start in range(0, resamples, batch):
+        stop = min(resamples, start + batch)
+        weights = np.stack(
+            [np.bincount(rng.integers(0, n_prompts, n_prompts), minlength=n_prompts)
+             for _ in range(stop - start)]
+        )  # fmt: skip
+        resampled = np.asarray((per_prompt.T @ weights.T).T).reshape(-1, n_models, n_models)
+        for b, matrix in enumerate(resampled):
+            samples[start + b] = arena_ratings(bradley_terry(matrix))
     tail = (1 - confidence) / 2 * 100
     lower, upper = (
         np.percentile(samples, [tail, 100 - tail], axis=0)
@@ -350,3 +390,37 @@ def leaderboard(
         ),
         win_rate=win_rate,
     )
+
+
+# --- one prompt: votes and a consensus ranking ----------------------------------------------
+
+
+def ranks_from_groups(rankings: list[list[list[int]]], ids: list[int]) -> np.ndarray:
+    """Rankings (groups of ids, best first) as a rank matrix: one row per ranking, one
+    column per id in `ids`, value 1 + the index of the id's group (ties share a value)."""
+    column = {rid: i for i, rid in enumerate(ids)}
+    ranks = np.zeros((len(rankings), len(ids)))
+    for row, groups in enumerate(rankings):
+        for g, group in enumerate(groups):
+            for rid in group:
+                ranks[row, column[rid]] = g + 1
+    return ranks
+
+
+def pair_votes(ranks: np.ndarray) -> np.ndarray:
+    """votes[a, b]: how many rankings put column a strictly above column b (lower rank).
+    Ties on (a, b) are n - votes[a, b] - votes[b, a]."""
+    return (ranks[:, :, None] < ranks[:, None, :]).sum(axis=0)
+
+
+def net_vote_groups(votes: np.ndarray) -> list[list[int]]:
+    """A consensus ranking from pairwise votes: columns ordered by their net votes (times
+    preferred minus times dispreferred, summed over the other columns), equal scores
+    tied. With complete rankings this is the Borda count (Saari, "Basic Geometry of
+    Voting", 1995: Borda equals the sum of pairwise tallies), which, unlike a majority
+    graph, never cycles."""
+    score = (votes - votes.T).sum(axis=1)
+    groups: dict[int, list[int]] = {}
+    for column in np.argsort(-score, kind="stable"):
+        groups.setdefault(int(score[column]), []).append(int(column))
+    return [groups[s] for s in sorted(groups, reverse=True)]

@@ -14,6 +14,7 @@ def favicon(request):
 
 urlpatterns = [
     path("", include("labelling.urls")),
+    path("", include("ranking.urls")),
     # Browsers ask for /favicon.ico whatever the page's <link> says.
     path("favicon.ico", favicon),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -129,3 +129,31 @@ def jsonl(*items: object) -> bytes:
     return b"".join(
         (item if isinstance(item, str) else json.dumps(item)).encode() + b"\n" for item in items
     )
+
+
+def annotate(project, user, *, rank=None, flags=None, ratings=None, now=None):
+    """Lease `user`'s next item and submit a complete annotation through the services.
+
+    `rank(ids)` turns the responses (ids ascending) into groups, best first (default:
+    lowest id best); `flags(ids)` and `ratings(ids)` give those fields (default: none,
+    and the bottom of every scale)."""
+    from labelling.queue import assignment_lease_next
+    from labelling.submission import annotation_submit, submission_check
+
+    now = now or timezone.now()
+    assignment = assignment_lease_next(project=project, annotator=user, now=now)
+    assert assignment is not None, f"nothing left for {user}"
+    ids = sorted(assignment.display_order)
+    data = {
+        "ranking": rank(ids) if rank else [[rid] for rid in ids],
+        "ratings": (
+            ratings(ids)
+            if ratings
+            else {str(rid): {c["key"]: c["scale"][0] for c in project.criteria} for rid in ids}
+        ),
+        "flags": flags(ids) if flags else {},
+    }
+    submission = submission_check(project=project, response_ids=ids, data=data)
+    return annotation_submit(
+        assignment=assignment, annotator=user, submission=submission, now=now
+    ).annotation

@@ -9,7 +9,7 @@ import io
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.conftest import PASSWORD, jsonl, prompt_line
+from tests.conftest import PASSWORD, annotate, jsonl, prompt_line
 
 PERSONAS = ["alice", "rita", "erin", "adam", "olga", "sam", None]
 
@@ -89,6 +89,25 @@ PAGE_CASES = [
      {"alice": 200, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 302}),
     ("post", "/assignments/{aid}/skip/", {"reason": "unclear prompt"},
      {"alice": 302, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 302}),
+    # Review: the one place annotators' work is shown to someone else, reviewers and
+    # admins only. {prid} is the prompt of {nid}, bob's annotation; empty forms are
+    # refused with a message and a redirect, so 302 means "reached the service".
+    ("get", "/projects/{pid}/review/", None,
+     {"alice": 403, "rita": 200, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("get", "/projects/{pid}/review/{prid}/", None,
+     {"alice": 403, "rita": 200, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("post", "/projects/{pid}/review/{prid}/reject/{nid}/", {"reason": ""},
+     {"alice": 403, "rita": 302, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+    ("post", "/projects/{pid}/review/{prid}/adjudicate/", {},
+     {"alice": 403, "rita": 302, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+    ("post", "/projects/{pid}/review/{prid}/close/", {},
+     {"alice": 403, "rita": 302, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+    ("get", "/projects/{pid}/dashboard/", None,
+     {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("get", "/projects/{pid}/dashboard/status/", None,
+     {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("post", "/projects/{pid}/dashboard/refresh/", None,
+     {"alice": 403, "rita": 302, "erin": 302, "adam": 302, "olga": 404, "sam": 302, None: 302}),
 ]  # fmt: skip
 
 
@@ -106,6 +125,11 @@ def alices_assignment(project, cast):
         now=timezone.now(),
     )
     return assignment_lease_next(project=project, annotator=cast["alice"], now=timezone.now())
+
+
+@pytest.fixture
+def bobs_annotation(project, cast, alices_assignment):
+    return annotate(project, cast["bob"])
 
 
 def _cells(cases, width):
@@ -139,7 +163,16 @@ def test_api_permissions(
     ("method", "path", "body", "persona", "expected"), list(_cells(PAGE_CASES, 3))
 )
 def test_page_permissions(
-    client, project, other_project, alices_assignment, method, path, body, persona, expected
+    client,
+    project,
+    other_project,
+    alices_assignment,
+    bobs_annotation,
+    method,
+    path,
+    body,
+    persona,
+    expected,
 ):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -147,7 +180,12 @@ def test_page_permissions(
         client.login(username=persona, password=PASSWORD)
     if body == "upload":
         body = {"file": SimpleUploadedFile("p.jsonl", jsonl(prompt_line("p-1")))}
-    url = path.format(pid=project.pk, aid=alices_assignment.pk)
+    url = path.format(
+        pid=project.pk,
+        aid=alices_assignment.pk,
+        prid=bobs_annotation.prompt_id,
+        nid=bobs_annotation.pk,
+    )
     response = getattr(client, method)(url, body or {})
     assert response.status_code == expected
     if persona is None and "favicon" not in path:
@@ -170,6 +208,8 @@ def test_every_url_of_ours_is_in_the_tables():
         + route.replace("<int:project_id>", "{pid}")
         .replace("<int:assignment_id>", "{aid}")
         .replace("<int:version>", "{v}")
+        .replace("<int:prompt_id>", "{prid}")
+        .replace("<int:annotation_id>", "{nid}")
         for route in _paths(get_resolver())
         if not route.startswith(("admin/", "accounts/"))
     }

@@ -17,3 +17,12 @@ def lookup(mapping, key):
     if not isinstance(mapping, dict):
         return None
     return mapping.get(key)
+
+
+@register.filter
+def index(sequence, position):
+    """`{{ rows|index:forloop.counter0 }}`: an item of a list by a position in a variable."""
+    try:
+        return sequence[position]
+    except (IndexError, TypeError, KeyError):
+        return None

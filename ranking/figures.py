@@ -1,0 +1,107 @@
+"""The project dashboard's figures (issue 5), computed by a django-q2 job and cached.
+
+Reading every annotation of a big project takes seconds, so the dashboard never does it
+while a person waits: it shows the cached figures with the time they were computed, and
+asks for a recomputation when annotations arrived since. One job per project at a time:
+the request is a conditional UPDATE that only one caller wins.
+"""
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from labelling.models import Annotation, Project
+from labelling.selectors import project_progress
+from ranking.agreement import agreement_by_day, agreement_report, labels_load, leaderboard_rows
+from ranking.models import ProjectFigures
+
+# Longer than the worker's timeout: a job still "queued" or "running" this long after it
+# was asked for died with its worker, and may be asked for again.
+ABANDONED_AFTER = timedelta(minutes=40)
+BUSY = (ProjectFigures.Status.QUEUED, ProjectFigures.Status.RUNNING)
+
+
+def newest_annotation(*, project: Project) -> int:
+    """The newest annotation id of the project: a submission, an edit and a rejection
+    each add a row, so a higher id means the figures are out of date."""
+    return Annotation.objects.filter(project=project).aggregate(newest=Max("id"))["newest"] or 0
+
+
+def figures_get(*, project: Project) -> ProjectFigures:
+    return ProjectFigures.objects.get_or_create(project=project)[0]
+
+
+def figures_stale(figures: ProjectFigures, *, newest: int) -> bool:
+    return figures.data is None or figures.newest_annotation < newest
+
+
+def figures_request(*, project: Project, now: datetime, force: bool = False) -> ProjectFigures:
+    """Queue a recomputation if the figures are missing or out of date (or `force`),
+    unless one is already queued or running."""
+    figures = figures_get(project=project)
+    if not force and not figures_stale(figures, newest=newest_annotation(project=project)):
+        return figures
+    claimed = (
+        ProjectFigures.objects.filter(pk=figures.pk)
+        .filter(~Q(status__in=BUSY) | Q(requested_at__lt=now - ABANDONED_AFTER))
+        .update(status=ProjectFigures.Status.QUEUED, requested_at=now, error="")
+    )
+    if claimed:
+        transaction.on_commit(
+            lambda: async_task(
+                "ranking.tasks.figures_compute_task",
+                figures.pk,
+                task_name=f"figures-{project.pk}-{now:%Y%m%dT%H%M%S}",
+            )
+        )
+    figures.refresh_from_db()
+    return figures
+
+
+def figures_build(*, project: Project) -> dict:
+    """Every figure of the dashboard, from one read of the project's annotations."""
+    labels = labels_load(project=project)
+    return {
+        "agreement": agreement_report(project=project, labels=labels),
+        "leaderboard": leaderboard_rows(labels),
+        "over_time": agreement_by_day(labels),
+        "progress": project_progress(project_ids=[project.pk])[project.pk],
+        "versions": [
+            {"version": version, "day": published.date().isoformat()}
+            for version, published in project.guidelines.order_by("version").values_list(
+                "version", "published_at"
+            )
+        ],
+    }
+
+
+def figures_compute(*, figures_id: int) -> ProjectFigures:
+    """Compute and store a project's figures. Safe to run twice: a second run finds
+    them up to date and returns."""
+    figures = ProjectFigures.objects.select_related("project").get(pk=figures_id)
+    project = figures.project
+    # Taken before reading: an annotation arriving during the computation makes the
+    # figures stale at once, rather than being silently missed.
+    newest = newest_annotation(project=project)
+    if figures.status not in BUSY and not figures_stale(figures, newest=newest):
+        return figures
+    ProjectFigures.objects.filter(pk=figures.pk).update(status=ProjectFigures.Status.RUNNING)
+    try:
+        data = figures_build(project=project)
+    except Exception as error:
+        ProjectFigures.objects.filter(pk=figures.pk).update(
+            status=ProjectFigures.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
+        )
+        raise
+    ProjectFigures.objects.filter(pk=figures.pk).update(
+        status=ProjectFigures.Status.IDLE,
+        data=data,
+        newest_annotation=newest,
+        computed_at=timezone.now(),
+        error="",
+    )
+    figures.refresh_from_db()
+    return figures

@@ -1,0 +1,85 @@
+"""The project dashboard (issue 5): cached figures, charts, the annotator table, the
+low-agreement list and the leaderboard."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_POST
+
+from labelling.models import Membership
+from labelling.review import review_queue
+from labelling.selectors import project_get_for_member, project_progress, role_for
+from ranking import charts
+from ranking.figures import figures_request, figures_stale, newest_annotation
+
+WATCHERS = [Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER]
+QUALITY_FLAGS = {
+    "low_gold": _lazy("gold accuracy below the project's threshold"),
+    "too_fast": _lazy("implausibly fast"),
+}
+
+
+def _watched_project(request, project_id):
+    return project_get_for_member(user=request.user, project_id=project_id, roles=WATCHERS)
+
+
+@login_required
+def dashboard(request, project_id: int):
+    project = _watched_project(request, project_id)
+    # Figures out of date ask for a recomputation; the page shows the last ones meanwhile.
+    figures = figures_request(project=project, now=timezone.now())
+    data = figures.data or {}
+    agreement = data.get("agreement", {})
+    annotators = [
+        {**row, "flag_labels": [QUALITY_FLAGS.get(f, f) for f in row.get("flags", [])]}
+        for row in agreement.get("annotators", [])
+    ]
+    role = role_for(user=request.user, project=project)
+    return render(
+        request,
+        "ranking/dashboard.html",
+        {
+            "project": project,
+            "figures": figures,
+            "stale": figures_stale(figures, newest=newest_annotation(project=project)),
+            # Progress is a few counts: live, not cached.
+            "progress": project_progress(project_ids=[project.pk])[project.pk],
+            "overall": agreement.get("overall"),
+            "by_version": agreement.get("by_guideline_version", []),
+            "annotators": annotators,
+            "flagged": [row for row in annotators if row.get("flags")],
+            "leaderboard": data.get("leaderboard", []),
+            "time_chart": charts.time_chart(data.get("over_time", []), data.get("versions", [])),
+            "version_chart": charts.version_chart(agreement.get("by_guideline_version", [])),
+            "leaderboard_chart": charts.leaderboard_chart(data.get("leaderboard", [])),
+            "low_agreement": review_queue(project=project)[:10],
+            "can_review": role in (Membership.Role.ADMIN, Membership.Role.REVIEWER),
+        },
+    )
+
+
+@login_required
+def dashboard_status(request, project_id: int):
+    """What the page polls while figures are being computed."""
+    project = _watched_project(request, project_id)
+    figures = figures_request(project=project, now=timezone.now())
+    return JsonResponse(
+        {
+            "status": figures.status,
+            "computed_at": figures.computed_at.isoformat() if figures.computed_at else None,
+            "error": figures.error,
+        }
+    )
+
+
+@login_required
+@require_POST
+def dashboard_refresh(request, project_id: int):
+    project = _watched_project(request, project_id)
+    figures_request(project=project, now=timezone.now(), force=True)
+    messages.info(request, _("The figures are being recomputed."))
+    return redirect("dashboard", project_id=project.pk)
