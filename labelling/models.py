@@ -472,7 +472,7 @@ class Annotation(models.Model):
         related_name="+",
         verbose_name=_("rejected by"),
     )
-    rejection_reason = models.TextField(_("reason for rejection"), blank=True)
+    rejection_reason = models.TextField(_("reason for rejection"), blank=True, db_default="")
 
     class Meta:
         verbose_name = _("annotation")

@@ -19,14 +19,18 @@ Level = Literal["nominal", "ordinal", "interval", "ratio"]
 
 
 def value_counts(
-    units: np.ndarray, values: np.ndarray, domain: np.ndarray | None = None
+    units: np.ndarray,
+    values: np.ndarray,
+    domain: np.ndarray | None = None,
+    n_units: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The counts matrix of reliability data in long form.
 
     `units[i]` is the unit (0..U-1) of the i-th pairable value `values[i]` (one rater's
     value for that unit). Returns (counts, domain): counts[u, c] is how many raters gave
     unit u the c-th value of the sorted `domain` (the values seen, unless a domain is
-    given, as coincidence matrices that are summed later must share one).
+    given, as coincidence matrices that are summed later must share one), for units
+    0..n_units-1 (default: up to the highest unit seen).
     """
     units = np.asarray(units, dtype=np.int64)
     values = np.asarray(values, dtype=float)
@@ -39,33 +43,34 @@ def value_counts(
             domain[np.minimum(index, len(domain) - 1)] != values
         ):
             raise ValueError("a value is outside the given domain")
-    n_units = int(units.max()) + 1 if units.size else 0
+    if n_units is None:
+        n_units = int(units.max()) + 1 if units.size else 0
     counts = np.bincount(units * len(domain) + index, minlength=n_units * len(domain))
     return counts.reshape(n_units, len(domain)).astype(float), domain
 
 
-def coincidences(
-    counts: np.ndarray, groups: np.ndarray | None = None, n_groups: int = 0
-) -> np.ndarray:
+def coincidences(counts: np.ndarray, block: int = 0) -> np.ndarray:
     """Krippendorff's coincidence matrix o[c, k] from a counts matrix (units x values).
 
     Each unit with m >= 2 values contributes every ordered pair of its values, weighted
     1 / (m - 1) (Krippendorff 2011, "Computing Krippendorff's Alpha-Reliability", sec. B).
-    With `groups` (a group per unit), one matrix per group (n_groups x values x values),
-    whose sum is the whole matrix: the bootstrap resamples groups (prompts).
+    With `block`, consecutive runs of `block` units (one prompt's responses) each get a
+    matrix of their own (blocks x values x values), whose sum is the whole matrix: the
+    bootstrap resamples prompts.
     """
     m = counts.sum(axis=1)
     weighted = np.zeros_like(counts, dtype=float)
     pairable = m >= 2
     weighted[pairable] = counts[pairable] / (m[pairable] - 1)[:, None]
-    if groups is None:
+    if not block:
         return weighted.T @ counts - np.diag(weighted.sum(axis=0))
-    per_unit = weighted[:, :, None] * counts[:, None, :]
-    diagonal = np.arange(counts.shape[1])
-    per_unit[:, diagonal, diagonal] -= weighted
-    per_group = np.zeros((n_groups, counts.shape[1], counts.shape[1]))
-    np.add.at(per_group, np.asarray(groups, dtype=np.int64), per_unit)
-    return per_group
+    n_values = counts.shape[1]
+    w = weighted.reshape(-1, block, n_values)
+    c = np.asarray(counts, dtype=float).reshape(-1, block, n_values)
+    per_block = np.einsum("pnv,pnw->pvw", w, c)
+    diagonal = np.arange(n_values)
+    per_block[:, diagonal, diagonal] -= w.sum(axis=1)
+    return per_block
 
 
 def _delta2(domain: np.ndarray, n_c: np.ndarray, level: Level) -> np.ndarray:
@@ -245,10 +250,15 @@ def bootstrap_alpha_interval(
     n = len(o)
     flat = o.reshape(n, -1)
     estimates = np.empty(resamples)
-    for b in range(resamples):
-        weights = np.bincount(rng.integers(0, n, size=n), minlength=n)
-        summed = (weights @ flat).reshape(o.shape[1:])
-        estimates[b] = alpha_from_coincidences(summed, domain, level)
+    batch = max(1, 5_000_000 // max(n, 1))  # bound the (batch x prompts) weight matrix
+    for start in range(0, resamples, batch):
+        stop = min(resamples, start + batch)
+        weights = np.stack(
+            [np.bincount(rng.integers(0, n, size=n), minlength=n) for _ in range(start, stop)]
+        ).astype(float)
+        # One matrix product sums every resample's coincidence matrices at once.
+        for b, summed in enumerate(weights @ flat, start=start):
+            estimates[b] = alpha_from_coincidences(summed.reshape(o.shape[1:]), domain, level)
     return _percentile_interval(estimates, confidence)
 
 

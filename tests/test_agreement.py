@@ -109,3 +109,37 @@ def test_a_project_without_annotations_reports_nothing_yet(api, project):
     assert body["overall"]["pairwise_agreement"] is None
     assert body["overall"]["n_annotations"] == 0
     assert body["annotators"] == [] and body["by_guideline_version"] == []
+
+
+def test_labels_are_read_exactly_as_the_annotators_gave_them(project, cast):
+    """labels_load flattens the JSON columns in SQL, in each database's dialect: every
+    array it builds is checked here against the annotations themselves."""
+    from labelling.models import Annotation
+    from ranking.agreement import labels_load
+
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    annotate(project, cast["alice"], "p-1", ["model-c", "model-a", "model-d", "model-b"],
+             helpfulness={"model-a": 7, "model-b": 1, "model-c": 3, "model-d": 5})  # fmt: skip
+    annotate(project, cast["bob"], "p-1", ABCD)
+    annotate(project, cast["alice"], "p-2", list(reversed(ABCD)))
+    labels = labels_load(project=project)
+
+    annotations = list(Annotation.objects.order_by("prompt_id", "id"))
+    assert labels.annotator.tolist() == [a.annotator_id for a in annotations]
+    assert labels.prompt_ids.tolist() == sorted({a.prompt_id for a in annotations})
+    assert labels.prompt.tolist() == [0, 0, 1]
+    # Columns are the responses by id: model-a, -b, -c, -d.
+    assert labels.ranks.tolist() == [[2, 4, 1, 3], [1, 2, 3, 4], [4, 3, 2, 1]]
+    assert labels.ratings["helpfulness"][0].tolist() == [7, 1, 3, 5]
+    assert labels.ratings["honesty"].tolist() == [[5] * 4] * 3
+    assert [labels.model_names[m] for m in labels.models[0]] == ABCD
+    assert labels.day.tolist() == [a.created_at.date().toordinal() for a in annotations]
+    assert labels.seconds.tolist() == [a.seconds_spent for a in annotations]
+    assert labels.first_shown_best.tolist() == [
+        a.display_order[0] in a.ranking[0] for a in annotations
+    ]

@@ -188,3 +188,20 @@ def test_leaderboard_intervals_bracket_the_ratings_and_count_games():
     assert board.wins.sum() == board.losses.sum() == (~ties).sum()
     assert board.ties.sum() == 2 * ties.sum()
     assert board.win_rate[0, 2] > 0.5 > board.win_rate[2, 0]
+
+
+def test_per_prompt_coincidences_are_each_prompts_own_and_sum_to_the_whole():
+    rng = np.random.default_rng(7)
+    n_prompts, n_responses, raters = 40, 4, 3
+    values = rng.integers(1, 5, size=(raters, n_prompts * n_responses)).astype(float)
+    values[rng.random(values.shape) < 0.2] = np.nan  # missing values, some units unpairable
+    raters_of, units = np.nonzero(~np.isnan(values))
+    domain = np.arange(1.0, 5.0)
+    counts, _ = value_counts(units, values[raters_of, units], domain, n_units=values.shape[1])
+    per_prompt = coincidences(counts, block=n_responses)
+    assert per_prompt.shape == (n_prompts, 4, 4)
+    np.testing.assert_allclose(per_prompt.sum(axis=0), coincidences(counts))
+    for p in (0, 17, 39):
+        np.testing.assert_allclose(
+            per_prompt[p], coincidences(counts[p * n_responses : (p + 1) * n_responses])
+        )

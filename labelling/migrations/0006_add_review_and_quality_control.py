@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='annotation',
             name='rejection_reason',
-            field=models.TextField(blank=True, verbose_name='reason for rejection'),
+            field=models.TextField(blank=True, db_default='', verbose_name='reason for rejection'),
         ),
         migrations.AddField(
             model_name='project',
