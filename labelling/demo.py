@@ -449,3 +449,82 @@ def demo_items(seed: int = 7) -> list[dict]:
                 _item(f"chat-{c:02d}-{f}", chat, texts, {"domain": "chat", "turns": 4}, rng)
             )
     return items
+
+
+# --- labels, so the dashboard and the review queue have something to show ------------------
+
+DEMO_RATERS = [
+    # (username, how noisy their sense of quality is, seconds an item)
+    ("rater-kim", 0.6, (40, 160)),
+    ("rater-lee", 0.9, (30, 120)),
+    ("rater-max", 3.0, (3, 9)),  # careless and fast: the dashboard flags them
+]
+
+
+def demo_labels(*, project, now, items: int = 60, seed: int = 11) -> int:
+    """Three seed raters label the first `items` prompts through the real services, a
+    little time apart, with their own noise: some prompts agree, some do not, a few
+    responses are flagged. Returns how many annotations were made."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+
+    from labelling.guidelines import guideline_acknowledge
+    from labelling.models import Membership, Response
+    from labelling.queue import assignment_lease_next
+    from labelling.services import membership_set
+    from labelling.submission import annotation_submit, submission_check
+
+    rng = random.Random(seed)
+    User = get_user_model()
+    made = 0
+    start = now - timedelta(days=6)
+    for username, noise, (fast, slow) in DEMO_RATERS:
+        rater, created = User.objects.get_or_create(username=username)
+        if created:
+            rater.set_unusable_password()
+            rater.save()
+        membership_set(
+            project=project, user=rater, role=Membership.Role.ANNOTATOR, actor=None, now=start
+        )
+        guideline_acknowledge(
+            project=project, user=rater, version=project.guideline_version, now=start
+        )
+        for index in range(items):
+            leased_at = start + timedelta(days=index * 6 / items, minutes=rng.randint(0, 50))
+            assignment = assignment_lease_next(
+                project=project, annotator=rater, now=leased_at, rng=rng
+            )
+            if assignment is None:
+                break
+            responses = Response.objects.filter(pk__in=assignment.display_order)
+            quality = {r.pk: -MODELS.index(r.model_name) + rng.gauss(0, noise) for r in responses}
+            order = sorted(quality, key=quality.get, reverse=True)
+            ranking = [[rid] for rid in order]
+            scores = {
+                str(rid): {
+                    c["key"]: max(1, min(7, round(6 - 1.5 * position + rng.gauss(0, noise))))
+                    for c in CRITERIA
+                }
+                for position, rid in enumerate(order)
+            }
+            critiques = {str(order[-1]): "The weakest answer: it misses what was asked."}
+            flags = {str(order[-1]): ["factual_error"]} if rng.random() < 0.08 else {}
+            submission = submission_check(
+                project=project,
+                response_ids=list(assignment.display_order),
+                data={
+                    "ranking": ranking,
+                    "ratings": scores,
+                    "critiques": critiques,
+                    "flags": flags,
+                },
+            )
+            annotation_submit(
+                assignment=assignment,
+                annotator=rater,
+                submission=submission,
+                now=leased_at + timedelta(seconds=rng.randint(fast, slow)),
+            )
+            made += 1
+    return made

@@ -442,7 +442,11 @@ class Annotation(models.Model):
     """One state of an annotator's labels for an assignment. Never changed in place:
     an edit adds a new version and marks the old one superseded."""
 
-    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="annotations")
+    # RESTRICT, not PROTECT: an assignment with labels cannot be deleted on its own, but
+    # deleting its whole project (demo --reset, the admin) takes both.
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.RESTRICT, related_name="annotations"
+    )
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="annotations")
     annotator = models.ForeignKey(

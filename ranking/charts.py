@@ -62,7 +62,12 @@ def time_chart(series: list[dict], versions: list[dict]) -> dict | None:
         "dots": dots,
         "path": " ".join(f"{d['x']},{d['y']}" for d in dots),
         "markers": markers,
-        "x_labels": [dots[0], dots[-1]] if len(dots) > 1 else dots,
+        # The first and last day, anchored so that neither runs off the chart.
+        "x_labels": (
+            [{**dots[0], "anchor": "start"}, {**dots[-1], "anchor": "end"}]
+            if len(dots) > 1
+            else [{**dots[0], "anchor": "middle"}]
+        ),
     }
 
 

@@ -425,12 +425,25 @@ def pair_votes(ranks: np.ndarray) -> np.ndarray:
 
 def net_vote_groups(votes: np.ndarray) -> list[list[int]]:
     """A consensus ranking from pairwise votes: columns ordered by their net votes (times
-    preferred minus times dispreferred, summed over the other columns), equal scores
-    tied. With complete rankings this is the Borda count (Saari, "Basic Geometry of
-    Voting", 1995: Borda equals the sum of pairwise tallies), which, unlike a majority
-    graph, never cycles."""
-    score = (votes - votes.T).sum(axis=1)
+    preferred minus times dispreferred, summed over the other columns); with complete
+    rankings this is the Borda count (Saari, "Basic Geometry of Voting", 1995: Borda
+    equals the sum of pairwise tallies), which, unlike a majority graph, never cycles.
+    Columns with equal net votes are then ordered by their net votes among themselves
+    (so a head-to-head majority decides between two), and stay tied only if that is
+    equal too."""
+    return _net_groups(votes, list(range(votes.shape[0])), depth=0)
+
+
+def _net_groups(votes: np.ndarray, columns: list[int], *, depth: int) -> list[list[int]]:
+    sub = votes[np.ix_(columns, columns)]
+    score = (sub - sub.T).sum(axis=1)
     groups: dict[int, list[int]] = {}
-    for column in np.argsort(-score, kind="stable"):
-        groups.setdefault(int(score[column]), []).append(int(column))
-    return [groups[s] for s in sorted(groups, reverse=True)]
+    for i in np.argsort(-score, kind="stable"):
+        groups.setdefault(int(score[i]), []).append(columns[i])
+    ordered = [groups[s] for s in sorted(groups, reverse=True)]
+    if len(ordered) == 1 or depth > 0:
+        return ordered
+    result = []
+    for group in ordered:
+        result.extend(_net_groups(votes, group, depth=1) if len(group) > 1 else [group])
+    return result

@@ -141,11 +141,20 @@ def test_seed_demo_builds_a_realistic_project_and_can_run_again(db):
         "carol": "annotator",
         "rita": "reviewer",
         "erin": "engineer",
+        # Seed raters whose labels give the dashboard and review queue something to show.
+        "rater-kim": "annotator",
+        "rater-lee": "annotator",
+        "rater-max": "annotator",
     }
+    assert project.annotations.count() == 180
+    assert not project.memberships.get(user__username="rater-kim").user.has_usable_password()
+    assert prompts.filter(agreement__lt=project.review_below).exists()
+    assert prompts.filter(agreement__gte=0.9).exists()
 
     again = io.StringIO()
     call_command("seed_demo", stdout=again)
     assert "0 prompts added" in again.getvalue()
+    assert project.annotations.count() == 180
     assert Prompt.objects.count() == prompts.count()
     password = next(
         line.split()[1]

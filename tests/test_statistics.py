@@ -205,3 +205,18 @@ def test_per_prompt_coincidences_are_each_prompts_own_and_sum_to_the_whole():
         np.testing.assert_allclose(
             per_prompt[p], coincidences(counts[p * n_responses : (p + 1) * n_responses])
         )
+
+
+def test_a_consensus_tie_on_net_votes_is_broken_by_the_head_to_head_majority():
+    from ranking.statistics import net_vote_groups, pair_votes
+
+    # Three raters of A B C D (columns 0..3): D>A>B>C, B>A>C>D, D>A>C>B. A and D both
+    # have net votes +3, but D beats A 2-1; B beats C 2-1.
+    ranks = np.array([[2, 3, 4, 1], [2, 1, 3, 4], [2, 4, 3, 1]], dtype=float)
+    votes = pair_votes(ranks)
+    score = (votes - votes.T).sum(axis=1)
+    assert score[0] == score[3] == 3
+    assert votes[3, 0] == 2 and votes[0, 3] == 1
+    assert net_vote_groups(votes) == [[3], [0], [1], [2]]
+    # A true tie stays a tie.
+    assert net_vote_groups(pair_votes(np.array([[1, 2], [2, 1]], dtype=float))) == [[0, 1]]

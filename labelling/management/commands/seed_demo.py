@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from labelling.demo import CRITERIA, GUIDELINE, demo_items
+from labelling.demo import CRITERIA, GUIDELINE, demo_items, demo_labels
 from labelling.importing import ImportRejected, prompts_import
 from labelling.models import Membership, Project
 from labelling.services import membership_set, project_create
@@ -104,6 +104,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Demo project {project.name!r} (id {project.pk}): "
                 f"{result.created} prompts added, {result.unchanged} already there."
+            )
+        if not project.annotations.exists():
+            made = demo_labels(project=project, now=now)
+            self.stdout.write(
+                f"{made} annotations by three seed raters, for the dashboard and the review queue."
             )
         self.stdout.write("Log in at http://127.0.0.1:8000/ as (new passwords on every run):")
         for username, role in DEMO_USERS:
