@@ -154,6 +154,9 @@ def start_labelling(page, base_url: str, username: str) -> None:
     page.fill("#id_password", PASSWORD)
     page.press("#id_password", "Enter")
     page.click("text=Start labelling")
+    # The ranker is shown by the page's script once its handlers are bound: keys pressed
+    # before that would go nowhere.
+    page.wait_for_selector("#ranker:not([hidden])")
 
 
 def _order(page) -> list[str]:
