@@ -4,6 +4,8 @@ Invariants about one row are database constraints with names, so they hold whoev
 writes (a service, the admin, a shell) and a violation is a clear IntegrityError.
 """
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -13,6 +15,10 @@ from django.utils.translation import gettext_lazy as _
 from labelling.criteria import criteria_validate
 
 MIN_RESPONSES, MAX_RESPONSES = 2, 9
+
+
+def _new_pseudonym_key() -> str:
+    return secrets.token_hex(32)
 
 
 class Project(models.Model):
@@ -86,6 +92,11 @@ class Project(models.Model):
         _("review agreement threshold"),
         default=0.5,
         help_text=_("Prompts whose pairwise agreement is below this go to the review queue."),
+    )
+    # Secret per project: exports name annotators by a keyed hash of their id, stable
+    # within the project, unguessable from outside it, different across projects.
+    pseudonym_key = models.CharField(
+        _("pseudonym key"), max_length=64, default=_new_pseudonym_key, editable=False
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     created_by = models.ForeignKey(
@@ -555,6 +566,7 @@ class AuditEvent(models.Model):
         PROMPT_ADJUDICATED = "prompt.adjudicated", _("ranking adjudicated")
         PROMPT_REVIEWED = "prompt.reviewed", _("prompt reviewed")
         RELABEL_REQUESTED = "relabel.requested", _("re-labelling requested")
+        EXPORT_MADE = "export.made", _("export made")
 
     project = models.ForeignKey(
         Project,

@@ -90,6 +90,7 @@ def _project_context(
         "can_watch": role
         in (Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER),
         "can_review": role in REVIEWERS,
+        "can_export": role in (Membership.Role.ADMIN, Membership.Role.ENGINEER),
         "progress": selectors.project_progress(project_ids=[project.pk])[project.pk],
         "guideline": project.guidelines.order_by("-version").first(),
         "members": (

@@ -136,6 +136,8 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "media")
+# Finished export files (issue 6): written under a temporary name, renamed when complete.
+EXPORTS_DIR = Path(env_str("EXPORTS_DIR") or BASE_DIR / "var" / "exports")
 
 # --- security -------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

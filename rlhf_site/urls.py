@@ -15,12 +15,14 @@ def favicon(request):
 urlpatterns = [
     path("", include("labelling.urls")),
     path("", include("ranking.urls")),
+    path("", include("exports.urls")),
     # Browsers ask for /favicon.ico whatever the page's <link> says.
     path("favicon.ico", favicon),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("labelling.api_urls")),
+    path("api/", include("exports.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -59,6 +59,26 @@ def project(cast) -> Project:
     return project
 
 
+@pytest.fixture
+def project_factory(cast) -> Callable[[str], Project]:
+    """project_factory("Name"): another four-response project run by adam, with alice
+    and bob as annotators who have read its guidelines."""
+
+    def make(name: str) -> Project:
+        now = timezone.now()
+        made = project_create(
+            name=name, created_by=cast["adam"], now=now, responses_per_prompt=4, criteria=CRITERIA
+        )
+        for user in ("alice", "bob"):
+            membership_set(
+                project=made, user=cast[user], role=Membership.Role.ANNOTATOR, actor=None, now=now
+            )
+        acknowledge(made, cast["alice"], cast["bob"])
+        return made
+
+    return make
+
+
 def acknowledge(project, *users) -> None:
     """These annotators have read the project's current guideline version."""
     from labelling.guidelines import guideline_acknowledge

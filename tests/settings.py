@@ -12,6 +12,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Run background tasks inline: django-q2 reads this once at start-up.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 SECURE_SSL_REDIRECT = False
+# Export files of a test run go to a folder of their own (tests may point it elsewhere).
+import tempfile as _tempfile  # noqa: E402
+
+EXPORTS_DIR = Path(_tempfile.mkdtemp(prefix="rlhf-exports-"))  # noqa: F405
 STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -53,6 +53,17 @@ API_CASES = [
      {"alice": 400, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 401}),
     ("post", "/api/assignments/{aid}/skip/", {"reason": "unclear prompt"}, "json",
      {"alice": 200, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 401}),
+    # Exports: admins and engineers only; {eid} is a finished export of the project.
+    ("get", "/api/projects/{pid}/exports/", None, "json",
+     {"alice": 403, "rita": 403, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("post", "/api/projects/{pid}/exports/", {"format": "pairwise"}, "json",
+     {"alice": 403, "rita": 403, "erin": 202, "adam": 202, "olga": 404, "sam": 202, None: 401}),
+    ("get", "/api/exports/{eid}/", None, "json",
+     {"alice": 403, "rita": 403, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("get", "/api/exports/{eid}/download/", None, "json",
+     {"alice": 403, "rita": 403, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("get", "/api/exports/{eid}/manifest/", None, "json",
+     {"alice": 403, "rita": 403, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
     ("post", "/api/users/", {"username": "newbie", "password": "a long enough passphrase"}, "json",
      {"alice": 403, "rita": 403, "erin": 403, "adam": 403, "olga": 403, "sam": 201, None: 401}),
     # The API's description is public: it is the contract of an open-source project.
@@ -102,6 +113,8 @@ PAGE_CASES = [
      {"alice": 403, "rita": 302, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
     ("post", "/projects/{pid}/review/{prid}/close/", {},
      {"alice": 403, "rita": 302, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+    ("get", "/projects/{pid}/exports/", None,
+     {"alice": 403, "rita": 403, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),
     ("get", "/projects/{pid}/dashboard/", None,
      {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),
     ("get", "/projects/{pid}/dashboard/status/", None,
@@ -128,6 +141,19 @@ def alices_assignment(project, cast):
 
 
 @pytest.fixture
+def an_export(project):
+    from django.utils import timezone
+
+    from exports.services import export_build, export_create
+
+    export = export_create(
+        project=project, user=None, format="pairwise", file_format="jsonl", filters={},
+        test_fraction=0, now=timezone.now(),
+    )  # fmt: skip
+    return export_build(export_id=export.pk)
+
+
+@pytest.fixture
 def bobs_annotation(project, cast, alices_assignment):
     return annotate(project, cast["bob"])
 
@@ -144,10 +170,20 @@ def _cells(cases, width):
     ("method", "path", "body", "fmt", "persona", "expected"), list(_cells(API_CASES, 4))
 )
 def test_api_permissions(
-    api, project, other_project, alices_assignment, method, path, body, fmt, persona, expected
+    api,
+    project,
+    other_project,
+    alices_assignment,
+    an_export,
+    method,
+    path,
+    body,
+    fmt,
+    persona,
+    expected,
 ):
     client = api(persona)
-    url = path.format(pid=project.pk, aid=alices_assignment.pk, v=1)
+    url = path.format(pid=project.pk, aid=alices_assignment.pk, v=1, eid=an_export.pk)
     if body == "jsonl":
         response = client.post(
             url, data=jsonl(prompt_line("p-1")), content_type="application/x-ndjson"
@@ -210,6 +246,7 @@ def test_every_url_of_ours_is_in_the_tables():
         .replace("<int:version>", "{v}")
         .replace("<int:prompt_id>", "{prid}")
         .replace("<int:annotation_id>", "{nid}")
+        .replace("<int:export_id>", "{eid}")
         for route in _paths(get_resolver())
         if not route.startswith(("admin/", "accounts/"))
     }

@@ -1,0 +1,182 @@
+"""Export endpoints of the REST API (DESIGN.md section 6): adapters over exports.services."""
+
+from django.http import FileResponse, JsonResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exports.filters import FiltersInvalid
+from exports.models import Export
+from exports.selectors import EXPORTERS, export_get_for_member
+from exports.services import export_create, export_enqueue, export_path
+from labelling.api import ERROR
+from labelling.selectors import project_get_for_member
+
+CONTENT_TYPES = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=Export.Format.choices)
+    file_format = serializers.ChoiceField(
+        choices=Export.FileFormat.choices, default=Export.FileFormat.JSONL
+    )
+    filters = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text=(
+            "guideline_versions [int], min_guideline_version int, since and until (ISO "
+            "date or date-time), min_agreement 0..1, include_ties, include_rejected, "
+            "include_flagged (booleans, default false), models [str]."
+        ),
+    )
+    test_fraction = serializers.FloatField(min_value=0, max_value=1, default=0.0)
+
+    def to_internal_value(self, data):
+        # Allow-listed: an unknown field is a mistake worth hearing about.
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise ValidationError({key: [_("Unknown field.")] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class JobProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    created_by = serializers.SerializerMethodField()
+    download = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Export
+        fields = [
+            "id", "project", "format", "file_format", "filters", "test_fraction", "status",
+            "progress", "row_count", "sha256", "manifest", "error", "created_by", "created_at",
+            "started_at", "finished_at", "download",
+        ]  # fmt: skip
+
+    def get_progress(self, export) -> JobProgressSerializer:
+        return {"done": export.progress_done, "total": export.progress_total}
+
+    def get_created_by(self, export) -> str | None:
+        return export.created_by.get_username() if export.created_by else None
+
+    def get_download(self, export) -> str | None:
+        if export.status != Export.Status.DONE:
+            return None
+        return reverse("api-export-download", args=[export.pk])
+
+
+class ProjectExportsView(ListAPIView):
+    serializer_class = ExportSerializer
+
+    def get_queryset(self):
+        project = project_get_for_member(
+            user=self.request.user, project_id=self.kwargs["project_id"], roles=EXPORTERS
+        )
+        return project.exports.select_related("created_by").order_by("-created_at", "-id")
+
+    @extend_schema(summary="The project's exports, newest first (admins, engineers)")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=ExportRequestSerializer,
+        responses={
+            202: OpenApiResponse(
+                ExportSerializer, description="Queued; watch GET /api/exports/{id}/"
+            ),
+            400: ERROR,
+            403: ERROR,
+            404: ERROR,
+        },
+        summary="Start an export (admins, engineers)",
+    )
+    def post(self, request, project_id: int):
+        project = project_get_for_member(user=request.user, project_id=project_id, roles=EXPORTERS)
+        data = ExportRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            export = export_create(
+                project=project, user=request.user, now=timezone.now(), **data.validated_data
+            )
+        except FiltersInvalid as invalid:
+            raise ValidationError({field: [message] for field, message in invalid.errors}) from None
+        export_enqueue(export)
+        body = ExportSerializer(export).data
+        return Response(
+            body,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": reverse("api-export", args=[export.pk])},
+        )
+
+
+class ExportView(APIView):
+    @extend_schema(
+        responses={200: ExportSerializer, 403: ERROR, 404: ERROR},
+        summary="An export's status, progress, row count, sha256 and manifest",
+    )
+    def get(self, request, export_id: int):
+        return Response(
+            ExportSerializer(export_get_for_member(user=request.user, export_id=export_id)).data
+        )
+
+
+def _not_ready(export: Export) -> Response:
+    return Response(
+        {
+            "detail": _("The export is %(status)s; its file is not ready.")
+            % {"status": export.status},
+            "errors": [],
+        },
+        status=status.HTTP_409_CONFLICT,
+    )
+
+
+class ExportDownloadView(APIView):
+    @extend_schema(
+        responses={200: OpenApiResponse(OpenApiTypes.BINARY), 403: ERROR, 404: ERROR, 409: ERROR},
+        summary="The export's file, streamed",
+    )
+    def get(self, request, export_id: int):
+        export = export_get_for_member(user=request.user, export_id=export_id)
+        if export.status != Export.Status.DONE:
+            return _not_ready(export)
+        path = export_path(export)
+        if not path.is_file():
+            return Response(
+                {"detail": _("The file of this export is no longer on the server."), "errors": []},
+                status=status.HTTP_410_GONE,
+            )
+        response = FileResponse(
+            open(path, "rb"),  # noqa: SIM115 - FileResponse closes it when streamed
+            as_attachment=True,
+            filename=export.filename,
+            content_type=CONTENT_TYPES[export.file_format],
+        )
+        response["X-Content-SHA256"] = export.sha256
+        return response
+
+
+class ExportManifestView(APIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, 403: ERROR, 404: ERROR, 409: ERROR},
+        summary="The export's manifest, as a file",
+    )
+    def get(self, request, export_id: int):
+        export = export_get_for_member(user=request.user, export_id=export_id)
+        if export.status != Export.Status.DONE:
+            return _not_ready(export)
+        response = JsonResponse(export.manifest, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="{export.filename}.manifest.json"'
+        return response

@@ -1,0 +1,92 @@
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from tqdm import tqdm
+
+from exports.filters import FiltersInvalid
+from exports.models import Export
+from exports.services import export_build, export_create
+from labelling.management.commands.import_prompts import project_by_id_or_name
+from labelling.services import DomainError
+
+
+class Command(BaseCommand):
+    help = (
+        "Export a project's labels for reward-model training (pairwise, consensus, hh, "
+        "annotations), with a progress bar; the manifest is written beside the file."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="the project's id or name")
+        parser.add_argument("--format", required=True, choices=Export.Format.values)
+        parser.add_argument("--file-format", default="jsonl", choices=Export.FileFormat.values)
+        parser.add_argument("--out", required=True, type=Path, help="where to write the file")
+        parser.add_argument(
+            "--filters",
+            default="{}",
+            help='JSON, e.g. \'{"min_guideline_version": 2, "include_ties": true}\'',
+        )
+        parser.add_argument("--test-fraction", type=float, default=0.0)
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def handle(
+        self,
+        *args,
+        project,
+        format,
+        file_format,
+        out,
+        filters,
+        test_fraction,
+        no_progress,
+        **options,
+    ):
+        target = project_by_id_or_name(project)
+        try:
+            filters = json.loads(filters)
+        except json.JSONDecodeError as error:
+            raise CommandError(f"--filters is not JSON: {error}.") from None
+        out = out.resolve()
+        if out.is_dir():
+            raise CommandError(f"{out} is a folder; give a file name.")
+        if not out.parent.is_dir():
+            raise CommandError(f"The folder {out.parent} does not exist.")
+        try:
+            export = export_create(
+                project=target,
+                user=None,
+                format=format,
+                file_format=file_format,
+                filters=filters,
+                test_fraction=test_fraction,
+                now=timezone.now(),
+            )
+        except FiltersInvalid as invalid:
+            raise CommandError(
+                "Bad filters: " + "; ".join(f"{f}: {m}" for f, m in invalid.errors)
+            ) from None
+        except DomainError as refused:
+            raise CommandError(f"{refused.field}: {refused.message}") from None
+
+        with tqdm(
+            unit=" rows", desc=f"export {export.pk}", disable=no_progress, file=self.stderr._out
+        ) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            try:
+                export = export_build(export_id=export.pk, out=out, on_progress=progress)
+            except Exception as error:
+                raise CommandError(f"Export {export.pk} failed: {error}") from error
+            bar.update(export.progress_done - bar.n)
+        manifest = out.with_name(out.name + ".manifest.json")
+        manifest.write_text(json.dumps(export.manifest, indent=2) + "\n")
+        counts = export.manifest["counts"]
+        self.stdout.write(
+            f"{counts['rows']} rows ({counts['train']} train, {counts['test']} test) "
+            f"written to {out}\nsha256 {export.sha256}\nmanifest {manifest}"
+        )

@@ -1,0 +1,26 @@
+"""Scoping for exports: only admins and engineers of the project reach one."""
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import Http404
+
+from exports.models import Export
+from labelling.models import Membership
+from labelling.selectors import project_get_for_member
+
+EXPORTERS = [Membership.Role.ADMIN, Membership.Role.ENGINEER]
+
+
+def export_get_for_member(*, user: AbstractBaseUser, export_id: object) -> Export:
+    """The export if `user` is an admin or engineer of its project: 404 for anyone who
+    is not a member (they learn nothing), 403 for a member with another role."""
+    try:
+        pk = int(str(export_id))
+    except ValueError:
+        raise Http404 from None
+    project_id = Export.objects.filter(pk=pk).values_list("project_id", flat=True).first()
+    if project_id is None:
+        raise Http404
+    project = project_get_for_member(user=user, project_id=project_id, roles=EXPORTERS)
+    export = Export.objects.select_related("created_by").get(pk=pk)
+    export.project = project
+    return export

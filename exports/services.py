@@ -1,0 +1,282 @@
+"""An export's whole life: export_create (checked, queued), export_build (the django-q2
+task's work: rows to a temporary file, renamed when complete, manifest stored)."""
+
+import hashlib
+import os
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from uuid import uuid4
+
+import orjson
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_q.tasks import async_task
+
+from exports.filters import filters_parse
+from exports.formats import is_conversational, rows_for
+from exports.models import Export
+from labelling.models import AuditEvent, Project
+from labelling.services import DomainError, audit_record
+
+# A build still "running" this long after it started died with its worker (the task
+# timeout is 30 minutes): it may be claimed again.
+ABANDONED_AFTER = timedelta(minutes=40)
+PROGRESS_EVERY = 20_000
+PARQUET_BATCH = 20_000
+
+
+def export_create(
+    *,
+    project: Project,
+    user: AbstractBaseUser | None,
+    format: str,
+    file_format: str,
+    filters: object,
+    test_fraction: float,
+    now: datetime,
+) -> Export:
+    """Check the request, store the export as queued, and queue its build after commit.
+    Raises DomainError for a bad format and FiltersInvalid for bad filters."""
+    if format not in Export.Format.values:
+        raise DomainError(
+            _("Unknown format. Known: %(known)s.") % {"known": ", ".join(Export.Format.values)},
+            field="format",
+        )
+    if file_format not in Export.FileFormat.values:
+        raise DomainError(_("Use jsonl or parquet."), field="file_format")
+    if file_format == Export.FileFormat.PARQUET and format not in ("pairwise", "consensus"):
+        raise DomainError(
+            _("Parquet is for the flat formats, pairwise and consensus."), field="file_format"
+        )
+    if isinstance(test_fraction, bool) or not 0 <= test_fraction <= 1:
+        raise DomainError(_("A number from 0 to 1."), field="test_fraction")
+    parsed = filters_parse(filters, format=format)
+    export = Export.objects.create(
+        project=project,
+        created_by=user if user is not None and user.is_authenticated else None,
+        format=format,
+        file_format=file_format,
+        filters=parsed.as_dict(),
+        test_fraction=float(test_fraction),
+        status=Export.Status.QUEUED,
+        created_at=now,
+    )
+    audit_record(
+        actor=user,
+        verb=AuditEvent.Verb.EXPORT_MADE,
+        obj=export,
+        project=project,
+        now=now,
+        data={"format": format, "file_format": file_format, "filters": export.filters},
+    )
+    return export
+
+
+def export_enqueue(export: Export) -> None:
+    transaction.on_commit(
+        lambda: async_task(
+            "exports.tasks.export_build_task", export.pk, task_name=f"export-{export.pk}"
+        )
+    )
+
+
+def export_path(export: Export) -> Path:
+    path = Path(export.file)
+    return path if path.is_absolute() else Path(settings.EXPORTS_DIR) / path
+
+
+def export_build(
+    *,
+    export_id: int,
+    out: Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Export:
+    """Build the export's file. Safe to run twice: only a queued export, or one whose
+    build was abandoned by a dead worker, is claimed; anything else returns as it is.
+    The file is written under a temporary name and renamed when complete, so no half
+    file is ever served; a failure marks the export failed with the reason."""
+    now = timezone.now()
+    claimed = (
+        Export.objects.filter(pk=export_id)
+        .filter(
+            Q(status=Export.Status.QUEUED)
+            | Q(status=Export.Status.RUNNING, started_at__lt=now - ABANDONED_AFTER)
+        )
+        .update(status=Export.Status.RUNNING, started_at=now, progress_done=0, error="")
+    )
+    export = Export.objects.select_related("project", "created_by").get(pk=export_id)
+    if not claimed:
+        return export
+    target = out or Path(settings.EXPORTS_DIR) / export.filename
+    partial = target.with_name(f".{target.name}.{uuid4().hex}.part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = rows_for(export)
+        Export.objects.filter(pk=export.pk).update(progress_total=source.total)
+
+        def progress(done: int) -> None:
+            Export.objects.filter(pk=export.pk).update(progress_done=done)
+            if on_progress is not None:
+                on_progress(done, source.total)
+
+        progress(0)
+        conversational = is_conversational(export.project)
+        writer = _write_parquet if export.file_format == "parquet" else _write_jsonl
+        stats = writer(source, partial, export.format, conversational, progress)
+        digest = _sha256(partial)
+        os.replace(partial, target)
+    except Exception as error:
+        with suppress(OSError):  # its folder may be what failed
+            partial.unlink(missing_ok=True)
+        Export.objects.filter(pk=export.pk).update(
+            status=Export.Status.FAILED,
+            error=f"{type(error).__name__}: {error}"[:2000],
+            finished_at=timezone.now(),
+        )
+        raise
+    finished = timezone.now()
+    manifest = {
+        "export_id": export.pk,
+        "project": {"id": export.project_id, "name": export.project.name},
+        "format": export.format,
+        "file_format": export.file_format,
+        "file": target.name,
+        "sha256": digest,
+        "filters": export.filters,
+        "test_fraction": export.test_fraction,
+        "conversational": conversational,
+        "columns": source.columns,
+        "counts": stats.counts(),
+        "guideline_versions": sorted(stats.versions),
+        "models": sorted(stats.models),
+        "software": {"name": "rlhf-labelling", "version": _software_version()},
+        "created_by": export.created_by.get_username() if export.created_by else "manage.py export",
+        "created_at": export.created_at.isoformat(),
+        "finished_at": finished.isoformat(),
+    }
+    stored = str(target) if out is not None else target.name
+    Export.objects.filter(pk=export.pk).update(
+        status=Export.Status.DONE,
+        row_count=stats.rows,
+        sha256=digest,
+        manifest=manifest,
+        file=stored,
+        progress_done=source.total,
+        finished_at=finished,
+    )
+    export.refresh_from_db()
+    return export
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.rows = 0
+        self.splits = {"train": 0, "test": 0}
+        self.prompts: set[str] = set()
+        self.annotators: set[str] = set()
+        self.versions: set[int] = set()
+        self.models: set[str] = set()
+
+    def add(self, row: dict) -> None:
+        self.rows += 1
+        self.splits[row["split"]] += 1
+        self.prompts.add(row["prompt_id"])
+        if "annotator" in row:
+            self.annotators.add(row["annotator"])
+        if "guideline_version" in row:
+            self.versions.add(row["guideline_version"])
+        else:
+            self.versions.update(row["guideline_versions"])
+        if "chosen_model" in row:
+            self.models.update((row["chosen_model"], row["rejected_model"]))
+        else:
+            self.models.update(r["model"] for r in row["responses"])
+
+    def counts(self) -> dict:
+        counts = {"rows": self.rows, **self.splits, "prompts": len(self.prompts)}
+        if self.annotators:
+            counts["annotators"] = len(self.annotators)
+        return counts
+
+
+def _write_jsonl(source, path: Path, format: str, conversational: bool, progress) -> _Stats:
+    stats = _Stats()
+    done = 0
+    with open(path, "wb", buffering=1 << 20) as out:
+        for row in source.rows:
+            out.write(orjson.dumps(row) + b"\n")
+            stats.add(row)
+            done += 1
+            if done % PROGRESS_EVERY == 0:
+                progress(done)
+    return stats
+
+
+def _write_parquet(source, path: Path, format: str, conversational: bool, progress) -> _Stats:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _parquet_schema(format, conversational)
+    stats = _Stats()
+    batch: list[dict] = []
+    done = 0
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for row in source.rows:
+            batch.append(row)
+            stats.add(row)
+            if len(batch) >= PARQUET_BATCH:
+                writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+                done += len(batch)
+                batch = []
+                progress(done)
+        if batch or not done:
+            writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
+    return stats
+
+
+def _parquet_schema(format: str, conversational: bool):
+    import pyarrow as pa
+
+    messages = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    text = messages if conversational else pa.string()
+    ids = [
+        ("prompt_id", pa.string()),
+        ("chosen_id", pa.string()),
+        ("rejected_id", pa.string()),
+        ("chosen_model", pa.string()),
+        ("rejected_model", pa.string()),
+    ]
+    head = [("prompt", text), ("chosen", messages if conversational else pa.string())]
+    head.append(("rejected", messages if conversational else pa.string()))
+    if format == "pairwise":
+        return pa.schema(
+            [*head, ("margin", pa.int64()), *ids, ("annotator", pa.string()),
+             ("guideline_version", pa.int64()), ("split", pa.string())]
+        )  # fmt: skip
+    return pa.schema(
+        [*head, ("margin", pa.float64()), *ids, ("votes_for", pa.int64()),
+         ("votes_against", pa.int64()), ("ties", pa.int64()), ("agreement", pa.float64()),
+         ("guideline_versions", pa.list_(pa.int64())), ("split", pa.string())]
+    )  # fmt: skip
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as data:
+        while chunk := data.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _software_version() -> str:
+    try:
+        return version("rlhf-labelling")
+    except PackageNotFoundError:
+        return "unknown"

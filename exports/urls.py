@@ -1,0 +1,7 @@
+from django.urls import path
+
+from exports import views
+
+urlpatterns = [
+    path("projects/<int:project_id>/exports/", views.exports_page, name="exports"),
+]

@@ -1,0 +1,76 @@
+"""The exports page of a project: past exports with their manifests, and a form."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from exports.filters import FiltersInvalid
+from exports.forms import ExportForm
+from exports.selectors import EXPORTERS
+from exports.services import export_create, export_enqueue
+from labelling.models import Response
+from labelling.selectors import project_get_for_member
+from labelling.services import DomainError
+
+
+def _form(project, data=None) -> ExportForm:
+    models = (
+        Response.objects.filter(prompt__project=project)
+        .order_by("model_name")
+        .values_list("model_name", flat=True)
+        .distinct()
+    )
+    versions = list(project.guidelines.order_by("version").values_list("version", flat=True))
+    return ExportForm(data, versions=versions, models=list(models))
+
+
+@login_required
+def exports_page(request, project_id: int):
+    project = project_get_for_member(user=request.user, project_id=project_id, roles=EXPORTERS)
+    form = _form(project)
+    status = 200
+    if request.method == "POST":
+        form = _form(project, request.POST)
+        if form.is_valid():
+            try:
+                export = export_create(
+                    project=project,
+                    user=request.user,
+                    format=form.cleaned_data["format"],
+                    file_format=form.cleaned_data["file_format"],
+                    filters=form.filters(),
+                    test_fraction=form.cleaned_data["test_fraction"],
+                    now=timezone.now(),
+                )
+            except FiltersInvalid as invalid:
+                for field, message in invalid.errors:
+                    form.add_error(
+                        field.removeprefix("filters.")
+                        if field.removeprefix("filters.") in form.fields
+                        else None,
+                        message,
+                    )
+            except DomainError as refused:
+                form.add_error(
+                    refused.field if refused.field in form.fields else None, refused.message
+                )
+            else:
+                export_enqueue(export)
+                messages.success(
+                    request,
+                    _("Export %(id)s is queued; this page shows its progress.") % {"id": export.pk},
+                )
+                return redirect("exports", project_id=project.pk)
+        status = 400
+    page = Paginator(
+        project.exports.select_related("created_by").order_by("-created_at", "-id"), 20
+    ).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "exports/exports.html",
+        {"project": project, "form": form, "page": page},
+        status=status,
+    )
