@@ -8,8 +8,10 @@ project is.
 """
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 from django.db.models import QuerySet
 from django.db.models.functions import Greatest, Least
@@ -53,31 +55,32 @@ class Texts:
     by_prompt: dict[int, list[int]] = field(default_factory=dict)  # response ids, by id
 
     @classmethod
-    def load(cls, prompt_ids: Iterable[int]) -> "Texts":
-        ids = sorted(set(prompt_ids))
+    def load(cls, project: Project, prompt_ids: Iterable[int]) -> "Texts":
+        """Rows come ordered by prompt, so a chunk's prompts are a range of ids: asking
+        for the range is one cheap index scan, where a list of ids would be a long IN."""
+        ids = list(prompt_ids)
+        low, high = min(ids), max(ids)
         texts = cls()
-        for pk, ext, kind, content in Prompt.objects.filter(pk__in=ids).values_list(
-            "pk", "external_id", "kind", "content"
-        ):
+        for pk, ext, kind, content in Prompt.objects.filter(
+            project=project, pk__gte=low, pk__lte=high
+        ).values_list("pk", "external_id", "kind", "content"):
             texts.prompts[pk] = (ext, kind, content)
+        # By prompt id alone (a join to check the project made PostgreSQL scan every
+        # prompt); responses of another project's prompts in the range are skipped.
         for pk, prompt_id, ext, model, text in (
-            Response.objects.filter(prompt_id__in=ids)
+            Response.objects.filter(prompt_id__gte=low, prompt_id__lte=high)
             .order_by("prompt_id", "id")
             .values_list("pk", "prompt_id", "external_id", "model_name", "text")
         ):
+            if prompt_id not in texts.prompts:
+                continue
             texts.responses[pk] = (ext, model, text)
             texts.by_prompt.setdefault(prompt_id, []).append(pk)
         return texts
 
 
 def _chunks(rows: Iterator[tuple]) -> Iterator[list[tuple]]:
-    chunk = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
+    while chunk := list(islice(rows, CHUNK)):
         yield chunk
 
 
@@ -149,13 +152,61 @@ def annotations(project: Project, filters: ExportFilters) -> QuerySet:
 # --- the formats ---------------------------------------------------------------------------
 
 
+class Stats:
+    """What the manifest counts, gathered as the rows are made (per chunk where the
+    rows are many, so no per-row bookkeeping slows the stream)."""
+
+    def __init__(self) -> None:
+        self.splits = {"train": 0, "test": 0}
+        self.prompts: set[str] = set()
+        self.annotators: set[int] = set()
+        self.versions: set[int] = set()
+        self.models: set[str] = set()
+
+    def add_chunk(self, chunk: list[tuple], texts: "Texts", splits: dict, project) -> None:
+        """Rows of (prompt, chosen, rejected, margin, annotator, version)."""
+        for prompt_id, count in Counter(row[0] for row in chunk).items():
+            self.splits[splits[prompt_id]] += count
+            self.prompts.add(texts.prompts[prompt_id][0])
+        self.annotators.update(row[4] for row in chunk)
+        self.versions.update(row[5] for row in chunk)
+        responses = {row[1] for row in chunk} | {row[2] for row in chunk}
+        self.models.update(texts.responses[rid][1] for rid in responses)
+
+    def add(self, row: dict, *, annotator: int | None = None) -> None:
+        self.splits[row["split"]] += 1
+        self.prompts.add(row["prompt_id"])
+        if annotator is not None:
+            self.annotators.add(annotator)
+        if "guideline_versions" in row:
+            self.versions.update(row["guideline_versions"])
+        else:
+            self.versions.add(row["guideline_version"])
+        if "chosen_model" in row:
+            self.models.update((row["chosen_model"], row["rejected_model"]))
+        else:
+            self.models.update(r["model"] for r in row["responses"])
+
+    def counts(self) -> dict:
+        counts = {
+            "rows": self.splits["train"] + self.splits["test"],
+            **self.splits,
+            "prompts": len(self.prompts),
+        }
+        if self.annotators:
+            counts["annotators"] = len(self.annotators)
+        return counts
+
+
 @dataclass
 class Source:
-    """A format's rows and how much work they are (for progress: done / total)."""
+    """A format's rows, how much work they are (for progress: done / total), and what the
+    manifest will count once the rows have been read."""
 
     total: int
     rows: Iterator[dict]
     columns: list[str]
+    stats: Stats
 
 
 PAIRWISE_COLUMNS = [
@@ -187,6 +238,7 @@ def pairwise_rows(
     if filters.min_agreement is not None:
         rows = rows.filter(prompt__agreement__gte=filters.min_agreement)
     conversational = is_conversational(project)
+    stats = Stats()
 
     def generate() -> Iterator[dict]:
         stream = (
@@ -203,37 +255,33 @@ def pairwise_rows(
         )
         pseudonyms: dict[int, str] = {}
         for chunk in _chunks(stream):
-            texts = Texts.load(row[0] for row in chunk)
-            prompt_values: dict[int, object] = {}
-            splits: dict[int, str] = {}
+            # Everything a row repeats (a prompt's value, a response as a completion, a
+            # pseudonym, a split) is worked out once per chunk; the row loop only looks up.
+            texts = Texts.load(project, (chunk[0][0], chunk[-1][0]))
+            prompts = {row[0] for row in chunk}
+            splits = {p: split_of(texts.prompts[p][0], test_fraction) for p in prompts}
+            stats.add_chunk(chunk, texts, splits, project)
+            for annotator_id in {row[4] for row in chunk} - pseudonyms.keys():
+                pseudonyms[annotator_id] = annotator_pseudonym(project, annotator_id)
+            if hh:
+                yield from _hh_rows(chunk, texts, splits, pseudonyms)
+                continue
+            prompt_values = {
+                p: (texts.prompts[p][0], _prompt_value(*texts.prompts[p][1:], conversational))
+                for p in prompts
+            }
+            responses = {
+                rid: (ext, model, _completion(text, conversational))
+                for rid, (ext, model, text) in texts.responses.items()
+            }
             for prompt_id, chosen, rejected, margin, annotator_id, version in chunk:
-                ext, kind, content = texts.prompts[prompt_id]
-                c_ext, c_model, c_text = texts.responses[chosen]
-                r_ext, r_model, r_text = texts.responses[rejected]
-                if annotator_id not in pseudonyms:
-                    pseudonyms[annotator_id] = annotator_pseudonym(project, annotator_id)
-                if prompt_id not in splits:
-                    splits[prompt_id] = split_of(ext, test_fraction)
-                if hh:
-                    yield {
-                        "chosen": hh_transcript(kind, content, c_text),
-                        "rejected": hh_transcript(kind, content, r_text),
-                        "prompt_id": ext,
-                        "chosen_id": c_ext,
-                        "rejected_id": r_ext,
-                        "chosen_model": c_model,
-                        "rejected_model": r_model,
-                        "annotator": pseudonyms[annotator_id],
-                        "guideline_version": version,
-                        "split": splits[prompt_id],
-                    }
-                    continue
-                if prompt_id not in prompt_values:
-                    prompt_values[prompt_id] = _prompt_value(kind, content, conversational)
+                ext, prompt = prompt_values[prompt_id]
+                c_ext, c_model, c_value = responses[chosen]
+                r_ext, r_model, r_value = responses[rejected]
                 yield {
-                    "prompt": prompt_values[prompt_id],
-                    "chosen": _completion(c_text, conversational),
-                    "rejected": _completion(r_text, conversational),
+                    "prompt": prompt,
+                    "chosen": c_value,
+                    "rejected": r_value,
                     "margin": margin,
                     "prompt_id": ext,
                     "chosen_id": c_ext,
@@ -246,8 +294,30 @@ def pairwise_rows(
                 }
 
     return Source(
-        total=rows.count(), rows=generate(), columns=HH_COLUMNS if hh else PAIRWISE_COLUMNS
+        total=rows.count(),
+        rows=generate(),
+        columns=HH_COLUMNS if hh else PAIRWISE_COLUMNS,
+        stats=stats,
     )
+
+
+def _hh_rows(chunk, texts: Texts, splits: dict, pseudonyms: dict) -> Iterator[dict]:
+    for prompt_id, chosen, rejected, _margin, annotator_id, version in chunk:
+        ext, kind, content = texts.prompts[prompt_id]
+        c_ext, c_model, c_text = texts.responses[chosen]
+        r_ext, r_model, r_text = texts.responses[rejected]
+        yield {
+            "chosen": hh_transcript(kind, content, c_text),
+            "rejected": hh_transcript(kind, content, r_text),
+            "prompt_id": ext,
+            "chosen_id": c_ext,
+            "rejected_id": r_ext,
+            "chosen_model": c_model,
+            "rejected_model": r_model,
+            "annotator": pseudonyms[annotator_id],
+            "guideline_version": version,
+            "split": splits[prompt_id],
+        }
 
 
 def consensus_rows(project: Project, filters: ExportFilters, test_fraction: float) -> Source:
@@ -260,6 +330,7 @@ def consensus_rows(project: Project, filters: ExportFilters, test_fraction: floa
         low=Least("chosen_id", "rejected_id"), high=Greatest("chosen_id", "rejected_id")
     )
     conversational = is_conversational(project)
+    stats = Stats()
 
     def generate() -> Iterator[dict]:
         stream = (
@@ -276,16 +347,18 @@ def consensus_rows(project: Project, filters: ExportFilters, test_fraction: floa
             while cut and rows_now[cut - 1][:3] == last:
                 cut -= 1
             ready, pending = rows_now[:cut], rows_now[cut:]
-            yield from _consensus_of(ready, project, filters, test_fraction, conversational)
-        yield from _consensus_of(pending, project, filters, test_fraction, conversational)
+            yield from _consensus_of(ready, project, filters, test_fraction, conversational, stats)
+        yield from _consensus_of(pending, project, filters, test_fraction, conversational, stats)
 
-    return Source(total=rows.count(), rows=generate(), columns=CONSENSUS_COLUMNS)
+    return Source(total=rows.count(), rows=generate(), columns=CONSENSUS_COLUMNS, stats=stats)
 
 
-def _consensus_of(rows, project, filters, test_fraction, conversational) -> Iterator[dict]:
+def _consensus_of(
+    rows, project, filters, test_fraction, conversational, stats: Stats
+) -> Iterator[dict]:
     if not rows:
         return
-    texts = Texts.load(row[0] for row in rows)
+    texts = Texts.load(project, (rows[0][0], rows[-1][0]))
     index = 0
     while index < len(rows):
         prompt_id, low, high = rows[index][:3]
@@ -312,7 +385,7 @@ def _consensus_of(rows, project, filters, test_fraction, conversational) -> Iter
         ext, kind, content = texts.prompts[prompt_id]
         c_ext, c_model, c_text = texts.responses[chosen]
         r_ext, r_model, r_text = texts.responses[rejected]
-        yield {
+        row = {
             "prompt": _prompt_value(kind, content, conversational),
             "chosen": _completion(c_text, conversational),
             "rejected": _completion(r_text, conversational),
@@ -329,12 +402,15 @@ def _consensus_of(rows, project, filters, test_fraction, conversational) -> Iter
             "guideline_versions": sorted(versions),
             "split": split_of(ext, test_fraction),
         }
+        stats.add(row)
+        yield row
 
 
 def annotation_rows(project: Project, filters: ExportFilters, test_fraction: float) -> Source:
     """Every annotation as recorded, with response external ids in place of database ids."""
     rows = annotations(project, filters)
     conversational = is_conversational(project)
+    stats = Stats()
 
     def generate() -> Iterator[dict]:
         stream = (
@@ -358,7 +434,7 @@ def annotation_rows(project: Project, filters: ExportFilters, test_fraction: flo
             .iterator(chunk_size=CHUNK)
         )
         for chunk in _chunks(stream):
-            texts = Texts.load(row[0] for row in chunk)
+            texts = Texts.load(project, (chunk[0][0], chunk[-1][0]))
             for (
                 prompt_id, ranking, ratings, critiques, flags, comment, seconds, order,
                 version, annotator_id, edit, rejected, reason, created_at,
@@ -367,7 +443,7 @@ def annotation_rows(project: Project, filters: ExportFilters, test_fraction: flo
                     continue
                 ext_of = {rid: texts.responses[rid][0] for rid in texts.by_prompt[prompt_id]}
                 ext, kind, content = texts.prompts[prompt_id]
-                yield {
+                row = {
                     "prompt_id": ext,
                     "prompt": _prompt_value(kind, content, conversational),
                     "responses": [
@@ -404,8 +480,10 @@ def annotation_rows(project: Project, filters: ExportFilters, test_fraction: flo
                     "created_at": created_at.isoformat(),
                     "split": split_of(ext, test_fraction),
                 }
+                stats.add(row, annotator=annotator_id)
+                yield row
 
-    return Source(total=rows.count(), rows=generate(), columns=ANNOTATION_COLUMNS)
+    return Source(total=rows.count(), rows=generate(), columns=ANNOTATION_COLUMNS, stats=stats)
 
 
 def rows_for(export) -> Source:

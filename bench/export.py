@@ -1,0 +1,108 @@
+"""Benchmark: export a project of 1,000,000 stored pairwise preferences.
+
+Setup (not timed): the agreement benchmark's project builder (bench/agreement.py) in a
+PostgreSQL database of its own: N prompts x 4 responses x 3 annotators, 18 preferences a
+prompt, so 55,556 prompts give 1,000,008 preferences. Timed, each in a fresh process so
+that its peak memory is its own: the whole export job (count, streaming query, rows,
+file under a temporary name, sha256, rename, manifest) as `pairwise` JSONL and Parquet.
+
+    .venv/bin/python bench/export.py                   # 1,000,000 preferences
+    .venv/bin/python bench/export.py --prompts 5000
+
+Goal (issue 6): at least 200,000 rows a second and under 300 MB peak on the 2-core
+machine.
+"""
+
+import argparse
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from agreement import build  # noqa: E402
+from annotate import recreate_database  # noqa: E402
+
+
+def _build_in_child(prompts: int) -> int:
+    import django
+
+    django.setup()
+    return build(prompts)
+
+
+def _export_in_child(project_id: int, file_format: str, out_dir: str) -> tuple:
+    import django
+
+    django.setup()
+    from django.test.utils import override_settings
+    from django.utils import timezone
+
+    from exports.services import export_build, export_create, export_path
+    from labelling.models import Project
+
+    project = Project.objects.get(pk=project_id)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with override_settings(EXPORTS_DIR=Path(out_dir)):
+        start = time.perf_counter()
+        export = export_create(
+            project=project,
+            user=None,
+            format="pairwise",
+            file_format=file_format,
+            filters={},
+            test_fraction=0.1,
+            now=timezone.now(),
+        )
+        export = export_build(export_id=export.pk)
+        seconds = time.perf_counter() - start
+        size = export_path(export).stat().st_size
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return export.status, export.row_count, seconds, size, peak, before
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/rlhf_bench_export"
+    )
+    parser.add_argument("--prompts", type=int, default=55_556)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
+    args = parser.parse_args()
+    os.environ.update(
+        DATABASE_URL=args.database_url,
+        DEBUG="false",
+        SECRET_KEY="benchmark-only-" + "k" * 40,
+        DJANGO_SETTINGS_MODULE="rlhf_site.settings",
+    )
+    recreate_database(args.database_url)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    context = multiprocessing.get_context("spawn")
+    start = time.perf_counter()
+    with context.Pool(1) as pool:
+        project_id = pool.apply(_build_in_child, (args.prompts,))
+    print(f"setup      {time.perf_counter() - start:.1f} s (not timed)")
+    failed = False
+    for file_format in ("jsonl", "parquet"):
+        with context.Pool(1) as pool:
+            status, rows, seconds, size, peak, before = pool.apply(
+                _export_in_child, (project_id, file_format, args.out)
+            )
+        rate = rows / seconds if seconds else 0
+        print(
+            f"pairwise.{file_format:<8} {rows:,} rows in {seconds:.1f} s = {rate:,.0f} rows/s, "
+            f"{size / 1e6:.0f} MB file, peak {peak:.0f} MB ({before:.0f} MB with Django loaded) "
+            f"[{status}]"
+        )
+        failed |= status != "done" or not rows
+    print("goal: >= 200,000 rows/s and < 300 MB peak")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
