@@ -201,12 +201,14 @@ class Stats:
 @dataclass
 class Source:
     """A format's rows, how much work they are (for progress: done / total), and what the
-    manifest will count once the rows have been read."""
+    manifest will count once the rows have been read. Where `batches` is given, it is the
+    same rows as Arrow record batches (a writer reads one or the other, never both)."""
 
     total: int
     rows: Iterator[dict]
     columns: list[str]
     stats: Stats
+    batches: Iterator | None = None
 
 
 PAIRWISE_COLUMNS = [
@@ -240,7 +242,9 @@ def pairwise_rows(
     conversational = is_conversational(project)
     stats = Stats()
 
-    def generate() -> Iterator[dict]:
+    def prepared() -> Iterator[tuple]:
+        """Chunks of rows with everything a row repeats (a prompt's value, a response
+        as a completion, a pseudonym, a split) worked out once per chunk."""
         stream = (
             rows.order_by("prompt_id", "annotation_id", "chosen_id", "rejected_id")
             .values_list(
@@ -255,17 +259,12 @@ def pairwise_rows(
         )
         pseudonyms: dict[int, str] = {}
         for chunk in _chunks(stream):
-            # Everything a row repeats (a prompt's value, a response as a completion, a
-            # pseudonym, a split) is worked out once per chunk; the row loop only looks up.
             texts = Texts.load(project, (chunk[0][0], chunk[-1][0]))
             prompts = {row[0] for row in chunk}
             splits = {p: split_of(texts.prompts[p][0], test_fraction) for p in prompts}
             stats.add_chunk(chunk, texts, splits, project)
             for annotator_id in {row[4] for row in chunk} - pseudonyms.keys():
                 pseudonyms[annotator_id] = annotator_pseudonym(project, annotator_id)
-            if hh:
-                yield from _hh_rows(chunk, texts, splits, pseudonyms)
-                continue
             prompt_values = {
                 p: (texts.prompts[p][0], _prompt_value(*texts.prompts[p][1:], conversational))
                 for p in prompts
@@ -274,6 +273,13 @@ def pairwise_rows(
                 rid: (ext, model, _completion(text, conversational))
                 for rid, (ext, model, text) in texts.responses.items()
             }
+            yield chunk, texts, splits, pseudonyms, prompt_values, responses
+
+    def generate() -> Iterator[dict]:
+        for chunk, texts, splits, pseudonyms, prompt_values, responses in prepared():
+            if hh:
+                yield from _hh_rows(chunk, texts, splits, pseudonyms)
+                continue
             for prompt_id, chosen, rejected, margin, annotator_id, version in chunk:
                 ext, prompt = prompt_values[prompt_id]
                 c_ext, c_model, c_value = responses[chosen]
@@ -293,9 +299,57 @@ def pairwise_rows(
                     "split": splits[prompt_id],
                 }
 
+    def batches() -> Iterator:
+        """The same rows as Arrow record batches, one a chunk, for Parquet. No Python
+        object is made per row: each text column is the chunk's few distinct values
+        taken by index (numpy finds the indices)."""
+        import numpy as np
+        import pyarrow as pa
+
+        schema = parquet_schema("pairwise", conversational)
+        types = {field.name: field.type for field in schema}
+        for chunk, _texts, splits, pseudonyms, prompt_values, responses in prepared():
+            data = np.array(chunk, dtype=np.int64)
+            prompt_keys = np.array(sorted(prompt_values), dtype=np.int64)
+            response_keys = np.array(sorted(responses), dtype=np.int64)
+            annotator_keys = np.unique(data[:, 4])
+            at_prompt = pa.array(np.searchsorted(prompt_keys, data[:, 0]))
+            at_chosen = pa.array(np.searchsorted(response_keys, data[:, 1]))
+            at_rejected = pa.array(np.searchsorted(response_keys, data[:, 2]))
+            at_annotator = pa.array(np.searchsorted(annotator_keys, data[:, 4]))
+
+            def values(keys, pick, name, lookup):
+                return pa.array([pick(lookup[int(k)]) for k in keys], types[name])
+
+            ext_of_response = values(response_keys, lambda r: r[0], "chosen_id", responses)
+            model_of_response = values(response_keys, lambda r: r[1], "chosen_model", responses)
+            completion = values(response_keys, lambda r: r[2], "chosen", responses)
+            columns = {
+                "prompt": values(prompt_keys, lambda p: p[1], "prompt", prompt_values).take(
+                    at_prompt
+                ),
+                "chosen": completion.take(at_chosen),
+                "rejected": completion.take(at_rejected),
+                "margin": pa.array(data[:, 3], pa.int64()),
+                "prompt_id": values(prompt_keys, lambda p: p[0], "prompt_id", prompt_values).take(
+                    at_prompt
+                ),
+                "chosen_id": ext_of_response.take(at_chosen),
+                "rejected_id": ext_of_response.take(at_rejected),
+                "chosen_model": model_of_response.take(at_chosen),
+                "rejected_model": model_of_response.take(at_rejected),
+                "annotator": values(annotator_keys, lambda a: a, "annotator", pseudonyms).take(
+                    at_annotator
+                ),
+                "guideline_version": pa.array(data[:, 5], pa.int64()),
+                "split": values(prompt_keys, lambda p: p, "split", splits).take(at_prompt),
+            }
+            yield pa.RecordBatch.from_arrays([columns[n] for n in schema.names], schema=schema)
+
     return Source(
         total=rows.count(),
         rows=generate(),
+        batches=None if hh else batches(),
         columns=HH_COLUMNS if hh else PAIRWISE_COLUMNS,
         stats=stats,
     )
@@ -497,3 +551,30 @@ def rows_for(export) -> Source:
         "annotations": lambda: annotation_rows(export.project, filters, export.test_fraction),
     }
     return builders[export.format]()
+
+
+def parquet_schema(format: str, conversational: bool):
+    """The Arrow schema of a Parquet export: message lists where the project is
+    conversational, strings otherwise."""
+    import pyarrow as pa
+
+    messages = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    text = messages if conversational else pa.string()
+    ids = [
+        ("prompt_id", pa.string()),
+        ("chosen_id", pa.string()),
+        ("rejected_id", pa.string()),
+        ("chosen_model", pa.string()),
+        ("rejected_model", pa.string()),
+    ]
+    head = [("prompt", text), ("chosen", text), ("rejected", text)]
+    if format == "pairwise":
+        return pa.schema(
+            [*head, ("margin", pa.int64()), *ids, ("annotator", pa.string()),
+             ("guideline_version", pa.int64()), ("split", pa.string())]
+        )  # fmt: skip
+    return pa.schema(
+        [*head, ("margin", pa.float64()), *ids, ("votes_for", pa.int64()),
+         ("votes_against", pa.int64()), ("ties", pa.int64()), ("agreement", pa.float64()),
+         ("guideline_versions", pa.list_(pa.int64())), ("split", pa.string())]
+    )  # fmt: skip

@@ -3,10 +3,11 @@ task's work: rows to a temporary file, renamed when complete, manifest stored)."
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
+from itertools import islice
 from pathlib import Path
 from uuid import uuid4
 
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from exports.filters import filters_parse
-from exports.formats import is_conversational, rows_for
+from exports.formats import is_conversational, parquet_schema, rows_for
 from exports.models import Export
 from labelling.models import AuditEvent, Project
 from labelling.services import DomainError, audit_record
@@ -191,22 +192,28 @@ def _write_jsonl(source, path: Path, format: str, conversational: bool, progress
 def _write_parquet(source, path: Path, format: str, conversational: bool, progress) -> None:
     import pyarrow.parquet as pq
 
-    schema = _parquet_schema(format, conversational)
-    batch: list[dict] = []
+    schema = parquet_schema(format, conversational)
     done = 0
+    if source.batches is not None:
+        batches = source.batches
+    else:
+        batches = (_record_batch(block, schema) for block in _blocks(source))
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        for row in source.rows:
-            batch.append(row)
-            if len(batch) >= PARQUET_BATCH:
-                writer.write_batch(_record_batch(batch, schema))
-                done += len(batch)
-                batch = []
-                progress(done)
-        if batch or not done:
-            writer.write_batch(_record_batch(batch, schema))
+        for batch in batches:
+            writer.write_batch(batch)
+            done += batch.num_rows
+            progress(done)
+        if not done:
+            writer.write_batch(_record_batch({name: [] for name in schema.names}, schema))
 
 
-def _record_batch(rows: list[dict], schema):
+def _blocks(source) -> Iterator[dict[str, list]]:
+    """Rows in blocks of columns, for formats that make rows one by one (consensus)."""
+    while rows := list(islice(source.rows, PARQUET_BATCH)):
+        yield {name: [row[name] for row in rows] for name in source.columns}
+
+
+def _record_batch(block: dict[str, list], schema):
     """Rows as an Arrow record batch, column by column. Message lists are assembled from
     flat role and content arrays and their offsets: pyarrow's generic conversion of
     nested dictionaries was the slowest step of a Parquet export."""
@@ -214,8 +221,7 @@ def _record_batch(rows: list[dict], schema):
 
     arrays = []
     for field in schema:
-        name = field.name
-        column = [row[name] for row in rows]
+        column = block[field.name]
         if pa.types.is_list(field.type) and pa.types.is_struct(field.type.value_type):
             offsets, roles, contents = [0], [], []
             for messages in column:
@@ -231,32 +237,6 @@ def _record_batch(rows: list[dict], schema):
         else:
             arrays.append(pa.array(column, field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def _parquet_schema(format: str, conversational: bool):
-    import pyarrow as pa
-
-    messages = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-    text = messages if conversational else pa.string()
-    ids = [
-        ("prompt_id", pa.string()),
-        ("chosen_id", pa.string()),
-        ("rejected_id", pa.string()),
-        ("chosen_model", pa.string()),
-        ("rejected_model", pa.string()),
-    ]
-    head = [("prompt", text), ("chosen", messages if conversational else pa.string())]
-    head.append(("rejected", messages if conversational else pa.string()))
-    if format == "pairwise":
-        return pa.schema(
-            [*head, ("margin", pa.int64()), *ids, ("annotator", pa.string()),
-             ("guideline_version", pa.int64()), ("split", pa.string())]
-        )  # fmt: skip
-    return pa.schema(
-        [*head, ("margin", pa.float64()), *ids, ("votes_for", pa.int64()),
-         ("votes_against", pa.int64()), ("ties", pa.int64()), ("agreement", pa.float64()),
-         ("guideline_versions", pa.list_(pa.int64())), ("split", pa.string())]
-    )  # fmt: skip
 
 
 def _sha256(path: Path) -> str:

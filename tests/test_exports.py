@@ -474,3 +474,12 @@ def test_rejected_annotations_stay_out_of_every_format_by_default(labelled, cast
     for fmt in ["pairwise", "hh", "annotations"]:
         assert all(row["annotator"] != olga for row in lines(build(labelled, fmt)))
     assert Annotation.objects.filter(rejected=True).count() == 1
+
+
+def test_parquet_and_jsonl_exports_hold_the_same_rows(labelled):
+    import pyarrow.parquet as pq
+
+    for fmt in ("pairwise", "consensus"):
+        jsonl_rows = lines(build(labelled, fmt, "jsonl", filters={"include_ties": True}))
+        parquet = build(labelled, fmt, "parquet", filters={"include_ties": True})
+        assert pq.read_table(export_path(parquet)).to_pylist() == jsonl_rows, fmt
