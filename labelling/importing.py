@@ -461,4 +461,10 @@ def prompts_import(
             now=now,
             data={"created": result.created, "unchanged": result.unchanged, "source": source},
         )
+    if result.created and project.reward_model:
+        # New responses for the project's reward model: score them in the background.
+        from ranking.scoring import scoring_available, scoring_request
+
+        if scoring_available():
+            scoring_request(project=project, user=actor, now=now)
     return result

@@ -93,6 +93,24 @@ class Project(models.Model):
         default=0.5,
         help_text=_("Prompts whose pairwise agreement is below this go to the review queue."),
     )
+
+    class QueueOrder(models.TextChoices):
+        COMPLETION = "completion", _("Nearest to completion first")
+        UNCERTAINTY = "uncertainty", _("Where the reward model is least sure first")
+
+    # Reward-model assistance (issue 7): a local folder or a Hugging Face model id.
+    reward_model = models.CharField(
+        _("reward model"),
+        max_length=300,
+        blank=True,
+        help_text=_("A local folder or a Hugging Face model id with a one-output head."),
+    )
+    queue_order = models.CharField(
+        _("queue order"),
+        max_length=12,
+        choices=QueueOrder.choices,
+        default=QueueOrder.COMPLETION,
+    )
     # Secret per project: exports name annotators by a keyed hash of their id, stable
     # within the project, unguessable from outside it, different across projects.
     pseudonym_key = models.CharField(
@@ -128,6 +146,10 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(lease_minutes__gte=1), name="labelling_project_lease_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(queue_order__in=["completion", "uncertainty"]),
+                name="labelling_project_queue_order_known",
             ),
             models.CheckConstraint(
                 condition=Q(gold_threshold__gte=0) & Q(gold_threshold__lte=1),
@@ -307,6 +329,9 @@ class Prompt(models.Model):
     # annotations (None below two), whether any of them flags a response, and when a
     # reviewer last closed it (a later annotation reopens it).
     agreement = models.FloatField(_("pairwise agreement"), null=True, blank=True)
+    # The reward model's score of the best response minus the second best: small means
+    # the model cannot tell them apart (the uncertainty-first queue serves those first).
+    score_gap = models.FloatField(_("reward-model score gap"), null=True, blank=True)
     flagged = models.BooleanField(_("flagged"), default=False, db_default=False)
     reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
     created_at = models.DateTimeField(_("imported at"), default=timezone.now)
@@ -333,6 +358,14 @@ class Prompt(models.Model):
                 "id",
                 condition=Q(retired=False, gold__isnull=True, live_count__lt=F("target")),
                 name="labelling_prompt_queue",
+            ),
+            # The uncertainty-first queue: the same prompts, closest scores first.
+            models.Index(
+                "project",
+                "score_gap",
+                "id",
+                condition=Q(retired=False, gold__isnull=True, live_count__lt=F("target")),
+                name="labelling_prompt_uncertain",
             ),
             # The review queue: open prompts of a project, least agreement first.
             models.Index(

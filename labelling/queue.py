@@ -70,7 +70,13 @@ def open_prompts(*, project: Project, annotator: AbstractBaseUser, gold: bool):
         # Gold prompts score annotators: every annotator may see each one once, so they
         # are not capped by a target; the least seen come first.
         return prompts.order_by("live_count", "id")
-    return prompts.filter(live_count__lt=F("target")).order_by("-live_count", "id")
+    prompts = prompts.filter(live_count__lt=F("target"))
+    if project.queue_order == Project.QueueOrder.UNCERTAINTY:
+        # Where the reward model can least tell the best two responses apart first (a
+        # human label teaches it most there); unscored prompts after, nearest to
+        # completion first as usual. Every other rule above still holds.
+        return prompts.order_by(F("score_gap").asc(nulls_last=True), "-live_count", "id")
+    return prompts.order_by("-live_count", "id")
 
 
 def slot_claim(*, prompt_id: int, gold: bool) -> bool:

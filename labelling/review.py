@@ -30,7 +30,7 @@ from labelling.models import (
 from labelling.queue import slot_release
 from labelling.services import DomainError, audit_record
 from ranking import statistics as st
-from ranking.models import PairwisePreference
+from ranking.models import PairwisePreference, ResponseScore
 
 MAX_REASON = 2000
 
@@ -94,6 +94,7 @@ class PromptReview:
     consensus: list[list[int]]  # response ids, best group first (unrejected annotations)
     votes: list[dict]  # per response pair: a, b, a_over_b, b_over_a, ties
     adjudication: Adjudication | None
+    scores: dict[int, float]  # the project's reward model, by response id (reviewers only)
 
 
 def prompt_review(*, prompt: Prompt) -> PromptReview:
@@ -126,6 +127,13 @@ def prompt_review(*, prompt: Prompt) -> PromptReview:
         consensus=consensus,
         votes=votes,
         adjudication=prompt.adjudications.filter(is_current=True).first(),
+        scores=dict(
+            ResponseScore.objects.filter(
+                response__prompt=prompt, reward_model=prompt.project.reward_model
+            ).values_list("response_id", "score")
+        )
+        if prompt.project.reward_model
+        else {},
     )
 
 

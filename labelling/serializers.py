@@ -62,6 +62,8 @@ class ProjectSerializer(serializers.ModelSerializer):
     gold_threshold = serializers.FloatField(min_value=0, max_value=1, required=False)
     min_median_seconds = serializers.IntegerField(min_value=0, max_value=3600, required=False)
     review_below = serializers.FloatField(min_value=0, max_value=1, required=False)
+    reward_model = serializers.CharField(max_length=300, allow_blank=True, required=False)
+    queue_order = serializers.ChoiceField(choices=Project.QueueOrder.choices, required=False)
     guideline = serializers.CharField(
         write_only=True,
         required=False,
@@ -77,6 +79,8 @@ class ProjectSerializer(serializers.ModelSerializer):
             "name",
             "description",
             *Project.SETTINGS_FIELDS,
+            "reward_model",
+            "queue_order",
             "created_at",
             "guideline",
             "role",

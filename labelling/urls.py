@@ -25,6 +25,12 @@ urlpatterns = [
         name="guideline-acknowledge",
     ),
     path("projects/<int:project_id>/relabel/", views.relabel_page, name="relabel"),
+    path(
+        "projects/<int:project_id>/reward-model/",
+        views.project_reward_model,
+        name="project-reward-model",
+    ),
+    path("projects/<int:project_id>/score/", views.project_score, name="project-score"),
     path("projects/<int:project_id>/review/", views.review_queue_page, name="review-queue"),
     path(
         "projects/<int:project_id>/review/<int:prompt_id>/",

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -33,7 +34,7 @@ from labelling.guidelines import (
     word_diff,
 )
 from labelling.importing import ImportRejected, prompts_import
-from labelling.models import Annotation, Assignment, Membership
+from labelling.models import Annotation, Assignment, Membership, Project
 from labelling.queue import assignment_next, assignment_skip
 from labelling.rendering import render_markdown
 from labelling.review import (
@@ -44,8 +45,9 @@ from labelling.review import (
     prompt_review_close,
     review_queue,
 )
-from labelling.services import DomainError, membership_set
+from labelling.services import DomainError, membership_set, project_update
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
+from ranking.scoring import scoring_request, scoring_status
 
 
 @login_required
@@ -91,6 +93,8 @@ def _project_context(
         in (Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER),
         "can_review": role in REVIEWERS,
         "can_export": role in (Membership.Role.ADMIN, Membership.Role.ENGINEER),
+        "scoring": scoring_status(project=project) if is_admin else None,
+        "queue_orders": Project.QueueOrder.choices,
         "progress": selectors.project_progress(project_ids=[project.pk])[project.pk],
         "guideline": project.guidelines.order_by("-version").first(),
         "members": (
@@ -532,7 +536,12 @@ def review_prompt_page(request, project_id: int, prompt_id: int):
             "project": project,
             "prompt": prompt,
             "responses": [
-                {"response": r, "letter": letters[r.pk], "rank": rank_of.get(r.pk)}
+                {
+                    "response": r,
+                    "letter": letters[r.pk],
+                    "rank": rank_of.get(r.pk),
+                    "score": review.scores.get(r.pk),
+                }
                 for r in responses
             ],
             "positions": list(range(1, len(responses) + 1)),
@@ -624,3 +633,43 @@ def review_close(request, project_id: int, prompt_id: int):
         return _back_to_review(request, project, prompt)
     messages.success(request, _("Review closed."))
     return _back_to_review(request, project, prompt, move_on=True)
+
+
+# --- reward model ------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def project_reward_model(request, project_id: int):
+    project = selectors.project_get_for_member(
+        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
+    )
+    name = request.POST.get("reward_model", "").strip()[:300]
+    order = request.POST.get("queue_order", project.queue_order)
+    if order not in Project.QueueOrder.values:
+        messages.error(request, _("Unknown queue order."))
+        return redirect("project", project_id=project.pk)
+    project_update(
+        project=project,
+        actor=request.user,
+        now=timezone.now(),
+        reward_model=name,
+        queue_order=order,
+    )
+    messages.success(request, _("Reward-model settings saved."))
+    return redirect(f"{reverse('project', args=[project.pk])}#reward-model")
+
+
+@login_required
+@require_POST
+def project_score(request, project_id: int):
+    project = selectors.project_get_for_member(
+        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
+    )
+    try:
+        scoring_request(project=project, user=request.user, now=timezone.now())
+    except DomainError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.info(request, _("Scoring started; this page shows its progress."))
+    return redirect(f"{reverse('project', args=[project.pk])}#reward-model")

@@ -34,6 +34,7 @@ class Labels:
     day: np.ndarray  # proleptic Gregorian ordinal of the day each annotation was made
     models: np.ndarray  # dense prompts x responses: index into model_names, by response id
     model_names: list[str]
+    scores: np.ndarray  # dense prompts x responses: the reward model's score (NaN if none)
 
     def subset(self, mask: np.ndarray) -> "Labels":
         kept, dense = np.unique(self.prompt[mask], return_inverse=True)
@@ -52,6 +53,7 @@ class Labels:
             day=self.day[mask],
             models=self.models[kept],
             model_names=self.model_names,
+            scores=self.scores[kept],
         )
 
     @property
@@ -194,6 +196,22 @@ def labels_load(*, project: Project) -> Labels:
     models[np.searchsorted(prompt_ids, response_prompt[labelled]), column[labelled]] = responses[
         labelled, 2
     ]
+    scores = np.full((len(prompt_ids), n), np.nan)
+    if project.reward_model:
+        from ranking.models import ResponseScore
+
+        scored = list(
+            ResponseScore.objects.filter(
+                reward_model=project.reward_model, response__prompt__project=project
+            ).values_list("response_id", "score")
+        )
+        if scored:
+            ids, values = (np.array(c) for c in zip(*scored, strict=True))
+            at = _positions(response_ids, ids)
+            mine = np.isin(response_prompt[at], prompt_ids)
+            scores[np.searchsorted(prompt_ids, response_prompt[at][mine]), column[at][mine]] = (
+                values[mine]
+            )
 
     def cells(annotation_ids: np.ndarray, ids: np.ndarray):
         return _positions(ann_ids, annotation_ids), column[_positions(response_ids, ids)]
@@ -235,6 +253,7 @@ def labels_load(*, project: Project) -> Labels:
         day=ann[:, 5],
         models=models,
         model_names=model_names,
+        scores=scores,
     )
     if has_gold.any():
         gold_matrix = np.ones((len(ann), n))
@@ -470,6 +489,75 @@ def model_leaderboard(*, project: Project, versions: list[int] | None = None) ->
     return leaderboard_rows(labels)
 
 
+def reward_model_accuracy(labels: Labels) -> dict:
+    """How often the reward model scores the human-preferred response of a consensus
+    pair higher (section 7: a pair whose annotators' decisive votes have a majority), a
+    tie in scores counting half; with a 95% bootstrap interval over prompts."""
+    empty = {"n_pairs": 0, "accuracy": None, "accuracy_interval": None}
+    if len(labels.prompt) == 0:
+        return empty
+    a, b = np.array(labels.pairs).T
+    counts = st.verdict_counts(labels.prompt, labels.verdicts(), len(labels.prompt_ids))
+    a_better, b_better = counts[..., 2], counts[..., 0]
+    score_a, score_b = labels.scores[:, a], labels.scores[:, b]
+    valid = (a_better != b_better) & ~np.isnan(score_a) & ~np.isnan(score_b)
+    agree = np.where(a_better > b_better, score_a > score_b, score_b > score_a)
+    correct = np.where(valid, agree + 0.5 * (score_a == score_b), 0.0)
+    numerators, denominators = correct.sum(axis=1), valid.sum(axis=1)
+    total = int(denominators.sum())
+    if not total:
+        return empty
+    used = denominators > 0
+    result = {
+        "n_pairs": total,
+        "accuracy": _round(numerators.sum() / total),
+        "accuracy_interval": _interval(
+            st.bootstrap_ratio_interval(
+                numerators[used], denominators[used], resamples=BOOTSTRAP, seed=0
+            )
+        ),
+    }
+    # Per pair of models (named in alphabetical order).
+    names = labels.model_names
+    first = np.minimum(labels.models[:, a], labels.models[:, b])
+    second = np.maximum(labels.models[:, a], labels.models[:, b])
+    by_pair = []
+    for i, j in sorted(
+        {(int(x), int(y)) for x, y in zip(first[valid], second[valid], strict=True)}
+    ):
+        cell = valid & (first == i) & (second == j)
+        by_pair.append(
+            {
+                "models": [names[i], names[j]],
+                "n_pairs": int(cell.sum()),
+                "accuracy": _round(correct[cell].sum() / cell.sum()),
+            }
+        )
+    result["by_model_pair"] = by_pair
+    return result
+
+
+def reward_model_report(labels: Labels, project: Project) -> dict:
+    """Section 6's `reward_model`: accuracy against humans overall and per guideline
+    version; empty when the project names no reward model."""
+    if not project.reward_model:
+        return {}
+    report = {"model": project.reward_model, **reward_model_accuracy(labels)}
+    report["by_guideline_version"] = [
+        {
+            "version": int(v),
+            **_without_pairs(reward_model_accuracy(labels.subset(labels.version == v))),
+        }
+        for v in np.unique(labels.version)
+    ]
+    return report
+
+
+def _without_pairs(figures: dict) -> dict:
+    figures.pop("by_model_pair", None)
+    return figures
+
+
 def agreement_report(*, project: Project, labels: Labels | None = None) -> dict:
     """Section 6's agreement answer: every figure overall, per guideline version, and
     per annotator."""
@@ -487,8 +575,7 @@ def agreement_report(*, project: Project, labels: Labels | None = None) -> dict:
             for v in np.unique(labels.version)
         ],
         "annotators": annotator_rows(labels, names, project=project),
-        # Model-vs-human accuracy arrives with reward-model scoring (issue 7).
-        "reward_model": {},
+        "reward_model": reward_model_report(labels, project),
     }
 
 

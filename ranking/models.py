@@ -101,3 +101,66 @@ class ProjectFigures(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} figures ({self.status})"
+
+
+class ResponseScore(models.Model):
+    """A reward model's score of one response (issue 7): shown to reviewers and admins,
+    never to annotators."""
+
+    response = models.ForeignKey(
+        "labelling.Response", on_delete=models.CASCADE, related_name="scores"
+    )
+    reward_model = models.CharField(_("reward model"), max_length=300)
+    score = models.FloatField(_("score"))
+    created_at = models.DateTimeField(_("scored at"))
+
+    class Meta:
+        verbose_name = _("response score")
+        verbose_name_plural = _("response scores")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reward_model", "response"], name="ranking_score_one_per_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.response_id}: {self.score:.3f} ({self.reward_model})"
+
+
+class ScoringJob(models.Model):
+    """One run of a project's reward model over its unscored responses."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    project = models.ForeignKey(
+        "labelling.Project", on_delete=models.CASCADE, related_name="scoring_jobs"
+    )
+    reward_model = models.CharField(_("reward model"), max_length=300)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices)
+    progress_done = models.PositiveIntegerField(_("responses scored"), default=0)
+    progress_total = models.PositiveIntegerField(_("responses to score"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"))
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("scoring job")
+        verbose_name_plural = _("scoring jobs")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done", "failed"]),
+                name="ranking_scoring_status_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} · {self.reward_model} · {self.status}"

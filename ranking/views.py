@@ -53,6 +53,7 @@ def dashboard(request, project_id: int):
             "annotators": annotators,
             "flagged": [row for row in annotators if row.get("flags")],
             "leaderboard": data.get("leaderboard", []),
+            "reward_model": agreement.get("reward_model", {}),
             "time_chart": charts.time_chart(data.get("over_time", []), data.get("versions", [])),
             "version_chart": charts.version_chart(agreement.get("by_guideline_version", [])),
             "leaderboard_chart": charts.leaderboard_chart(data.get("leaderboard", [])),

@@ -64,6 +64,11 @@ API_CASES = [
      {"alice": 403, "rita": 403, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
     ("get", "/api/exports/{eid}/manifest/", None, "json",
      {"alice": 403, "rita": 403, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    # Scoring: project admins only; without a reward model, a POST is refused (400).
+    ("get", "/api/projects/{pid}/score/", None, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("post", "/api/projects/{pid}/score/", None, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 400, "olga": 404, "sam": 400, None: 401}),
     ("post", "/api/users/", {"username": "newbie", "password": "a long enough passphrase"}, "json",
      {"alice": 403, "rita": 403, "erin": 403, "adam": 403, "olga": 403, "sam": 201, None: 401}),
     # The API's description is public: it is the contract of an open-source project.
@@ -113,6 +118,10 @@ PAGE_CASES = [
      {"alice": 403, "rita": 302, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
     ("post", "/projects/{pid}/review/{prid}/close/", {},
      {"alice": 403, "rita": 302, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+    ("post", "/projects/{pid}/reward-model/", {"reward_model": "", "queue_order": "completion"},
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+    ("post", "/projects/{pid}/score/", None,
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
     ("get", "/projects/{pid}/exports/", None,
      {"alice": 403, "rita": 403, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),
     ("get", "/projects/{pid}/dashboard/", None,

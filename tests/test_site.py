@@ -234,6 +234,7 @@ def test_a_project_added_in_the_admin_gets_guideline_v1_and_its_creator_as_admin
             "gold_threshold": 0.7,
             "min_median_seconds": 15,
             "review_below": 0.5,
+            "queue_order": "completion",
             "memberships-TOTAL_FORMS": 0,
             "memberships-INITIAL_FORMS": 0,
         },

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from ranking import api
+
+urlpatterns = [
+    path("projects/<int:project_id>/score/", api.ScoreView.as_view(), name="api-score"),
+]

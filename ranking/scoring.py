@@ -1,0 +1,320 @@
+"""Reward-model assistance (issue 7): score every response of a project with the team's
+own reward model, through Hugging Face transformers.
+
+torch and transformers are the optional `ml` extra: without them the service runs and
+says scoring is unavailable. A model is a local folder or a Hugging Face model id, loaded
+with AutoTokenizer and AutoModelForSequenceClassification (one output: the reward);
+HF_HUB_OFFLINE is honoured by transformers itself. Loading errors become a message on
+the job, never a crashed worker.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib.util import find_spec
+from pathlib import Path
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_q.tasks import async_task
+
+from labelling.models import Project, Prompt, Response
+from labelling.services import DomainError
+from ranking.models import ResponseScore, ScoringJob
+
+BATCH = 32
+MAX_TOKENS = 512
+# A job still running this long after it started died with its worker.
+ABANDONED_AFTER = timedelta(minutes=40)
+BUSY = (ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING)
+
+
+class RewardModelError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def scoring_available() -> bool:
+    return find_spec("torch") is not None and find_spec("transformers") is not None
+
+
+@dataclass
+class RewardModel:
+    name: str
+    tokenizer: object
+    model: object
+    uses_chat_template: bool
+
+    def score(self, pairs: list[tuple[object, str]]) -> list[float]:
+        """Rewards for (prompt, response) pairs; a prompt is a string or a message list."""
+        import torch
+
+        encoded = self.encode(pairs)
+        with torch.inference_mode():
+            return self.model(**encoded).logits[:, 0].float().tolist()
+
+    def encode(self, pairs: list[tuple[object, str]]):
+        if self.uses_chat_template:
+            texts = [
+                self.tokenizer.apply_chat_template(
+                    [*_messages(prompt), {"role": "assistant", "content": response}],
+                    tokenize=False,
+                )
+                for prompt, response in pairs
+            ]
+            return self.tokenizer(
+                texts, truncation=True, max_length=self._max_length(), padding=True,
+                return_tensors="pt",
+            )  # fmt: skip
+        return self.tokenizer(
+            [_plain(prompt) for prompt, _response in pairs],
+            [response for _prompt, response in pairs],
+            truncation=True,
+            max_length=self._max_length(),
+            padding=True,
+            return_tensors="pt",
+        )
+
+    def _max_length(self) -> int:
+        limit = getattr(self.tokenizer, "model_max_length", MAX_TOKENS) or MAX_TOKENS
+        return min(int(limit), MAX_TOKENS)
+
+
+def _messages(prompt) -> list[dict]:
+    if isinstance(prompt, list):
+        return [{"role": m["role"], "content": m["content"]} for m in prompt]
+    return [{"role": "user", "content": prompt}]
+
+
+def _plain(prompt) -> str:
+    if isinstance(prompt, list):
+        return "\n\n".join(f"{m['role']}: {m['content']}" for m in prompt)
+    return prompt
+
+
+def reward_model_load(name: str) -> RewardModel:
+    """Load a reward model, or raise RewardModelError saying what is wrong in words."""
+    if not scoring_available():
+        raise RewardModelError(
+            _("Scoring is unavailable: install the ml extra (pip install -e '.[ml]').")
+        )
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a worker's log is no terminal
+
+    name = name.strip()
+    if not name:
+        raise RewardModelError(_("The project names no reward model."))
+    path = Path(name).expanduser()
+    looks_local = name.startswith(("/", ".", "~")) or path.exists()
+    if looks_local and not path.is_dir():
+        raise RewardModelError(_("There is no model folder at %(path)s.") % {"path": name})
+    source = str(path) if looks_local else name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForSequenceClassification.from_pretrained(source)
+    except OSError as error:
+        # Missing files, an unknown id, or no network (HF_HUB_OFFLINE or offline).
+        raise RewardModelError(
+            _("Cannot load %(name)s: %(reason)s") % {"name": name, "reason": _first_line(error)}
+        ) from error
+    except (ValueError, KeyError, TypeError) as error:
+        raise RewardModelError(
+            _("%(name)s is not a sequence-classification model: %(reason)s")
+            % {"name": name, "reason": _first_line(error)}
+        ) from error
+    outputs = getattr(model.config, "num_labels", None)
+    if outputs != 1:
+        raise RewardModelError(
+            _("%(name)s has %(n)s outputs; a reward model has one.") % {"name": name, "n": outputs}
+        )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    model.eval()
+    return RewardModel(
+        name=name,
+        tokenizer=tokenizer,
+        model=model,
+        uses_chat_template=bool(getattr(tokenizer, "chat_template", None)),
+    )
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+
+def scoring_request(
+    *, project: Project, user: AbstractBaseUser | None, now: datetime
+) -> ScoringJob:
+    """Queue a scoring run of the project's reward model, unless one is already queued
+    or running (that one is returned)."""
+    if not project.reward_model:
+        raise DomainError(_("Name a reward model for the project first."), field="reward_model")
+    if not scoring_available():
+        raise DomainError(
+            _("Scoring is unavailable: install the ml extra (pip install -e '.[ml]')."),
+            field="reward_model",
+        )
+    with transaction.atomic():
+        # The project row lock makes "is one running?" and "start one" a single step.
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).values("pk").get()
+        running = (
+            ScoringJob.objects.filter(project=project, status__in=BUSY)
+            .filter(Q(started_at__isnull=True) | Q(started_at__gte=now - ABANDONED_AFTER))
+            .first()
+        )
+        if running is not None:
+            return running
+        job = ScoringJob.objects.create(
+            project=project,
+            reward_model=project.reward_model,
+            status=ScoringJob.Status.QUEUED,
+            created_by=user if user is not None and user.is_authenticated else None,
+            created_at=now,
+        )
+        transaction.on_commit(
+            lambda: async_task(
+                "ranking.tasks.scoring_run_task", job.pk, task_name=f"scoring-{job.pk}"
+            )
+        )
+    return job
+
+
+def unscored(*, project: Project, reward_model: str):
+    scored = ResponseScore.objects.filter(response=OuterRef("pk"), reward_model=reward_model)
+    return Response.objects.filter(prompt__project=project).exclude(Exists(scored))
+
+
+def scoring_run(
+    *,
+    job_id: int,
+    batch: int = BATCH,
+    loader: Callable[[str], RewardModel] = reward_model_load,
+) -> ScoringJob:
+    """Score every unscored response of the job's project, in batches, committing each.
+    Safe to run twice and resumable after a kill: what is scored is not scored again. A
+    model that cannot be loaded fails the job with the reason; the worker carries on."""
+    now = timezone.now()
+    claimed = (
+        ScoringJob.objects.filter(pk=job_id)
+        .filter(
+            Q(status=ScoringJob.Status.QUEUED)
+            | Q(status=ScoringJob.Status.RUNNING, started_at__lt=now - ABANDONED_AFTER)
+        )
+        .update(status=ScoringJob.Status.RUNNING, started_at=now, error="")
+    )
+    job = ScoringJob.objects.select_related("project").get(pk=job_id)
+    if not claimed:
+        return job
+    try:
+        model = loader(job.reward_model)
+    except RewardModelError as error:
+        return _finish(job, ScoringJob.Status.FAILED, error.message)
+    try:
+        _score_all(job, model, batch)
+    except Exception as error:  # recorded on the job; the scores so far are kept
+        return _finish(job, ScoringJob.Status.FAILED, f"{type(error).__name__}: {error}"[:2000])
+    return _finish(job, ScoringJob.Status.DONE, "")
+
+
+def _finish(job: ScoringJob, status: str, error: str) -> ScoringJob:
+    ScoringJob.objects.filter(pk=job.pk).update(
+        status=status, error=error, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+def _score_all(job: ScoringJob, model: RewardModel, batch: int) -> None:
+    project = job.project
+    todo = unscored(project=project, reward_model=job.reward_model)
+    total = todo.count()
+    ScoringJob.objects.filter(pk=job.pk).update(progress_total=total, progress_done=0)
+    prompts: dict[int, object] = {}
+    last = 0
+    done = 0
+    while True:
+        rows = list(
+            todo.filter(pk__gt=last).order_by("pk").values_list("pk", "prompt_id", "text")[:batch]
+        )
+        if not rows:
+            break
+        missing = {prompt_id for _pk, prompt_id, _text in rows} - prompts.keys()
+        if missing:
+            if len(prompts) > 10_000:
+                prompts.clear()
+            prompts.update(Prompt.objects.filter(pk__in=missing).values_list("pk", "content"))
+        scores = model.score([(prompts[prompt_id], text) for _pk, prompt_id, text in rows])
+        stamp = timezone.now()
+        ResponseScore.objects.bulk_create(
+            [
+                ResponseScore(
+                    response_id=pk, reward_model=job.reward_model, score=score, created_at=stamp
+                )
+                for (pk, _prompt_id, _text), score in zip(rows, scores, strict=True)
+            ],
+            ignore_conflicts=True,  # a second worker on the same rows: first one wins
+        )
+        gaps_refresh(
+            prompt_ids={prompt_id for _pk, prompt_id, _text in rows}, reward_model=job.reward_model
+        )
+        done += len(rows)
+        last = rows[-1][0]
+        ScoringJob.objects.filter(pk=job.pk).update(progress_done=done)
+
+
+def gaps_refresh(*, prompt_ids: set[int], reward_model: str) -> None:
+    """Store each prompt's gap between its two best scores, once all its responses are
+    scored (the uncertainty-first queue orders by it)."""
+    scores: dict[int, list[float]] = {}
+    for prompt_id, score in ResponseScore.objects.filter(
+        reward_model=reward_model, response__prompt_id__in=prompt_ids
+    ).values_list("response__prompt_id", "score"):
+        scores.setdefault(prompt_id, []).append(score)
+    sizes = dict(
+        Response.objects.filter(prompt_id__in=prompt_ids)
+        .values("prompt_id")
+        .annotate(n=Count("id"))
+        .values_list("prompt_id", "n")
+    )
+    for prompt_id, values in scores.items():
+        if len(values) == sizes.get(prompt_id) and len(values) >= 2:
+            best, second = sorted(values, reverse=True)[:2]
+            Prompt.objects.filter(pk=prompt_id).update(score_gap=best - second)
+
+
+def scoring_status(*, project: Project) -> dict:
+    """What the page and the API show: the latest job and how much is scored."""
+    job = project.scoring_jobs.order_by("-created_at", "-id").first()
+    responses = Response.objects.filter(prompt__project=project).count()
+    scored = (
+        ResponseScore.objects.filter(
+            reward_model=project.reward_model, response__prompt__project=project
+        ).count()
+        if project.reward_model
+        else 0
+    )
+    return {
+        "available": scoring_available(),
+        "reward_model": project.reward_model,
+        "status": job.status if job else "idle",
+        "progress": {
+            "done": job.progress_done if job else 0,
+            "total": job.progress_total if job else 0,
+        },
+        "error": job.error if job else "",
+        "job_id": job.pk if job else None,
+        "scored": scored,
+        "responses": responses,
+    }
