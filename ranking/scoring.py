@@ -8,7 +8,9 @@ HF_HUB_OFFLINE is honoured by transformers itself. Loading errors become a messa
 the job, never a crashed worker.
 """
 
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.util import find_spec
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
@@ -25,7 +27,7 @@ from labelling.models import Project, Prompt, Response
 from labelling.services import DomainError
 from ranking.models import ResponseScore, ScoringJob
 
-BATCH = 32
+BATCH = 128  # responses a forward pass; committed together
 MAX_TOKENS = 512
 # A job still running this long after it started died with its worker.
 ABANDONED_AFTER = timedelta(minutes=40)
@@ -51,33 +53,60 @@ class RewardModel:
 
     def score(self, pairs: list[tuple[object, str]]) -> list[float]:
         """Rewards for (prompt, response) pairs; a prompt is a string or a message list."""
+        return self.forward(self.encode(pairs))
+
+    def forward(self, encoded) -> list[float]:
         import torch
 
-        encoded = self.encode(pairs)
         with torch.inference_mode():
             return self.model(**encoded).logits[:, 0].float().tolist()
 
     def encode(self, pairs: list[tuple[object, str]]):
+        """Token ids for a batch: the whole conversation through the chat template when
+        the tokenizer has one, else (prompt, response) as a text pair."""
         if self.uses_chat_template:
-            texts = [
+            inputs = [
                 self.tokenizer.apply_chat_template(
                     [*_messages(prompt), {"role": "assistant", "content": response}],
                     tokenize=False,
                 )
                 for prompt, response in pairs
             ]
-            return self.tokenizer(
-                texts, truncation=True, max_length=self._max_length(), padding=True,
-                return_tensors="pt",
-            )  # fmt: skip
+        else:
+            inputs = [(_plain(prompt), response) for prompt, response in pairs]
+        if getattr(self.tokenizer, "is_fast", False):
+            return self._encode_fast(inputs)
+        texts = [x if isinstance(x, str) else x[0] for x in inputs]
+        seconds = None if self.uses_chat_template else [x[1] for x in inputs]
         return self.tokenizer(
-            [_plain(prompt) for prompt, _response in pairs],
-            [response for _prompt, response in pairs],
-            truncation=True,
-            max_length=self._max_length(),
-            padding=True,
+            texts, seconds, truncation=True, max_length=self._max_length(), padding=True,
             return_tensors="pt",
-        )
+        )  # fmt: skip
+
+    def _encode_fast(self, inputs: list):
+        """The Rust tokenizer straight, padded here: the Python wrapper's own padding and
+        tensor conversion cost three times the encoding itself (bench/score.py)."""
+        import torch
+
+        backend = self.tokenizer.backend_tokenizer
+        backend.enable_truncation(max_length=self._max_length())
+        backend.no_padding()
+        encodings = backend.encode_batch(inputs)
+        width = max(len(e.ids) for e in encodings)
+        pad = self.tokenizer.pad_token_id or 0
+        left = self.tokenizer.padding_side == "left"
+
+        def padded(values: list[int], fill: int) -> list[int]:
+            filler = [fill] * (width - len(values))
+            return filler + values if left else values + filler
+
+        columns = {
+            "input_ids": [padded(e.ids, pad) for e in encodings],
+            "attention_mask": [padded(e.attention_mask, 0) for e in encodings],
+            "token_type_ids": [padded(e.type_ids, 0) for e in encodings],
+        }
+        names = self.tokenizer.model_input_names
+        return {name: torch.tensor(columns[name]) for name in names if name in columns}
 
     def _max_length(self) -> int:
         limit = getattr(self.tokenizer, "model_max_length", MAX_TOKENS) or MAX_TOKENS
@@ -237,61 +266,108 @@ def _finish(job: ScoringJob, status: str, error: str) -> ScoringJob:
 
 
 def _score_all(job: ScoringJob, model: RewardModel, batch: int) -> None:
+    """Batches in id order, each committed with its scores and its prompts' gaps. The
+    next batch is read and tokenised in a second thread while the model runs on this
+    one (the tokenizer and torch both release the GIL): on a small model, tokenising
+    costs about as much as the forward pass."""
     project = job.project
     todo = unscored(project=project, reward_model=job.reward_model)
     total = todo.count()
     ScoringJob.objects.filter(pk=job.pk).update(progress_total=total, progress_done=0)
     prompts: dict[int, object] = {}
-    last = 0
-    done = 0
-    while True:
-        rows = list(
-            todo.filter(pk__gt=last).order_by("pk").values_list("pk", "prompt_id", "text")[:batch]
-        )
-        if not rows:
-            break
+
+    responses = Response.objects.filter(prompt__project=project).order_by("pk")
+
+    def fetch(after: int) -> list[tuple[int, int, str]]:
+        """The next batch of unscored responses after id `after`: a keyset read of the
+        project's responses, less those already scored (two index reads; one anti-join
+        made PostgreSQL rescan the scores for every batch)."""
+        rows: list[tuple[int, int, str]] = []
+        while len(rows) < batch:
+            window = list(
+                responses.filter(pk__gt=after).values_list("pk", "prompt_id", "text")[:batch]
+            )
+            if not window:
+                break
+            scored = set(
+                ResponseScore.objects.filter(
+                    reward_model=job.reward_model, response_id__in=[pk for pk, _p, _t in window]
+                ).values_list("response_id", flat=True)
+            )
+            rows.extend(row for row in window if row[0] not in scored)
+            after = window[-1][0]
+        rows = rows[:batch]
         missing = {prompt_id for _pk, prompt_id, _text in rows} - prompts.keys()
         if missing:
             if len(prompts) > 10_000:
                 prompts.clear()
             prompts.update(Prompt.objects.filter(pk__in=missing).values_list("pk", "content"))
-        scores = model.score([(prompts[prompt_id], text) for _pk, prompt_id, text in rows])
-        stamp = timezone.now()
-        ResponseScore.objects.bulk_create(
-            [
-                ResponseScore(
-                    response_id=pk, reward_model=job.reward_model, score=score, created_at=stamp
-                )
-                for (pk, _prompt_id, _text), score in zip(rows, scores, strict=True)
-            ],
-            ignore_conflicts=True,  # a second worker on the same rows: first one wins
-        )
-        gaps_refresh(
-            prompt_ids={prompt_id for _pk, prompt_id, _text in rows}, reward_model=job.reward_model
-        )
-        done += len(rows)
-        last = rows[-1][0]
-        ScoringJob.objects.filter(pk=job.pk).update(progress_done=done)
+        return rows
+
+    def pairs(rows):
+        return [(prompts[prompt_id], text) for _pk, prompt_id, text in rows]
+
+    # Scores of prompts not yet complete: a prompt's gap is stored as soon as all its
+    # responses are scored, from memory rather than read back from the database.
+    incomplete: dict[int, list[float]] = {}
+    per_prompt = project.responses_per_prompt
+    done = 0
+    with ThreadPoolExecutor(max_workers=1) as tokenising:
+        rows = fetch(0)
+        pending = tokenising.submit(model.encode, pairs(rows)) if rows else None
+        while rows:
+            encoded = pending.result()
+            upcoming = fetch(rows[-1][0])
+            pending = tokenising.submit(model.encode, pairs(upcoming)) if upcoming else None
+            scores = model.forward(encoded)
+            stamp = timezone.now()
+            ResponseScore.objects.bulk_create(
+                [
+                    ResponseScore(
+                        response_id=pk, reward_model=job.reward_model, score=score, created_at=stamp
+                    )
+                    for (pk, _prompt_id, _text), score in zip(rows, scores, strict=True)
+                ],
+                ignore_conflicts=True,  # a second worker on the same rows: first one wins
+            )
+            for (_pk, prompt_id, _text), score in zip(rows, scores, strict=True):
+                incomplete.setdefault(prompt_id, []).append(score)
+            complete = [p for p, values in incomplete.items() if len(values) == per_prompt]
+            Prompt.objects.bulk_update(
+                [Prompt(pk=p, score_gap=_gap(incomplete.pop(p))) for p in complete], ["score_gap"]
+            )
+            done += len(rows)
+            ScoringJob.objects.filter(pk=job.pk).update(progress_done=done)
+            rows = upcoming
+    if incomplete:
+        # Prompts some of whose responses an earlier, killed run had scored.
+        gaps_refresh(prompt_ids=set(incomplete), reward_model=job.reward_model)
+
+
+def _gap(values: list[float]) -> float:
+    best, second = sorted(values, reverse=True)[:2]
+    return best - second
 
 
 def gaps_refresh(*, prompt_ids: set[int], reward_model: str) -> None:
     """Store each prompt's gap between its two best scores, once all its responses are
-    scored (the uncertainty-first queue orders by it)."""
-    scores: dict[int, list[float]] = {}
-    for prompt_id, score in ResponseScore.objects.filter(
-        reward_model=reward_model, response__prompt_id__in=prompt_ids
-    ).values_list("response__prompt_id", "score"):
-        scores.setdefault(prompt_id, []).append(score)
-    sizes = dict(
-        Response.objects.filter(prompt_id__in=prompt_ids)
-        .values("prompt_id")
-        .annotate(n=Count("id"))
-        .values_list("prompt_id", "n")
+    scored (the uncertainty-first queue orders by it). One UPDATE for the lot."""
+    # By response id, which the (reward model, response) unique index serves: going
+    # through the response's prompt made each call scan every score of the model.
+    prompt_of = dict(
+        Response.objects.filter(prompt_id__in=prompt_ids).values_list("pk", "prompt_id")
     )
+    sizes = Counter(prompt_of.values())
+    scores: dict[int, list[float]] = {}
+    for response_id, score in ResponseScore.objects.filter(
+        reward_model=reward_model, response_id__in=list(prompt_of)
+    ).values_list("response_id", "score"):
+        scores.setdefault(prompt_of[response_id], []).append(score)
+    changed = []
     for prompt_id, values in scores.items():
         if len(values) == sizes.get(prompt_id) and len(values) >= 2:
-            best, second = sorted(values, reverse=True)[:2]
-            Prompt.objects.filter(pk=prompt_id).update(score_gap=best - second)
+            changed.append(Prompt(pk=prompt_id, score_gap=_gap(values)))
+    Prompt.objects.bulk_update(changed, ["score_gap"])
 
 
 def scoring_status(*, project: Project) -> dict:

@@ -1,0 +1,135 @@
+"""Benchmark: reward-model scoring of 20,000 responses with the tiny test model.
+
+Setup (not timed): a PostgreSQL database of its own with 5,000 prompts x 4 responses, and
+the tiny reward model of the tests (a two-layer BERT, built here, offline). Timed:
+  1. the bare forward pass over the same batches, already tokenised;
+  2. the whole scoring job: database reads, tokenising, forward pass, writing the scores
+     and the prompts' score gaps, progress.
+Prints responses per second for both; goal (issue 7): the job reaches at least 80% of
+the bare model's throughput. Torch runs on one thread, as in the tests.
+
+    .venv/bin/python bench/score.py
+    .venv/bin/python bench/score.py --prompts 1000 --batch 256
+"""
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from annotate import recreate_database  # noqa: E402
+
+BATCH = 128  # ranking.scoring.BATCH, the job's own batch size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/rlhf_bench_score"
+    )
+    parser.add_argument("--prompts", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=BATCH)
+    args = parser.parse_args()
+    os.environ.update(
+        DATABASE_URL=args.database_url,
+        DEBUG="false",
+        SECRET_KEY="benchmark-only-" + "k" * 40,
+        DJANGO_SETTINGS_MODULE="rlhf_site.settings",
+        HF_HUB_OFFLINE="1",
+    )
+    recreate_database(args.database_url)
+    import django
+
+    django.setup()
+    import torch
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from labelling.importing import prompts_import
+    from labelling.models import Prompt, Response
+    from labelling.services import project_create
+    from ranking.models import ResponseScore, ScoringJob
+    from ranking.scoring import reward_model_load, scoring_run
+    from tests.reward_model import build_tiny_reward_model
+
+    torch.set_num_threads(1)
+    call_command("migrate", verbosity=0)
+    folder = build_tiny_reward_model(Path(tempfile.mkdtemp(prefix="bench-reward-")) / "model")
+    now = timezone.now()
+    project = project_create(name="score bench", created_by=None, now=now, responses_per_prompt=4)
+    words = [
+        "the",
+        "congestion",
+        "window",
+        "packets",
+        "network",
+        "good",
+        "bad",
+        "short",
+        "long",
+        "question",
+        "answer",
+    ]
+    lines = "".join(
+        json.dumps(
+            {
+                "external_id": f"p{i}",
+                "prompt": f"Explain TCP slow start {i}?",
+                "responses": [
+                    {
+                        "external_id": f"r{r}",
+                        "model": f"m{r}",
+                        "text": " ".join(words[(i + r + k) % len(words)] for k in range(40)),
+                    }
+                    for r in range(4)
+                ],
+            }
+        )
+        + "\n"
+        for i in range(args.prompts)
+    )
+    prompts_import(project=project, stream=io.BytesIO(lines.encode()), actor=None, now=now)
+    total = Response.objects.filter(prompt__project=project).count()
+
+    model = reward_model_load(str(folder))
+    contents = dict(Prompt.objects.filter(project=project).values_list("pk", "content"))
+    pairs = [
+        (contents[prompt_id], text)
+        for prompt_id, text in Response.objects.filter(prompt__project=project)
+        .order_by("pk")
+        .values_list("prompt_id", "text")
+    ]
+    batches = [model.encode(pairs[i : i + args.batch]) for i in range(0, len(pairs), args.batch)]
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for encoded in batches:
+            model.model(**encoded).logits[:, 0].tolist()
+    bare = total / (time.perf_counter() - start)
+
+    project.reward_model = str(folder)
+    project.save(update_fields=["reward_model"])
+    job = ScoringJob.objects.create(
+        project=project, reward_model=project.reward_model, status="queued", created_at=now
+    )
+    start = time.perf_counter()
+    job = scoring_run(job_id=job.pk, batch=args.batch)
+    seconds = time.perf_counter() - start
+    scored = ResponseScore.objects.filter(reward_model=project.reward_model).count()
+    whole = scored / seconds
+    print(f"responses         {total:,} ({args.prompts:,} prompts), batches of {args.batch}")
+    print(f"bare forward pass {bare:,.0f} responses/s (tokenised beforehand)")
+    print(f"whole job         {whole:,.0f} responses/s in {seconds:.1f} s [{job.status}]")
+    print(f"ratio             {whole / bare:.0%} (goal >= 80%)")
+    sys.exit(0 if job.status == "done" and scored == total else 1)
+
+
+if __name__ == "__main__":
+    main()
