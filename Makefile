@@ -52,6 +52,8 @@ bench: install-dev
 	$(PY) bench/import_prompts.py $(BENCH_ARGS)
 	$(PY) bench/annotate.py
 	$(PY) bench/agreement.py
+	$(PY) bench/export.py
+	$(PY) bench/score.py
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -483,3 +483,14 @@ def test_parquet_and_jsonl_exports_hold_the_same_rows(labelled):
         jsonl_rows = lines(build(labelled, fmt, "jsonl", filters={"include_ties": True}))
         parquet = build(labelled, fmt, "parquet", filters={"include_ties": True})
         assert pq.read_table(export_path(parquet)).to_pylist() == jsonl_rows, fmt
+
+
+def test_an_export_with_no_rows_is_an_empty_file_that_still_loads(labelled):
+    import pyarrow.parquet as pq
+
+    for file_format in ("jsonl", "parquet"):
+        export = build(labelled, "pairwise", file_format, filters={"guideline_versions": [2]})
+        assert export.status == "done" and export.row_count == 0
+        assert export.manifest["counts"] == {"rows": 0, "train": 0, "test": 0, "prompts": 0}
+    assert pq.read_table(export_path(export)).num_rows == 0
+    assert pq.read_table(export_path(export)).column_names == export.manifest["columns"]
