@@ -37,6 +37,13 @@ def browser_page(monkeypatch):
         problems: list[str] = []
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}"))
+        # A Content-Security-Policy violation shows as a console error: none may occur.
+        page.on(
+            "console",
+            lambda message: (
+                problems.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         page.problems = problems
         yield page
         browser.close()
@@ -163,3 +170,45 @@ def _order(page) -> list[str]:
     return page.eval_on_selector_all(
         "#rank-list .rank-item", "items => items.map(i => i.dataset.label)"
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_page_runs_under_the_content_security_policy(
+    live_server, browser_page, project, cast
+):
+    """The policy forbids inline scripts: each page's own scripts must still work, and
+    no page may trip it (a violation is a console error the fixture records)."""
+    from tests.conftest import annotate
+
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    annotate(project, cast["alice"], rank=lambda ids: [[i] for i in ids])
+    annotate(project, cast["bob"], rank=lambda ids: [[i] for i in reversed(ids)])
+    page = browser_page
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "sam")
+    page.fill("#id_password", PASSWORD)
+    page.press("#id_password", "Enter")
+    prompt = project.prompts.get(external_id="p-1")
+    for path, proof in [
+        ("/", "Chatbot comparisons"),
+        (f"/projects/{project.pk}/", "Reward model"),
+        (f"/projects/{project.pk}/dashboard/", "Agreement over time"),
+        (f"/projects/{project.pk}/review/", "Review queue"),
+        (f"/projects/{project.pk}/review/{prompt.pk}/", "Annotations side by side"),
+        (f"/projects/{project.pk}/exports/", "New export"),
+        (f"/projects/{project.pk}/guidelines/", "Version 1"),
+        (f"/projects/{project.pk}/guidelines/new/", "What changed"),
+        ("/admin/", "Site administration"),
+    ]:
+        page.goto(f"{live_server.url}{path}")
+        assert proof in page.content(), path
+    # Swagger UI starts from a script file of its own (no inline script) and renders.
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=15000)
+    assert "Preference labelling API" in page.inner_text(".swagger-ui .info .title")
+    assert not page.problems, page.problems

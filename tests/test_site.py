@@ -349,3 +349,17 @@ def test_markdown_renderer_keeps_formatting():
     assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html
     assert "<code>code</code>" in html and "<table>" in html
     assert 'rel="nofollow noopener noreferrer"' in str(render_markdown("[a](https://example.org)"))
+
+
+def test_every_page_sends_a_content_security_policy_without_inline_scripts(client, project):
+    client.login(username="adam", password=PASSWORD)
+    for path in ["/", f"/projects/{project.pk}/", "/accounts/login/", "/api/docs/"]:
+        policy = client.get(path)["Content-Security-Policy"]
+        directives = {
+            part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()
+        }
+        assert directives["script-src"] == ["'self'"], path
+        assert directives["object-src"] == ["'none'"] and directives["frame-ancestors"] == [
+            "'none'"
+        ]
+        assert "Content-Security-Policy-Report-Only" not in client.get(path)
