@@ -12,8 +12,9 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -68,11 +69,45 @@ class TokenView(APIView):
             username=data.validated_data["username"],
             password=data.validated_data["password"],
         )
+        if getattr(request, "axes_locked_out", False):
+            return Response(
+                {
+                    "detail": _(
+                        "Too many failed attempts for this username from this address; "
+                        "try again later."
+                    ),
+                    "errors": [],
+                },
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
         if user is None or not user.is_active:
             # 400 as DRF's own token view answers: the request, not a session, is wrong.
             raise ValidationError({"password": [_("Unknown username or wrong password.")]})
         token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
+
+    @extend_schema(
+        request=None,
+        responses={204: None, 401: ERROR},
+        summary="Revoke the token this request is made with",
+    )
+    def delete(self, request):
+        # Authentication is off on this view for the POST; a DELETE must name its token.
+        try:
+            found = TokenAuthentication().authenticate(request)
+        except AuthenticationFailed:
+            found = None  # an unknown or revoked token
+        if found is None:
+            return Response(
+                {
+                    "detail": _("Send the token to revoke in the Authorization header."),
+                    "errors": [],
+                },
+                status=status.HTTP_401_UNAUTHORIZED,
+                headers={"WWW-Authenticate": "Token"},
+            )
+        found[1].delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class UsersView(APIView):

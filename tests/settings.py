@@ -9,6 +9,9 @@ from rlhf_site.settings import *  # noqa: F403
 from rlhf_site.settings import Q_CLUSTER
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Django's test client logs in without a request, which django-axes refuses; the lockout
+# tests switch it on for themselves (tests/test_security.py).
+AXES_ENABLED = False
 # Run background tasks inline: django-q2 reads this once at start-up.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 SECURE_SSL_REDIRECT = False

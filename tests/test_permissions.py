@@ -78,6 +78,9 @@ API_CASES = [
      {"alice": 200, "olga": 200, None: 200}),
     ("post", "/api/auth/token/", {"username": "bob", "password": PASSWORD}, "json",
      {"alice": 200, "olga": 200, None: 200}),
+    # Anyone may revoke the token they call with; without one there is nothing to revoke.
+    ("delete", "/api/auth/token/", None, "json",
+     {"alice": 204, "olga": 204, None: 401}),
 ]  # fmt: skip
 
 PAGE_CASES = [

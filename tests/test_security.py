@@ -1,0 +1,59 @@
+"""Sessions and tokens (issue 8): login rate limiting with lockout, revocable tokens."""
+
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from tests.conftest import PASSWORD
+
+LOGIN = "/accounts/login/"
+
+
+@override_settings(AXES_ENABLED=True)
+def test_the_login_page_locks_a_username_out_after_five_failures(client, cast):
+    for _ in range(4):
+        response = client.post(LOGIN, {"username": "alice", "password": "wrong guess"})
+        assert response.status_code == 200
+        assert "didn't match" in response.content.decode()
+    locked = client.post(LOGIN, {"username": "alice", "password": "wrong guess"})
+    assert locked.status_code == 429
+    assert "Too many failed attempts" in locked.content.decode()
+    # Even the right password is refused while the lockout lasts...
+    assert client.post(LOGIN, {"username": "alice", "password": PASSWORD}).status_code == 429
+    # ...for that username only: bob, from the same address, logs in.
+    assert client.post(LOGIN, {"username": "bob", "password": PASSWORD}).status_code == 302
+
+
+@override_settings(AXES_ENABLED=True)
+def test_a_success_clears_the_count(client, cast):
+    for _ in range(4):
+        client.post(LOGIN, {"username": "alice", "password": "wrong guess"})
+    assert client.post(LOGIN, {"username": "alice", "password": PASSWORD}).status_code == 302
+    client.logout()
+    for _ in range(4):
+        client.post(LOGIN, {"username": "alice", "password": "wrong guess"})
+    assert client.post(LOGIN, {"username": "alice", "password": PASSWORD}).status_code == 302
+
+
+@override_settings(AXES_ENABLED=True)
+def test_the_token_endpoint_locks_out_too(cast):
+    client = APIClient()
+    for _ in range(5):
+        response = client.post(
+            "/api/auth/token/", {"username": "alice", "password": "wrong"}, format="json"
+        )
+        assert response.status_code in (400, 429)
+    refused = client.post(
+        "/api/auth/token/", {"username": "alice", "password": PASSWORD}, format="json"
+    )
+    assert refused.status_code == 429
+    assert "Too many failed attempts" in refused.json()["detail"]
+
+
+def test_a_token_can_be_revoked(api):
+    client = api("alice")
+    assert client.get("/api/projects/").status_code == 200
+    assert client.delete("/api/auth/token/").status_code == 204
+    assert client.get("/api/projects/").status_code == 401
+    # Revoking again: the token is gone, so the request is not authenticated.
+    assert client.delete("/api/auth/token/").status_code == 401
+    assert APIClient().delete("/api/auth/token/").status_code == 401
