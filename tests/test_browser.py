@@ -212,3 +212,133 @@ def test_every_page_runs_under_the_content_security_policy(
     page.wait_for_selector(".swagger-ui .info .title", timeout=15000)
     assert "Preference labelling API" in page.inner_text(".swagger-ui .info .title")
     assert not page.problems, page.problems
+
+
+def _login(page, base_url: str, username: str) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.press("#id_password", "Enter")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hostile_text_never_runs_anywhere_it_is_shown(live_server, browser_page, project, cast):
+    """Fifty-odd XSS payloads as the project's name, a criterion, prompts (text and chat),
+    responses, model names, critiques, comments and guideline text, then every page that
+    shows them opened in chromium: no script runs (no dialog, the sentinel global stays
+    unset) and each payload's label is still there to read."""
+    from labelling.guidelines import guideline_acknowledge, guideline_publish
+    from labelling.models import Membership
+    from labelling.services import membership_set, project_update
+    from tests.conftest import acknowledge, annotate
+    from tests.xss_payloads import PAYLOADS
+
+    now = timezone.now()
+    n = len(PAYLOADS)
+    project = project_update(
+        project=project,
+        actor=cast["adam"],
+        now=now,
+        name=PAYLOADS[1][:200],
+        criteria=[
+            {
+                "key": "helpfulness",
+                "label": PAYLOADS[6][:100],
+                "scale": [1, 7],
+                "help": PAYLOADS[7],
+            },
+            {"key": "honesty", "label": "Honesty", "scale": [1, 7]},
+        ],
+    )
+    items = []
+    for i in range(14):
+        prompt = (
+            [{"role": "system", "content": PAYLOADS[3]}, {"role": "user", "content": PAYLOADS[4]}]
+            if i == 13
+            else PAYLOADS[i % n]
+        )
+        item = prompt_line(f"p-{i:02d}", prompt=prompt)
+        for r, response in enumerate(item["responses"]):
+            response["text"] = PAYLOADS[(4 * i + r) % n]
+            response["model"] = PAYLOADS[(4 * i + r + 7) % n][:200]
+        items.append(item)
+    prompts_import(project=project, stream=io.BytesIO(jsonl(*items)), actor=None, now=now)
+    guideline_publish(
+        project=project,
+        body="\n\n".join(PAYLOADS),
+        change_summary=PAYLOADS[2],
+        actor=cast["adam"],
+        now=now,
+    )
+    acknowledge(project, cast["alice"], cast["bob"])
+    project.refresh_from_db()
+
+    def hostile_labels(ids):
+        return {
+            "ratings": {str(r): {"helpfulness": 1, "honesty": 1} for r in ids},
+        }
+
+    for user in ("alice", "bob"):
+        annotation = annotate(project, cast[user], rank=lambda ids: [[i] for i in ids])
+        from labelling.submission import annotation_submit, submission_check
+
+        ids = sorted(annotation.display_order)
+        data = {
+            "ranking": [[i] for i in reversed(ids)] if user == "bob" else [[i] for i in ids],
+            **hostile_labels(ids),
+            "critiques": {str(r): PAYLOADS[(k * 5) % n] for k, r in enumerate(ids)},
+            "comment": PAYLOADS[9],
+            "flags": {str(ids[0]): ["unsafe"]},
+        }
+        submission = submission_check(project=project, response_ids=ids, data=data)
+        annotation_submit(
+            assignment=annotation.assignment, annotator=cast[user], submission=submission, now=now
+        )
+    membership_set(
+        project=project, user=cast["olga"], role=Membership.Role.ANNOTATOR, actor=None, now=now
+    )
+    guideline_acknowledge(project=project, user=cast["olga"], version=1, now=now)
+    reviewed = project.prompts.get(external_id="p-00")
+
+    page, base = browser_page, live_server.url
+    seen: set[str] = set()
+
+    def visit(path: str) -> str:
+        page.goto(f"{base}{path}")
+        assert page.evaluate("window.__xss") is None, path
+        text = page.inner_text("body")
+        seen.update(label for label in (p.split()[0] for p in PAYLOADS) if label in text)
+        return text
+
+    _login(page, base, "olga")
+    text = visit(f"/projects/{project.pk}/guidelines/acknowledge/")
+    assert all(p.split()[0] in text for p in PAYLOADS)  # the new guideline, every payload
+    visit("/")
+
+    _login(page, base, "alice")
+    page.goto(f"{base}/")
+    page.click("text=Start labelling")
+    page.wait_for_selector("#ranker:not([hidden])")
+    assert page.evaluate("window.__xss") is None
+    label_page = page.inner_text("body")
+    assert PAYLOADS[6].split()[0] in label_page  # the criterion's label
+
+    _login(page, base, "sam")
+    for path in [
+        f"/projects/{project.pk}/",
+        f"/projects/{project.pk}/guidelines/",
+        f"/projects/{project.pk}/review/",
+        f"/projects/{project.pk}/review/{reviewed.pk}/",
+        f"/projects/{project.pk}/dashboard/",
+        f"/projects/{project.pk}/exports/",
+        f"/admin/labelling/prompt/{reviewed.pk}/change/",
+    ]:
+        visit(path)
+    review = visit(f"/projects/{project.pk}/review/{reviewed.pk}/")
+    for k in range(4):  # the critiques of both annotators, and the comment
+        assert PAYLOADS[(k * 5) % n].split()[0] in review
+    assert PAYLOADS[9].split()[0] in review
+    assert seen == {p.split()[0] for p in PAYLOADS}
+    assert not page.problems, page.problems
