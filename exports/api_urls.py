@@ -4,18 +4,18 @@ from exports import api
 
 urlpatterns = [
     path(
-        "projects/<int:project_id>/exports/",
+        "projects/<id:project_id>/exports/",
         api.ProjectExportsView.as_view(),
         name="api-project-exports",
     ),
-    path("exports/<int:export_id>/", api.ExportView.as_view(), name="api-export"),
+    path("exports/<id:export_id>/", api.ExportView.as_view(), name="api-export"),
     path(
-        "exports/<int:export_id>/download/",
+        "exports/<id:export_id>/download/",
         api.ExportDownloadView.as_view(),
         name="api-export-download",
     ),
     path(
-        "exports/<int:export_id>/manifest/",
+        "exports/<id:export_id>/manifest/",
         api.ExportManifestView.as_view(),
         name="api-export-manifest",
     ),

@@ -3,5 +3,5 @@ from django.urls import path
 from exports import views
 
 urlpatterns = [
-    path("projects/<int:project_id>/exports/", views.exports_page, name="exports"),
+    path("projects/<id:project_id>/exports/", views.exports_page, name="exports"),
 ]

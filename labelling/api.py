@@ -16,7 +16,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,6 +55,8 @@ ERROR = inline_serializer(
 class TokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # Form fields too, so `curl -d username=... -d password=...` works as the README says.
+    parser_classes = [JSONParser, FormParser]
 
     @extend_schema(
         request=s.TokenRequestSerializer,

@@ -52,3 +52,50 @@ def exception_handler(exc, context):
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
         response.data = {"detail": str(detail), "errors": []}
     return response
+
+
+def api_not_found(request, exception=None):
+    """404 for a URL no view answers. Under /api/ it is the JSON envelope every other
+    API error uses (a script should never have to parse an HTML page); elsewhere, the
+    site's own page."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "errors": []}, status=404)
+    return page_not_found(request, exception)
+
+
+def api_server_error(request):
+    from django.http import JsonResponse
+    from django.views.defaults import server_error
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": "The server failed on this request; it is logged.", "errors": []},
+            status=500,
+        )
+    return server_error(request)
+
+
+PUBLIC = {("/api/auth/token/", "post"), ("/api/schema/", "get")}
+
+
+def schema_error_responses(result, generator, request, public):
+    """drf-spectacular post-processing: document the error answers every operation can
+    give in the one envelope: 401 (no or bad token), 403 (a member without the role),
+    404 (not a member, no such object, or a list page past its end)."""
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    reasons = {
+        "401": "Not authenticated.",
+        "403": "A member without the role this needs.",
+        "404": "No such object (or not a member of its project), or no such page.",
+    }
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if (path, method) in PUBLIC:
+                continue
+            responses = operation.setdefault("responses", {})
+            for code, description in reasons.items():
+                responses.setdefault(code, {**error, "description": description})
+    return result

@@ -3,5 +3,5 @@ from django.urls import path
 from ranking import api
 
 urlpatterns = [
-    path("projects/<int:project_id>/score/", api.ScoreView.as_view(), name="api-score"),
+    path("projects/<id:project_id>/score/", api.ScoreView.as_view(), name="api-score"),
 ]

@@ -3,14 +3,14 @@ from django.urls import path
 from ranking import views
 
 urlpatterns = [
-    path("projects/<int:project_id>/dashboard/", views.dashboard, name="dashboard"),
+    path("projects/<id:project_id>/dashboard/", views.dashboard, name="dashboard"),
     path(
-        "projects/<int:project_id>/dashboard/status/",
+        "projects/<id:project_id>/dashboard/status/",
         views.dashboard_status,
         name="dashboard-status",
     ),
     path(
-        "projects/<int:project_id>/dashboard/refresh/",
+        "projects/<id:project_id>/dashboard/refresh/",
         views.dashboard_refresh,
         name="dashboard-refresh",
     ),

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 
@@ -11,6 +11,26 @@ def favicon(request):
     # when the URLconf is imported (manage.py check, migrate).
     return HttpResponsePermanentRedirect(static("favicon.svg"))
 
+
+class IdConverter:
+    """A database id in a URL: digits, short enough for a 64-bit integer column. Django's
+    int converter takes any length, and a 20-digit id overflowed the database (500)."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+# Registered before the apps' URLconfs are included: they use it.
+register_converter(IdConverter, "id")
+
+# Under /api/, errors without a view of their own are JSON too.
+handler404 = "labelling.api_errors.api_not_found"
+handler500 = "labelling.api_errors.api_server_error"
 
 urlpatterns = [
     path("", include("labelling.urls")),

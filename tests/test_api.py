@@ -289,3 +289,13 @@ def test_schema_and_docs_are_served(api, cast, client):
     client.login(username="alice", password=PASSWORD)
     docs = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs and "cdn" not in docs.lower()
+
+
+def test_api_urls_no_view_answers_get_the_json_envelope_and_huge_ids_are_404(api, client):
+    for path in ["/api/nothing-here/", "/api/projects/18446744073709551615/", "/api/projects/abc/"]:
+        response = api("adam").get(path)
+        assert response.status_code == 404, path
+        assert response.json() == {"detail": "Not found.", "errors": []}
+    # Outside the API the site's own page answers.
+    page = client.get("/projects/18446744073709551615/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")

@@ -253,12 +253,12 @@ def test_every_url_of_ours_is_in_the_tables():
     """A new endpoint must join the tables above before it can ship."""
     ours = {
         "/"
-        + route.replace("<int:project_id>", "{pid}")
-        .replace("<int:assignment_id>", "{aid}")
-        .replace("<int:version>", "{v}")
-        .replace("<int:prompt_id>", "{prid}")
-        .replace("<int:annotation_id>", "{nid}")
-        .replace("<int:export_id>", "{eid}")
+        + route.replace("<id:project_id>", "{pid}")
+        .replace("<id:assignment_id>", "{aid}")
+        .replace("<id:version>", "{v}")
+        .replace("<id:prompt_id>", "{prid}")
+        .replace("<id:annotation_id>", "{nid}")
+        .replace("<id:export_id>", "{eid}")
         for route in _paths(get_resolver())
         if not route.startswith(("admin/", "accounts/"))
     }
