@@ -193,7 +193,17 @@ class ProjectView(APIView):
         return Response(_project_payload(project, user=request.user, many=False))
 
 
-class MembersView(APIView):
+class MembersView(ListAPIView):
+    """GET lists the members (paginated, like every list); POST adds or changes one."""
+
+    serializer_class = s.MembershipSerializer
+
+    def get_queryset(self):
+        project = selectors.project_get_for_member(
+            user=self.request.user, project_id=self.kwargs["project_id"], roles=ADMIN
+        )
+        return project.memberships.select_related("user").order_by("user__username")
+
     @extend_schema(
         request=s.MemberRequestSerializer,
         responses={
@@ -226,24 +236,26 @@ class MembersView(APIView):
             status=status.HTTP_201_CREATED if change.created else status.HTTP_200_OK,
         )
 
-    @extend_schema(responses={200: s.MembershipSerializer(many=True)}, summary="The members")
-    def get(self, request, project_id: int):
+    @extend_schema(summary="The members (project admins), by username")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class GuidelinesView(ListAPIView):
+    """GET lists the versions, newest first (paginated: bodies can be long); POST
+    publishes the next one."""
+
+    serializer_class = s.GuidelineVersionSerializer
+
+    def get_queryset(self):
         project = selectors.project_get_for_member(
-            user=request.user, project_id=project_id, roles=ADMIN
+            user=self.request.user, project_id=self.kwargs["project_id"]
         )
-        members = project.memberships.select_related("user").order_by("user__username")
-        return Response(s.MembershipSerializer(members, many=True).data)
+        return project.guidelines.select_related("published_by").order_by("-version")
 
-
-class GuidelinesView(APIView):
-    @extend_schema(
-        responses={200: s.GuidelineVersionSerializer(many=True), 404: ERROR},
-        summary="Every guideline version of a project, newest first",
-    )
-    def get(self, request, project_id: int):
-        project = selectors.project_get_for_member(user=request.user, project_id=project_id)
-        versions = project.guidelines.select_related("published_by").order_by("-version")
-        return Response(s.GuidelineVersionSerializer(versions, many=True).data)
+    @extend_schema(summary="Every guideline version of a project, newest first")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         request=s.GuidelinePublishSerializer,

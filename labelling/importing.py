@@ -17,6 +17,7 @@ import orjson
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, reset_queries, transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -426,7 +427,18 @@ def prompts_import(
         project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
         importer = _Importer(project, now, report)
         first_line_of: dict[str, int] = {}
+        read = 0
         for number, raw in lines:
+            read += max_bytes if raw is None else len(raw)
+            if read > settings.IMPORT_MAX_BYTES:
+                # Refused as it streams in: nothing is imported, nothing more is read.
+                report.add(
+                    number,
+                    "file",
+                    _("the file is larger than %(size)s; split it into several imports")
+                    % {"size": filesizeformat(settings.IMPORT_MAX_BYTES)},
+                )
+                break
             if raw is None:
                 report.add(number, "", _("line longer than %(n)d bytes") % {"n": max_bytes})
                 continue

@@ -249,6 +249,7 @@ if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
 
 # --- the service's own limits -----------------------------------------------------------
 IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 1_000_000)
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 1_000_000_000)
 IMPORT_MAX_ERRORS = env_int("IMPORT_MAX_ERRORS", 1000)
 
 LOGGING = {

@@ -227,7 +227,9 @@ def test_import_refuses_a_json_body_with_415(api, project):
 
 def test_guidelines_list_shows_version_one(api, project):
     body = api("alice").get(f"/api/projects/{project.pk}/guidelines/").json()
-    assert [v["version"] for v in body] == [1] and body[0]["published_by"] == "adam"
+    assert body["count"] == 1
+    assert [v["version"] for v in body["results"]] == [1]
+    assert body["results"][0]["published_by"] == "adam"
 
 
 # --- members --------------------------------------------------------------------------------
@@ -299,3 +301,23 @@ def test_api_urls_no_view_answers_get_the_json_envelope_and_huge_ids_are_404(api
     # Outside the API the site's own page answers.
     page = client.get("/projects/18446744073709551615/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def test_every_list_is_paginated_and_a_page_past_the_end_is_refused(api, project):
+    client = api("adam")
+    for path in [
+        "/api/projects/",
+        f"/api/projects/{project.pk}/members/",
+        f"/api/projects/{project.pk}/guidelines/",
+        f"/api/projects/{project.pk}/annotations/",
+        f"/api/projects/{project.pk}/exports/",
+    ]:
+        body = client.get(path).json()
+        assert set(body) == {"count", "next", "previous", "results"}, path
+        # No page size to ask for: a client cannot make the server build a huge page
+        # (the parameter is ignored, or refused where query parameters are allow-listed).
+        huge = client.get(path, {"page_size": 100_000})
+        assert huge.status_code == 400 or len(huge.json()["results"]) <= 50, path
+        past = client.get(path, {"page": 999})
+        assert past.status_code == 404, path
+        assert past.json()["detail"] == "Invalid page."

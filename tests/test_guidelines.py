@@ -68,7 +68,7 @@ def test_an_admin_publishes_a_numbered_version_and_it_is_audited(api, project):
     assert GuidelineVersion.objects.get(project=project, version=1).body != V2
     event = AuditEvent.objects.get(verb="guideline.published")
     assert event.data == {"version": 2, "change_summary": "Correctness first."}
-    listed = api("alice").get(f"/api/projects/{project.pk}/guidelines/").json()
+    listed = api("alice").get(f"/api/projects/{project.pk}/guidelines/").json()["results"]
     assert [v["version"] for v in listed] == [2, 1]
 
 

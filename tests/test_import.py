@@ -400,3 +400,18 @@ def test_upload_form_is_only_shown_to_project_admins(project, client):
     assert "Import prompts" not in page
     client.login(username="adam", password=PASSWORD)
     assert "Import prompts" in client.get(f"/projects/{project.pk}/").content.decode()
+
+
+def test_a_file_over_the_size_limit_is_refused_as_it_streams(api, project, settings):
+    settings.IMPORT_MAX_BYTES = 2_000
+    body = jsonl(*(prompt_line(f"p-{i}") for i in range(20)))
+    assert len(body) > 2_000
+    response = api("adam").post(
+        f"/api/projects/{project.pk}/prompts/import/",
+        data=body,
+        content_type="application/x-ndjson",
+    )
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["field"] == "file" and "larger than 2.0\xa0KB" in error["message"]
+    assert not project.prompts.exists()
