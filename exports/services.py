@@ -5,7 +5,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import suppress
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from itertools import islice
 from pathlib import Path
@@ -24,11 +24,8 @@ from exports.filters import filters_parse
 from exports.formats import is_conversational, parquet_schema, rows_for
 from exports.models import Export
 from labelling.models import AuditEvent, Project
-from labelling.services import DomainError, audit_record
+from labelling.services import DomainError, audit_record, job_abandoned_after
 
-# A build still "running" this long after it started died with its worker (the task
-# timeout is 30 minutes): it may be claimed again.
-ABANDONED_AFTER = timedelta(minutes=40)
 PROGRESS_EVERY = 20_000
 PARQUET_BATCH = 20_000
 
@@ -108,7 +105,7 @@ def export_build(
         Export.objects.filter(pk=export_id)
         .filter(
             Q(status=Export.Status.QUEUED)
-            | Q(status=Export.Status.RUNNING, started_at__lt=now - ABANDONED_AFTER)
+            | Q(status=Export.Status.RUNNING, started_at__lt=now - job_abandoned_after())
         )
         .update(status=Export.Status.RUNNING, started_at=now, progress_done=0, error="")
     )

@@ -1,9 +1,10 @@
 """Writes and workflows of the labelling app. Views call these; they never write rows."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -34,6 +35,17 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+def job_abandoned_after() -> timedelta:
+    """How long a background job may be marked running before it is taken for dead.
+
+    django-q2 kills a task that runs past its `timeout` and hands it out again after
+    `retry` (always longer). So a job still marked running after `timeout` died with its
+    worker, and the re-delivered task must be able to claim it: the threshold is the
+    timeout itself. (Forty minutes, more than the 35-minute retry, left a killed export
+    "running" for good: the retry found it still too young and returned.)"""
+    return timedelta(seconds=settings.Q_CLUSTER["timeout"])
 
 
 def audit_record(

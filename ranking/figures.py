@@ -6,7 +6,7 @@ asks for a recomputation when annotations arrived since. One job per project at 
 the request is a conditional UPDATE that only one caller wins.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Max, Q
@@ -15,12 +15,10 @@ from django_q.tasks import async_task
 
 from labelling.models import Annotation, Project
 from labelling.selectors import project_progress
+from labelling.services import job_abandoned_after
 from ranking.agreement import agreement_by_day, agreement_report, labels_load, leaderboard_rows
 from ranking.models import ProjectFigures
 
-# Longer than the worker's timeout: a job still "queued" or "running" this long after it
-# was asked for died with its worker, and may be asked for again.
-ABANDONED_AFTER = timedelta(minutes=40)
 BUSY = (ProjectFigures.Status.QUEUED, ProjectFigures.Status.RUNNING)
 
 
@@ -46,7 +44,7 @@ def figures_request(*, project: Project, now: datetime, force: bool = False) -> 
         return figures
     claimed = (
         ProjectFigures.objects.filter(pk=figures.pk)
-        .filter(~Q(status__in=BUSY) | Q(requested_at__lt=now - ABANDONED_AFTER))
+        .filter(~Q(status__in=BUSY) | Q(requested_at__lt=now - job_abandoned_after()))
         .update(status=ProjectFigures.Status.QUEUED, requested_at=now, error="")
     )
     if claimed:

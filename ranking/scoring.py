@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -24,13 +24,11 @@ from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from labelling.models import Project, Prompt, Response
-from labelling.services import DomainError
+from labelling.services import DomainError, job_abandoned_after
 from ranking.models import ResponseScore, ScoringJob
 
 BATCH = 128  # responses a forward pass; committed together
 MAX_TOKENS = 512
-# A job still running this long after it started died with its worker.
-ABANDONED_AFTER = timedelta(minutes=40)
 BUSY = (ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING)
 
 
@@ -200,7 +198,7 @@ def scoring_request(
         Project.objects.select_for_update(no_key=True).filter(pk=project.pk).values("pk").get()
         running = (
             ScoringJob.objects.filter(project=project, status__in=BUSY)
-            .filter(Q(started_at__isnull=True) | Q(started_at__gte=now - ABANDONED_AFTER))
+            .filter(Q(started_at__isnull=True) | Q(started_at__gte=now - job_abandoned_after()))
             .first()
         )
         if running is not None:
@@ -239,7 +237,7 @@ def scoring_run(
         ScoringJob.objects.filter(pk=job_id)
         .filter(
             Q(status=ScoringJob.Status.QUEUED)
-            | Q(status=ScoringJob.Status.RUNNING, started_at__lt=now - ABANDONED_AFTER)
+            | Q(status=ScoringJob.Status.RUNNING, started_at__lt=now - job_abandoned_after())
         )
         .update(status=ScoringJob.Status.RUNNING, started_at=now, error="")
     )

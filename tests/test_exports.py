@@ -494,3 +494,25 @@ def test_an_export_with_no_rows_is_an_empty_file_that_still_loads(labelled):
         assert export.manifest["counts"] == {"rows": 0, "train": 0, "test": 0, "prompts": 0}
     assert pq.read_table(export_path(export)).num_rows == 0
     assert pq.read_table(export_path(export)).column_names == export.manifest["columns"]
+
+
+def test_a_build_killed_with_its_worker_is_taken_over_by_the_retried_task(labelled, settings):
+    """django-q2 hands a task out again `retry` seconds after it went out, once `timeout`
+    has killed it; the retried task must be able to take the dead build over."""
+    from datetime import timedelta
+
+    export = export_create(
+        project=labelled, user=None, format="pairwise", file_format="jsonl", filters={},
+        test_fraction=0, now=timezone.now(),
+    )  # fmt: skip
+    retry = timedelta(seconds=settings.Q_CLUSTER["retry"])
+    Export.objects.filter(pk=export.pk).update(status="running", started_at=timezone.now() - retry)
+    rebuilt = export_build(export_id=export.pk)
+    assert rebuilt.status == "done" and rebuilt.row_count == 20
+    # A build that started a moment ago is someone else's, still at work.
+    other = export_create(
+        project=labelled, user=None, format="pairwise", file_format="jsonl", filters={},
+        test_fraction=0, now=timezone.now(),
+    )  # fmt: skip
+    Export.objects.filter(pk=other.pk).update(status="running", started_at=timezone.now())
+    assert export_build(export_id=other.pk).status == "running"
