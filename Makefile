@@ -54,6 +54,7 @@ bench: install-dev
 	$(PY) bench/agreement.py
 	$(PY) bench/export.py
 	$(PY) bench/score.py
+	$(PY) bench/faults.py
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

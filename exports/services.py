@@ -116,6 +116,10 @@ def export_build(
     partial = target.with_name(f".{target.name}.{uuid4().hex}.part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        # A build killed with its worker left its temporary file: this claim owns the
+        # export now, so the leftovers of earlier tries go.
+        for stale in target.parent.glob(f".{target.name}.*.part"):
+            stale.unlink(missing_ok=True)
         source = rows_for(export)
         Export.objects.filter(pk=export.pk).update(progress_total=source.total)
 

@@ -1,0 +1,172 @@
+"""Fault test: kill the worker in the middle of an export, and check what is left.
+
+Against a PostgreSQL database of its own: a project of N prompts x 3 annotators (18
+stored preferences a prompt), a real django-q2 worker (`manage.py qcluster`) with a short
+task timeout and retry, and an export of every preference as JSONL. When the export has
+written its first rows, the worker is killed (SIGKILL, the whole process group). Then:
+  - the export is not "done" and no file is served under its final name;
+  - a new worker, once django-q2 hands the task out again, builds it completely: every
+    row, the sha256 of the file on disk, no temporary file left behind.
+Exits non-zero if any of that fails.
+
+    .venv/bin/python bench/faults.py
+    .venv/bin/python bench/faults.py --prompts 10000
+"""
+
+import argparse
+import hashlib
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from annotate import recreate_database  # noqa: E402
+
+TIMEOUT, RETRY = 20, 25  # the worker's task timeout and re-delivery, in seconds
+
+
+def _build_in_child(prompts: int) -> int:
+    import django
+
+    django.setup()
+    from agreement import build
+
+    return build(prompts)
+
+
+def worker(env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, killed as a whole
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the cluster's own process (it stops its workers itself; signalling the
+    whole group at once can leave it waiting for children already gone), then SIGKILL."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wait_for(check, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    sys.exit(f"FAILED: {what} within {seconds:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/rlhf_bench_faults"
+    )
+    parser.add_argument("--prompts", type=int, default=20_000)
+    args = parser.parse_args()
+    exports_dir = Path(tempfile.mkdtemp(prefix="faults-exports-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "DEBUG": "false",
+        "SECRET_KEY": "benchmark-only-" + "k" * 40,
+        "DJANGO_SETTINGS_MODULE": "rlhf_site.settings",
+        "EXPORTS_DIR": str(exports_dir),
+        "Q_TIMEOUT": str(TIMEOUT),
+        "Q_RETRY": str(RETRY),
+        "Q_WORKERS": "1",
+    }
+    os.environ.update(env)
+    recreate_database(args.database_url)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        project_id = pool.apply(_build_in_child, (args.prompts,))
+    import django
+
+    django.setup()
+    from django.utils import timezone
+
+    from exports.models import Export
+    from exports.services import export_create, export_enqueue
+    from labelling.models import Project
+    from ranking.models import PairwisePreference
+
+    project = Project.objects.get(pk=project_id)
+    total = PairwisePreference.objects.filter(project=project).count()
+    first = worker(env)
+    export = export_create(
+        project=project,
+        user=None,
+        format="pairwise",
+        file_format="jsonl",
+        filters={},
+        test_fraction=0,
+        now=timezone.now(),
+    )
+    export_enqueue(export)  # no transaction open: the task goes out at once
+    started = time.monotonic()
+    wait_for(
+        lambda: Export.objects.filter(pk=export.pk, progress_done__gt=0).exists(),
+        60,
+        "the export to start writing",
+    )
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    export.refresh_from_db()
+    seconds = time.monotonic() - started
+    done, total_rows = export.progress_done, export.progress_total
+    print(f"killed the worker after {seconds:.1f} s, at {done:,} of {total_rows:,} rows")
+    print(f"the export is now {export.status!r}")
+    final = exports_dir / export.filename
+    failures = []
+    if export.status == "done":
+        failures.append("the export finished before the kill; use more --prompts")
+    if final.exists():
+        failures.append("a file is under the final name of an unfinished export")
+
+    second = worker(env)
+    try:
+        export = wait_for(
+            lambda: Export.objects.filter(pk=export.pk, status__in=["done", "failed"]).first(),
+            RETRY + TIMEOUT + 90,
+            "a new worker to finish the export",
+        )
+    finally:
+        stop(second)
+    seconds = time.monotonic() - started
+    print(f"a new worker ended it {seconds:.1f} s after it was queued: {export.status}")
+    if export.status != "done":
+        failures.append(f"the export ended {export.status}: {export.error}")
+    else:
+        body = final.read_bytes()
+        if export.row_count != total or body.count(b"\n") != total:
+            failures.append(f"{export.row_count} rows written, {total} expected")
+        if hashlib.sha256(body).hexdigest() != export.sha256:
+            failures.append("the file on disk does not match its sha256")
+    leftovers = [p.name for p in exports_dir.iterdir() if p.name.endswith(".part")]
+    if leftovers:
+        failures.append(f"temporary files left behind: {leftovers}")
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    print("all checks held" if not failures else f"{len(failures)} check(s) failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
