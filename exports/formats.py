@@ -9,7 +9,7 @@ project is.
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -17,8 +17,8 @@ from django.db.models import QuerySet
 from django.db.models.functions import Greatest, Least
 
 from exports.filters import ExportFilters
-from labelling.models import Annotation, Project, Prompt, Response
-from ranking.models import PairwisePreference
+from labelling.models import Project, Prompt, Response
+from ranking.selectors import annotations_for, preferences_for
 
 CHUNK = 10_000
 
@@ -55,11 +55,11 @@ class Texts:
     by_prompt: dict[int, list[int]] = field(default_factory=dict)  # response ids, by id
 
     @classmethod
-    def load(cls, project: Project, prompt_ids: Iterable[int]) -> "Texts":
-        """Rows come ordered by prompt, so a chunk's prompts are a range of ids: asking
-        for the range is one cheap index scan, where a list of ids would be a long IN."""
-        ids = list(prompt_ids)
-        low, high = min(ids), max(ids)
+    def load(cls, project: Project, rows: list[tuple]) -> "Texts":
+        """The texts of a chunk of rows whose first item is a prompt id. Rows come
+        ordered by prompt, so their prompts are a range of ids: asking for the range is
+        one cheap index scan, where a list of ids would be a long IN."""
+        low, high = rows[0][0], rows[-1][0]
         texts = cls()
         for pk, ext, kind, content in Prompt.objects.filter(
             project=project, pk__gte=low, pk__lte=high
@@ -110,40 +110,28 @@ def hh_transcript(kind: str, content, response: str) -> str:
 
 
 def preferences(project: Project, filters: ExportFilters, *, ties: bool) -> QuerySet:
-    rows = PairwisePreference.objects.filter(project=project)
-    if not filters.include_rejected:
-        rows = rows.filter(annotation_rejected=False)
-    if not filters.include_flagged:
-        rows = rows.filter(flagged=False)
-    if not ties:
-        rows = rows.filter(is_tie=False)
-    if filters.guideline_versions:
-        rows = rows.filter(guideline_version__in=filters.guideline_versions)
-    if filters.min_guideline_version:
-        rows = rows.filter(guideline_version__gte=filters.min_guideline_version)
-    if filters.since:
-        rows = rows.filter(created_at__gte=filters.since)
-    if filters.until:
-        rows = rows.filter(created_at__lt=filters.until)
-    if filters.models:
-        rows = rows.filter(
-            chosen__model_name__in=filters.models, rejected__model_name__in=filters.models
-        )
-    return rows
+    return preferences_for(
+        project=project,
+        versions=filters.guideline_versions,
+        min_version=filters.min_guideline_version,
+        since=filters.since,
+        until=filters.until,
+        include_ties=ties,
+        include_rejected=filters.include_rejected,
+        include_flagged=filters.include_flagged,
+        models=filters.models,
+    )
 
 
 def annotations(project: Project, filters: ExportFilters) -> QuerySet:
-    rows = Annotation.objects.filter(project=project, is_current=True)
-    if not filters.include_rejected:
-        rows = rows.filter(rejected=False)
-    if filters.guideline_versions:
-        rows = rows.filter(guideline_version__in=filters.guideline_versions)
-    if filters.min_guideline_version:
-        rows = rows.filter(guideline_version__gte=filters.min_guideline_version)
-    if filters.since:
-        rows = rows.filter(created_at__gte=filters.since)
-    if filters.until:
-        rows = rows.filter(created_at__lt=filters.until)
+    rows = annotations_for(
+        project=project,
+        versions=filters.guideline_versions,
+        min_version=filters.min_guideline_version,
+        since=filters.since,
+        until=filters.until,
+        include_rejected=filters.include_rejected,
+    )
     if filters.min_agreement is not None:
         rows = rows.filter(prompt__agreement__gte=filters.min_agreement)
     return rows
@@ -208,6 +196,7 @@ class Source:
     rows: Iterator[dict]
     columns: list[str]
     stats: Stats
+    conversational: bool  # prompts as message lists (the manifest says so)
     batches: Iterator | None = None
 
 
@@ -259,7 +248,7 @@ def pairwise_rows(
         )
         pseudonyms: dict[int, str] = {}
         for chunk in _chunks(stream):
-            texts = Texts.load(project, (chunk[0][0], chunk[-1][0]))
+            texts = Texts.load(project, chunk)
             prompts = {row[0] for row in chunk}
             splits = {p: split_of(texts.prompts[p][0], test_fraction) for p in prompts}
             stats.add_chunk(chunk, texts, splits, project)
@@ -352,6 +341,7 @@ def pairwise_rows(
         batches=None if hh else batches(),
         columns=HH_COLUMNS if hh else PAIRWISE_COLUMNS,
         stats=stats,
+        conversational=conversational,
     )
 
 
@@ -404,7 +394,13 @@ def consensus_rows(project: Project, filters: ExportFilters, test_fraction: floa
             yield from _consensus_of(ready, project, filters, test_fraction, conversational, stats)
         yield from _consensus_of(pending, project, filters, test_fraction, conversational, stats)
 
-    return Source(total=rows.count(), rows=generate(), columns=CONSENSUS_COLUMNS, stats=stats)
+    return Source(
+        total=rows.count(),
+        rows=generate(),
+        columns=CONSENSUS_COLUMNS,
+        stats=stats,
+        conversational=conversational,
+    )
 
 
 def _consensus_of(
@@ -412,7 +408,7 @@ def _consensus_of(
 ) -> Iterator[dict]:
     if not rows:
         return
-    texts = Texts.load(project, (rows[0][0], rows[-1][0]))
+    texts = Texts.load(project, rows)
     index = 0
     while index < len(rows):
         prompt_id, low, high = rows[index][:3]
@@ -488,7 +484,7 @@ def annotation_rows(project: Project, filters: ExportFilters, test_fraction: flo
             .iterator(chunk_size=CHUNK)
         )
         for chunk in _chunks(stream):
-            texts = Texts.load(project, (chunk[0][0], chunk[-1][0]))
+            texts = Texts.load(project, chunk)
             for (
                 prompt_id, ranking, ratings, critiques, flags, comment, seconds, order,
                 version, annotator_id, edit, rejected, reason, created_at,
@@ -537,7 +533,13 @@ def annotation_rows(project: Project, filters: ExportFilters, test_fraction: flo
                 stats.add(row, annotator=annotator_id)
                 yield row
 
-    return Source(total=rows.count(), rows=generate(), columns=ANNOTATION_COLUMNS, stats=stats)
+    return Source(
+        total=rows.count(),
+        rows=generate(),
+        columns=ANNOTATION_COLUMNS,
+        stats=stats,
+        conversational=conversational,
+    )
 
 
 def rows_for(export) -> Source:

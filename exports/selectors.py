@@ -17,10 +17,10 @@ def export_get_for_member(*, user: AbstractBaseUser, export_id: object) -> Expor
         pk = int(str(export_id))
     except ValueError:
         raise Http404 from None
-    project_id = Export.objects.filter(pk=pk).values_list("project_id", flat=True).first()
-    if project_id is None:
+    export = Export.objects.select_related("created_by").filter(pk=pk).first()
+    if export is None:
         raise Http404
-    project = project_get_for_member(user=user, project_id=project_id, roles=EXPORTERS)
-    export = Export.objects.select_related("created_by").get(pk=pk)
-    export.project = project
+    export.project = project_get_for_member(
+        user=user, project_id=export.project_id, roles=EXPORTERS
+    )
     return export

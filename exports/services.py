@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from exports.filters import filters_parse
-from exports.formats import is_conversational, parquet_schema, rows_for
+from exports.formats import parquet_schema, rows_for
 from exports.models import Export
 from labelling.models import AuditEvent, Project
 from labelling.services import DomainError, audit_record, job_abandoned_after
@@ -129,7 +129,7 @@ def export_build(
                 on_progress(done, source.total)
 
         progress(0)
-        conversational = is_conversational(export.project)
+        conversational = source.conversational
         writer = _write_parquet if export.file_format == "parquet" else _write_jsonl
         digest = writer(source, partial, export.format, conversational, progress)
         stats = source.stats

@@ -40,9 +40,7 @@ def rankings_agreement(rankings: list[list[list[int]]]) -> float | None:
     if len(rankings) < 2:
         return None
     ids = sorted(rid for group in rankings[0] for rid in group)
-    ranks = st.ranks_from_groups(rankings, ids)
-    a, b = np.triu_indices(len(ids), k=1)
-    verdicts = np.sign(ranks[:, b] - ranks[:, a]).astype(np.int64)
+    verdicts = st.rank_verdicts(st.ranks_from_groups(rankings, ids))
     result = st.pairwise_agreement(np.zeros(len(rankings), dtype=np.int64), verdicts, 1)
     return round(result.overall, 4)
 
@@ -69,13 +67,17 @@ def review_queue(*, project: Project) -> QuerySet[Prompt]:
     return (
         Prompt.objects.filter(project=project, reviewed_at__isnull=True)
         .filter(Q(agreement__lt=project.review_below) | Q(flagged=True))
-        .annotate(
-            n_annotations=Count(
-                "annotations",
-                filter=Q(annotations__is_current=True, annotations__rejected=False),
-            )
-        )
         .order_by("agreement", "id")
+    )
+
+
+def with_annotation_counts(prompts: QuerySet[Prompt]) -> QuerySet[Prompt]:
+    """`n_annotations` (current, unrejected) on each prompt: for a page of them only, as
+    counting means grouping every prompt the query reaches."""
+    return prompts.annotate(
+        n_annotations=Count(
+            "annotations", filter=Q(annotations__is_current=True, annotations__rejected=False)
+        )
     )
 
 

@@ -44,6 +44,7 @@ from labelling.review import (
     prompt_review,
     prompt_review_close,
     review_queue,
+    with_annotation_counts,
 )
 from labelling.services import DomainError, membership_set, project_update
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
@@ -490,6 +491,7 @@ def _review_project(request, project_id):
 def review_queue_page(request, project_id: int):
     project = _review_project(request, project_id)
     page = Paginator(review_queue(project=project), 50).get_page(request.GET.get("page"))
+    page.object_list = with_annotation_counts(page.object_list)
     return render(request, "labelling/review_queue.html", {"project": project, "page": page})
 
 

@@ -67,8 +67,7 @@ class Labels:
 
     def verdicts(self) -> np.ndarray:
         """+1 where the lower-id response of a pair was ranked better, -1 worse, 0 tie."""
-        a, b = np.array(self.pairs).T
-        return np.sign(self.ranks[:, b] - self.ranks[:, a]).astype(np.int64)
+        return st.rank_verdicts(self.ranks)
 
 
 # The reads behind labels_load: each query yields its rows as "n n n" text, and the
@@ -258,8 +257,7 @@ def labels_load(*, project: Project) -> Labels:
     if has_gold.any():
         gold_matrix = np.ones((len(ann), n))
         gold_matrix[has_gold] = [gold[int(p)] for p in prompt_col[has_gold]]
-        a, b = np.array(labels.pairs).T
-        labels.gold_verdicts = np.sign(gold_matrix[:, b] - gold_matrix[:, a]).astype(np.int64)
+        labels.gold_verdicts = st.rank_verdicts(gold_matrix)
     return labels
 
 

@@ -36,11 +36,16 @@ def figures_stale(figures: ProjectFigures, *, newest: int) -> bool:
     return figures.data is None or figures.newest_annotation < newest
 
 
-def figures_request(*, project: Project, now: datetime, force: bool = False) -> ProjectFigures:
+def figures_request(
+    *, project: Project, now: datetime, force: bool = False, newest: int | None = None
+) -> ProjectFigures:
     """Queue a recomputation if the figures are missing or out of date (or `force`),
-    unless one is already queued or running."""
+    unless one is already queued or running. `newest`: the project's newest annotation
+    id, if the caller has read it already."""
     figures = figures_get(project=project)
-    if not force and not figures_stale(figures, newest=newest_annotation(project=project)):
+    if newest is None:
+        newest = newest_annotation(project=project)
+    if not force and not figures_stale(figures, newest=newest):
         return figures
     claimed = (
         ProjectFigures.objects.filter(pk=figures.pk)

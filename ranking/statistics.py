@@ -279,24 +279,28 @@ ARENA_SCALE = 400 / np.log(10)  # log-strength to Elo-like points, as public are
 ARENA_BASE = 1000.0
 
 
-def win_matrix(
-    winners: np.ndarray,
-    losers: np.ndarray,
-    ties: np.ndarray,
-    n_models: int,
-    weights: np.ndarray | None = None,
-) -> np.ndarray:
-    """wins[i, j]: how often model i beat model j, a tie counting half to each side."""
+def _win_cells(
+    winners: np.ndarray, losers: np.ndarray, ties: np.ndarray, n_models: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each comparison as cells of a flattened (models x models) win matrix: the winner's
+    cell, plus, for a tie, the loser's, half a win each. Returns (comparison, cell, share)
+    so that callers can add the shares per comparison group (all of them, or per prompt)."""
     winners = np.asarray(winners, dtype=np.int64)
     losers = np.asarray(losers, dtype=np.int64)
     ties = np.asarray(ties, dtype=bool)
-    w = np.ones(len(winners)) if weights is None else np.asarray(weights, dtype=float)
-    share = np.where(ties, 0.5, 1.0) * w
-    cells = n_models * n_models
-    wins = np.bincount(winners * n_models + losers, weights=share, minlength=cells)
-    wins += np.bincount(
-        losers * n_models + winners, weights=np.where(ties, share, 0), minlength=cells
-    )
+    index = np.arange(len(winners))
+    comparison = np.concatenate([index, index[ties]])
+    cell = np.concatenate([winners * n_models + losers, (losers * n_models + winners)[ties]])
+    share = np.concatenate([np.where(ties, 0.5, 1.0), np.full(ties.sum(), 0.5)])
+    return comparison, cell, share
+
+
+def win_matrix(
+    winners: np.ndarray, losers: np.ndarray, ties: np.ndarray, n_models: int
+) -> np.ndarray:
+    """wins[i, j]: how often model i beat model j, a tie counting half to each side."""
+    _comparison, cell, share = _win_cells(winners, losers, ties, n_models)
+    wins = np.bincount(cell, weights=share, minlength=n_models * n_models)
     return wins.reshape(n_models, n_models)
 
 
@@ -352,17 +356,9 @@ def leaderboard(
     n_prompts = int(prompt_index.max()) + 1 if prompt_index.size else 0
     # Each prompt's own win matrix, one sparse row (prompts x models^2): a resample's
     # win matrix is then a weighted sum of rows, one sparse product for all resamples.
-    cells = n_models * n_models
-    share = np.where(ties, 0.5, 1.0)
+    comparison, cell, share = _win_cells(winners, losers, ties, n_models)
     per_prompt = sparse.csr_matrix(
-        (
-            np.concatenate([share, np.where(ties, 0.5, 0.0)]),
-            (
-                np.concatenate([prompt_index, prompt_index]),
-                np.concatenate([winners * n_models + losers, losers * n_models + winners]),
-            ),
-        ),
-        shape=(n_prompts, cells),
+        (share, (prompt_index[comparison], cell)), shape=(n_prompts, n_models * n_models)
     )
     samples = np.empty((resamples, n_models))
     batch = max(1, 5_000_000 // max(n_prompts, 1))  # bound the (batch x prompts) weights
@@ -403,6 +399,13 @@ def leaderboard(
 
 
 # --- one prompt: votes and a consensus ranking ----------------------------------------------
+
+
+def rank_verdicts(ranks: np.ndarray) -> np.ndarray:
+    """Verdicts (see the module's docstring) of rank rows on every column pair (a, b),
+    a < b, in np.triu_indices order: +1 where a is ranked better (lower), -1 worse, 0 tie."""
+    a, b = np.triu_indices(ranks.shape[1], k=1)
+    return np.sign(ranks[:, b] - ranks[:, a]).astype(np.int64)
 
 
 def ranks_from_groups(rankings: list[list[list[int]]], ids: list[int]) -> np.ndarray:

@@ -31,7 +31,8 @@ def _watched_project(request, project_id):
 def dashboard(request, project_id: int):
     project = _watched_project(request, project_id)
     # Figures out of date ask for a recomputation; the page shows the last ones meanwhile.
-    figures = figures_request(project=project, now=timezone.now())
+    newest = newest_annotation(project=project)
+    figures = figures_request(project=project, now=timezone.now(), newest=newest)
     data = figures.data or {}
     agreement = data.get("agreement", {})
     annotators = [
@@ -45,7 +46,7 @@ def dashboard(request, project_id: int):
         {
             "project": project,
             "figures": figures,
-            "stale": figures_stale(figures, newest=newest_annotation(project=project)),
+            "stale": figures_stale(figures, newest=newest),
             # Progress is a few counts: live, not cached.
             "progress": project_progress(project_ids=[project.pk])[project.pk],
             "overall": agreement.get("overall"),

@@ -151,12 +151,14 @@ def jsonl(*items: object) -> bytes:
     )
 
 
-def annotate(project, user, *, rank=None, flags=None, ratings=None, now=None):
+def annotate(
+    project, user, *, rank=None, flags=None, ratings=None, critiques=None, comment="", now=None
+):
     """Lease `user`'s next item and submit a complete annotation through the services.
 
     `rank(ids)` turns the responses (ids ascending) into groups, best first (default:
-    lowest id best); `flags(ids)` and `ratings(ids)` give those fields (default: none,
-    and the bottom of every scale)."""
+    lowest id best); `flags(ids)`, `ratings(ids)` and `critiques(ids)` give those fields
+    (default: none, the bottom of every scale, none)."""
     from labelling.queue import assignment_lease_next
     from labelling.submission import annotation_submit, submission_check
 
@@ -172,6 +174,8 @@ def annotate(project, user, *, rank=None, flags=None, ratings=None, now=None):
             else {str(rid): {c["key"]: c["scale"][0] for c in project.criteria} for rid in ids}
         ),
         "flags": flags(ids) if flags else {},
+        "critiques": critiques(ids) if critiques else {},
+        "comment": comment,
     }
     submission = submission_check(project=project, response_ids=ids, data=data)
     return annotation_submit(

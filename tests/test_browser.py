@@ -275,26 +275,14 @@ def test_hostile_text_never_runs_anywhere_it_is_shown(live_server, browser_page,
     acknowledge(project, cast["alice"], cast["bob"])
     project.refresh_from_db()
 
-    def hostile_labels(ids):
-        return {
-            "ratings": {str(r): {"helpfulness": 1, "honesty": 1} for r in ids},
-        }
-
     for user in ("alice", "bob"):
-        annotation = annotate(project, cast[user], rank=lambda ids: [[i] for i in ids])
-        from labelling.submission import annotation_submit, submission_check
-
-        ids = sorted(annotation.display_order)
-        data = {
-            "ranking": [[i] for i in reversed(ids)] if user == "bob" else [[i] for i in ids],
-            **hostile_labels(ids),
-            "critiques": {str(r): PAYLOADS[(k * 5) % n] for k, r in enumerate(ids)},
-            "comment": PAYLOADS[9],
-            "flags": {str(ids[0]): ["unsafe"]},
-        }
-        submission = submission_check(project=project, response_ids=ids, data=data)
-        annotation_submit(
-            assignment=annotation.assignment, annotator=cast[user], submission=submission, now=now
+        annotate(
+            project,
+            cast[user],
+            rank=(lambda ids: [[i] for i in reversed(ids)]) if user == "bob" else None,
+            critiques=lambda ids: {str(r): PAYLOADS[(k * 5) % n] for k, r in enumerate(ids)},
+            comment=PAYLOADS[9],
+            flags=lambda ids: {str(ids[0]): ["unsafe"]},
         )
     membership_set(
         project=project, user=cast["olga"], role=Membership.Role.ANNOTATOR, actor=None, now=now
