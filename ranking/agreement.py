@@ -398,6 +398,14 @@ def annotator_rows(
             ),
             "median_seconds": float(np.median(labels.seconds[mine])),
             "position_bias": _round(labels.first_shown_best[mine].mean()),
+            "position_bias_interval": _interval(
+                st.bootstrap_ratio_interval(
+                    labels.first_shown_best[mine].astype(float),
+                    np.ones(mine.sum()),
+                    resamples=BOOTSTRAP,
+                    seed=seed,
+                )
+            ),
         }
         if project is not None:
             row["flags"] = _quality_flags(row, project)

@@ -81,6 +81,8 @@ def test_agreement_figures_from_two_annotators(api, project, cast):
     assert rows["alice"]["gold_accuracy"] is None
     assert rows["alice"]["median_seconds"] >= 0
     assert 0 <= rows["alice"]["position_bias"] <= 1
+    low, high = rows["alice"]["position_bias_interval"]
+    assert 0 <= low <= rows["alice"]["position_bias"] <= high <= 1
     assert body["reward_model"] == {}
 
 
