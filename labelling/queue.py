@@ -6,26 +6,31 @@ project's gold rate; the prompts nearest to completion come first, so finished i
 accumulate instead of every prompt being half done.
 
 Concurrency: the count of live annotations is a column of the prompt row
-(`live_count`), so claiming a slot is a row-level decision. Inside one transaction the
-lease takes the best candidate with `SELECT ... FOR UPDATE SKIP LOCKED` (on PostgreSQL:
-annotators asking at once skip a row another is claiming instead of queueing behind it;
-the lock's re-check of `live_count < k` runs against the newest row version), then
-bumps the count with a conditional UPDATE (`... WHERE live_count < k`) whose row count
-must be 1, as a second guard. SQLite ignores FOR UPDATE but runs one writing
-transaction at a time (IMMEDIATE), which gives the same guarantee.
+(`live_count`), so claiming a slot is a row-level decision, made by one statement:
+`UPDATE prompt SET live_count = live_count + 1 WHERE id = (SELECT ... FOR UPDATE SKIP
+LOCKED LIMIT 1) AND live_count < target RETURNING ...`. On PostgreSQL annotators asking
+at once skip a row another is claiming instead of queueing behind it, and the UPDATE
+re-checks `live_count < target` against the newest row version; the row count (0 or 1)
+says whether this request won. SQLite has no row locks (the lock clause is left out) but
+runs one writing transaction at a time (IMMEDIATE), which gives the same guarantee.
+
+Speed: every annotator asks this before each item, so the hot path is hand-written SQL
+in three round trips (the annotator's state, the claim, the lease's insert), not the
+ORM's dozen: compiling the candidate query alone cost more than running the whole path
+(bench/annotate.py; the figures are in the README).
 """
 
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import orjson
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 
-from labelling.guidelines import guideline_pending
-from labelling.models import Assignment, Project, Prompt, Response
+from labelling.models import Assignment, Project, Prompt
 from labelling.services import DomainError
 
 ATTEMPTS = 3
@@ -54,29 +59,56 @@ def leases_reclaim(*, project: Project, now: datetime) -> int:
     return reclaimed
 
 
-def open_prompts(*, project: Project, annotator: AbstractBaseUser, gold: bool):
-    """Prompts this annotator may be given, best first.
+# The one definition of "a prompt this annotator may be given" (`p` is the prompt), for
+# the claim and for the count on the annotator's home page. Never one they were given
+# before, unless a re-labelling round allows earlier annotators again (then: never twice
+# in the same round). Gold prompts score annotators: every annotator may see each one
+# once, so they are not capped by a target. The uncapped conditions spell the queue
+# index's predicate (labelling_prompt_queue), so PostgreSQL scans that index.
+_OPEN = """
+    p.project_id = %(project)s AND NOT p.retired AND p.gold IS {gold}
+    AND NOT EXISTS (SELECT 1 FROM labelling_assignment a
+                    WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s
+                      AND a.round = p.round)
+    AND (p.repeat_allowed OR NOT EXISTS (SELECT 1 FROM labelling_assignment a
+                                         WHERE a.prompt_id = p.id
+                                           AND a.annotator_id = %(annotator)s))
+    {cap}
+"""
+_CAP = "AND p.live_count < p.target"
+_ORDER = {
+    # Gold: the least seen first.
+    "gold": "p.live_count, p.id",
+    Project.QueueOrder.COMPLETION: "p.live_count DESC, p.id",
+    # Where the reward model can least tell the best two responses apart first (a human
+    # label teaches it most there); unscored prompts after, nearest to completion first.
+    Project.QueueOrder.UNCERTAINTY: "p.score_gap ASC NULLS LAST, p.live_count DESC, p.id",
+}
 
-    Never one they were given before, unless a re-labelling round allows earlier
-    annotators again (then: never twice in the same round).
-    """
-    given = Assignment.objects.filter(prompt=OuterRef("pk"), annotator=annotator)
-    prompts = (
-        Prompt.objects.filter(project=project, retired=False, gold__isnull=not gold)
-        .exclude(Exists(given.filter(round=OuterRef("round"))))
-        .exclude(Q(repeat_allowed=False) & Exists(given))
+
+def _open_where(*, gold: bool) -> str:
+    return _OPEN.format(gold="NOT NULL" if gold else "NULL", cap="" if gold else _CAP)
+
+
+def open_prompts_count(*, project: Project, annotator: AbstractBaseUser) -> int:
+    """How many prompts (not gold) are still open to this annotator."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM labelling_prompt p WHERE {_open_where(gold=False)}",  # noqa: S608
+            {"project": project.pk, "annotator": annotator.pk},
+        )
+        return cursor.fetchone()[0]
+
+
+def _claim_sql(*, gold: bool, order: str) -> str:
+    lock = " FOR UPDATE OF p SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    return (
+        "UPDATE labelling_prompt SET live_count = live_count + 1 WHERE id = ("  # noqa: S608
+        f"SELECT p.id FROM labelling_prompt p WHERE {_open_where(gold=gold)} "
+        f"ORDER BY {_ORDER['gold' if gold else order]} LIMIT 1{lock})"
+        f"{'' if gold else ' AND live_count < target'} "
+        "RETURNING id, external_id, kind, content, gold, round"
     )
-    if gold:
-        # Gold prompts score annotators: every annotator may see each one once, so they
-        # are not capped by a target; the least seen come first.
-        return prompts.order_by("live_count", "id")
-    prompts = prompts.filter(live_count__lt=F("target"))
-    if project.queue_order == Project.QueueOrder.UNCERTAINTY:
-        # Where the reward model can least tell the best two responses apart first (a
-        # human label teaches it most there); unscored prompts after, nearest to
-        # completion first as usual. Every other rule above still holds.
-        return prompts.order_by(F("score_gap").asc(nulls_last=True), "-live_count", "id")
-    return prompts.order_by("-live_count", "id")
 
 
 def slot_claim(*, prompt_id: int, gold: bool) -> bool:
@@ -92,17 +124,47 @@ def slot_release(*, prompt_id: int) -> None:
     Prompt.objects.filter(pk=prompt_id).update(live_count=F("live_count") - 1)
 
 
-def assignment_active(*, project: Project, annotator: AbstractBaseUser, now: datetime):
-    return (
-        Assignment.objects.filter(
-            project=project,
-            annotator=annotator,
-            status=Assignment.Status.LEASED,
-            expires_at__gt=now,
+@dataclass(frozen=True)
+class _State:
+    held: int | None  # the lease the annotator holds, if any
+    acknowledged: int  # the newest guideline version they acknowledged (0: none)
+    stale: bool  # whether any lease of the project is past its expiry
+
+
+def _state(*, project: Project, annotator: AbstractBaseUser, now: datetime) -> _State:
+    """Three questions asked before every lease, in one round trip."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT
+              (SELECT id FROM labelling_assignment
+                WHERE annotator_id = %(annotator)s AND project_id = %(project)s
+                  AND status = 'leased' AND expires_at > %(now)s
+                ORDER BY leased_at LIMIT 1),
+              (SELECT MAX(version) FROM labelling_guidelineacknowledgement
+                WHERE project_id = %(project)s AND user_id = %(annotator)s),
+              EXISTS (SELECT 1 FROM labelling_assignment
+                       WHERE project_id = %(project)s AND status = 'leased'
+                         AND expires_at <= %(now)s)
+            """,
+            {
+                "project": project.pk,
+                "annotator": annotator.pk,
+                "now": connection.ops.adapt_datetimefield_value(now),
+            },
         )
-        .order_by("leased_at")
-        .first()
-    )
+        held, acknowledged, stale = cursor.fetchone()
+    return _State(held=held, acknowledged=acknowledged or 0, stale=bool(stale))
+
+
+def _held(pk: int) -> Assignment:
+    return Assignment.objects.select_related("project", "prompt").get(pk=pk)
+
+
+def assignment_active(*, project: Project, annotator: AbstractBaseUser, now: datetime):
+    """The lease the annotator holds in the project, or None."""
+    held = _state(project=project, annotator=annotator, now=now).held
+    return _held(held) if held is not None else None
 
 
 @dataclass(frozen=True)
@@ -126,13 +188,12 @@ def assignment_next(
     A lease already held is returned as it is: it is finished under the guideline version
     it started with. A new item needs the current guideline version acknowledged first.
     """
-    held = assignment_active(project=project, annotator=annotator, now=now)
-    if held is not None:
-        return Next(held)
-    pending = guideline_pending(project=project, user=annotator)
-    if pending is not None:
-        return Next(None, guideline_pending=pending)
-    return Next(_lease_new(project=project, annotator=annotator, now=now, rng=rng))
+    state = _state(project=project, annotator=annotator, now=now)
+    if state.held is not None:
+        return Next(_held(state.held))
+    if state.acknowledged < project.guideline_version:
+        return Next(None, guideline_pending=project.guideline_version)
+    return Next(_lease_new(project=project, annotator=annotator, now=now, rng=rng, state=state))
 
 
 def assignment_lease_next(
@@ -144,67 +205,89 @@ def assignment_lease_next(
 ) -> Assignment | None:
     """The queue itself, without the guideline gate: the annotator's current lease if
     they hold one, else a new one; None if nothing is left for them."""
-    held = assignment_active(project=project, annotator=annotator, now=now)
-    if held is not None:
-        return held
-    return _lease_new(project=project, annotator=annotator, now=now, rng=rng)
+    state = _state(project=project, annotator=annotator, now=now)
+    if state.held is not None:
+        return _held(state.held)
+    return _lease_new(project=project, annotator=annotator, now=now, rng=rng, state=state)
 
 
-def _lease_new(*, project, annotator, now, rng) -> Assignment | None:
+def _lease_new(*, project, annotator, now, rng, state: _State) -> Assignment | None:
     rng = rng or random.Random()
-    leases_reclaim(project=project, now=now)
+    if state.stale:
+        leases_reclaim(project=project, now=now)
     want_gold = project.gold_rate > 0 and rng.random() < project.gold_rate
     pools = [True, False] if want_gold else [False, True] if project.gold_rate > 0 else [False]
+    params = {"project": project.pk, "annotator": annotator.pk}
     for _attempt in range(ATTEMPTS):
         try:
-            with transaction.atomic():
+            with transaction.atomic(), connection.cursor() as cursor:
                 for gold in pools:
-                    # The fields the annotator will see come with the lock: no second read.
-                    candidate = (
-                        open_prompts(project=project, annotator=annotator, gold=gold)
-                        .select_for_update(skip_locked=True, of=("self",))
-                        .only("id", "project_id", "external_id", "kind", "content", "gold", "round")
-                        .first()
-                    )
-                    if candidate is None:
-                        continue
-                    if not slot_claim(prompt_id=candidate.pk, gold=gold):
-                        raise _Lost  # only if the row changed under a non-locking backend
-                    return _assignment_create(
-                        project=project, annotator=annotator, prompt=candidate, now=now, rng=rng
-                    )
+                    # The fields the annotator will see come back from the claim itself.
+                    # No row means the pool is empty for them: the row the subquery
+                    # locked cannot change before the UPDATE re-checks it.
+                    cursor.execute(_claim_sql(gold=gold, order=project.queue_order), params)
+                    claimed = cursor.fetchone()
+                    if claimed is not None:
+                        return _assignment_create(
+                            cursor, project=project, annotator=annotator, prompt=claimed,
+                            now=now, rng=rng,
+                        )  # fmt: skip
                 return None
-        except (_Lost, IntegrityError):
-            # IntegrityError: the same annotator leasing twice at once (two tabs); the
-            # unique (prompt, annotator) constraint stopped the second and the rollback
-            # returned its slot. Either way, look again.
+        except IntegrityError:
+            # The same annotator leasing twice at once (two tabs): the unique (prompt,
+            # annotator, round) constraint stopped the second and the rollback returned
+            # its slot. Look again.
             continue
     return None
 
 
-class _Lost(Exception):
-    pass
-
-
-def _assignment_create(*, project, annotator, prompt, now, rng) -> Assignment:
-    texts = dict(
-        Response.objects.filter(prompt_id=prompt.pk).order_by("position").values_list("pk", "text")
+def _assignment_create(cursor, *, project, annotator, prompt, now, rng) -> Assignment:
+    prompt_id, external_id, kind, content, gold, round_ = prompt
+    cursor.execute(
+        "SELECT id, text FROM labelling_response WHERE prompt_id = %s ORDER BY position",
+        [prompt_id],
     )
+    texts = dict(cursor.fetchall())
     order = list(texts)
     rng.shuffle(order)
-    assignment = Assignment.objects.create(
+    ops = connection.ops
+    expires_at = now + timedelta(minutes=project.lease_minutes)
+    cursor.execute(
+        "INSERT INTO labelling_assignment (project_id, prompt_id, annotator_id, status,"
+        " display_order, guideline_version, leased_at, expires_at, skip_reason, round)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', %s) RETURNING id",
+        [
+            project.pk, prompt_id, annotator.pk, Assignment.Status.LEASED,
+            ops.adapt_json_value(order, None), project.guideline_version,
+            ops.adapt_datetimefield_value(now), ops.adapt_datetimefield_value(expires_at),
+            round_,
+        ],
+    )  # fmt: skip
+    assignment = Assignment(
+        pk=cursor.fetchone()[0],
         project=project,
-        prompt=prompt,
+        # As `.only()` would load it: the other fields are read if someone asks.
+        prompt=Prompt.from_db(
+            connection.alias,
+            ["id", "project_id", "external_id", "kind", "content", "gold", "round"],
+            [prompt_id, project.pk, external_id, kind, _json(content), _json(gold), round_],
+        ),
         annotator=annotator,
         status=Assignment.Status.LEASED,
         display_order=order,
         guideline_version=project.guideline_version,
         leased_at=now,
-        expires_at=now + timedelta(minutes=project.lease_minutes),
-        round=prompt.round,
+        expires_at=expires_at,
+        round=round_,
     )
+    assignment._state.adding, assignment._state.db = False, connection.alias
     assignment.response_texts = texts  # saves assignment_payload a read
     return assignment
+
+
+def _json(value):
+    # Raw SQL hands JSON columns over as text on both backends (the ORM parses them).
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 @transaction.atomic

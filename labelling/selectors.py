@@ -8,7 +8,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
 from labelling.models import Annotation, Assignment, Membership, Project, Prompt, Response
-from labelling.queue import open_prompts
+from labelling.queue import open_prompts_count
 
 
 def projects_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -157,7 +157,7 @@ def annotator_progress(*, project: Project, user: AbstractBaseUser, now) -> dict
 
     start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     mine = Annotation.objects.filter(project=project, annotator=user, version=1)
-    left = open_prompts(project=project, annotator=user, gold=False).count()
+    left = open_prompts_count(project=project, annotator=user)
     holding = Assignment.objects.filter(
         project=project, annotator=user, status=Assignment.Status.LEASED, expires_at__gt=now
     ).exists()
