@@ -12,7 +12,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
@@ -23,6 +22,7 @@ from rest_framework.views import APIView
 
 from labelling import selectors
 from labelling import serializers as s
+from labelling.authentication import TokenAuthentication
 from labelling.guidelines import (
     RelabelFilters,
     guideline_acknowledge,

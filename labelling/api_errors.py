@@ -6,7 +6,9 @@ import problems), so a script can point at what to fix.
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -32,6 +34,16 @@ def _flatten(detail, prefix: str = "") -> list[dict]:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database went away for a moment (a restart, a failover): what the request
+        # wrote was rolled back with its transaction, and every write is safe to repeat
+        # (a submission sent again returns the stored one), so the answer is "try again",
+        # not a server error. The connection is replaced at the end of the request.
+        return Response(
+            {"detail": _("The database is unavailable for a moment; try again."), "errors": []},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -282,36 +282,21 @@ def annotation_submit(
       new version and keeps the old one, while the prompt is not yet complete.
     - An expired lease may still be submitted if its slot is still free.
     """
-    # The row lock serialises a submit with a second submit and with a lease reclaim.
-    # Only this row: FOR UPDATE on a joined project row would block every lease's
-    # foreign-key check on the project and deadlock with it. The caller's object already
-    # holds the project and prompt; only the status can have moved since it was read.
-    locked = (
-        Assignment.objects.select_for_update(of=("self",))
-        .filter(pk=assignment.pk)
-        .values_list("status", "annotator_id")
-        .get()
-    )
-    assignment.status, owner = locked
-    if owner != annotator.pk:
-        raise DomainError(_("This item is not yours."), field="assignment")
-    project, prompt = assignment.project, assignment.prompt
+    project = assignment.project
     digest = submission.digest()
-    current = None
-    if assignment.status == Assignment.Status.SUBMITTED:
-        current = assignment.annotations.filter(is_current=True).first()
+    # The common case, the first submission of a lease still held, in one statement: a
+    # conditional UPDATE whose row count says whether this request moved the lease on.
+    # It takes the row lock as it goes, which serialises it with a second submit and with
+    # a lease reclaim (both guard on the status too).
+    first = Assignment.objects.filter(
+        pk=assignment.pk, annotator_id=annotator.pk, status=Assignment.Status.LEASED
+    ).update(status=Assignment.Status.SUBMITTED, finished_at=now)
+    current = None if first else _current_locked(assignment, annotator)
     if current is not None and current.payload_hash == digest:
         return SubmitResult(annotation=current, created=False)
-    if assignment.status == Assignment.Status.SKIPPED:
-        raise DomainError(_("You skipped this item."), field="assignment")
-    if assignment.status == Assignment.Status.REJECTED:
-        raise DomainError(
-            _("A reviewer rejected your annotation of this item; it can no longer be changed."),
-            field="assignment",
-        )
 
     if current is not None:
-        if _prompt_complete(prompt, project):
+        if _prompt_complete(assignment.prompt, project):
             raise DomainError(
                 _("This prompt is complete; its annotations can no longer be edited."),
                 field="assignment",
@@ -335,8 +320,13 @@ def annotation_submit(
             data={"previous": current.pk, "version": annotation.version},
         )
     else:
-        if assignment.status == Assignment.Status.EXPIRED:
-            _reclaim_slot(assignment)
+        if not first:
+            if assignment.status == Assignment.Status.EXPIRED:
+                _reclaim_slot(assignment)  # only if its slot is still free
+            Assignment.objects.filter(pk=assignment.pk).update(
+                status=Assignment.Status.SUBMITTED, finished_at=now
+            )
+        assignment.status, assignment.finished_at = Assignment.Status.SUBMITTED, now
         annotation = _annotation_create(
             assignment,
             submission,
@@ -345,12 +335,39 @@ def annotation_submit(
             version=1,
             seconds=(now - assignment.leased_at).total_seconds(),
         )
-        assignment.status = Assignment.Status.SUBMITTED
-        assignment.finished_at = now
-        assignment.save(update_fields=["status", "finished_at"])
     preferences_record(annotation=annotation, replace=current is not None)
-    prompt_review_refresh(prompt_id=prompt.pk, reopen=True)
+    prompt_review_refresh(prompt_id=assignment.prompt_id, reopen=True)
     return SubmitResult(annotation=annotation, created=True)
+
+
+def _current_locked(assignment: Assignment, annotator: AbstractBaseUser) -> Annotation | None:
+    """Every case but a first submission, under the row lock: the current annotation of a
+    submitted item (None for an expired lease), or a refusal.
+
+    Only this row is locked: FOR UPDATE on a joined project row would block every lease's
+    foreign-key check on the project and deadlock with it. The caller's object already
+    holds the project; only the status can have moved since it was read."""
+    status, owner = (
+        Assignment.objects.select_for_update(of=("self",))
+        .filter(pk=assignment.pk)
+        .values_list("status", "annotator_id")
+        .get()
+    )
+    assignment.status = status
+    if owner != annotator.pk:
+        raise DomainError(_("This item is not yours."), field="assignment")
+    if status == Assignment.Status.SUBMITTED:
+        current = assignment.annotations.filter(is_current=True).first()
+        if current is not None:
+            return current
+    if status == Assignment.Status.SKIPPED:
+        raise DomainError(_("You skipped this item."), field="assignment")
+    if status == Assignment.Status.REJECTED:
+        raise DomainError(
+            _("A reviewer rejected your annotation of this item; it can no longer be changed."),
+            field="assignment",
+        )
+    return None
 
 
 def _reclaim_slot(assignment: Assignment) -> None:

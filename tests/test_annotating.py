@@ -517,3 +517,21 @@ def test_project_progress_counts_annotations_and_complete_prompts(project, api):
     assert progress == {"prompts": 3, "complete": 1, "annotations": 2}
     listed = api("alice").get("/api/projects/").json()["results"][0]["progress"]
     assert listed == progress
+
+
+def test_prompts_left_counts_what_the_queue_would_still_give_the_annotator(project, cast):
+    from labelling.selectors import annotator_progress
+
+    prompts = import_prompts(project, 5, gold_every=5)  # p-0 is gold: never counted
+    now = timezone.now()
+    assert annotator_progress(project=project, user=cast["alice"], now=now)["left"] == 4
+    # alice takes one: it is no longer open to her, still open to bob.
+    taken = assignment_lease_next(project=project, annotator=cast["alice"], now=now)
+    assert taken.prompt.gold is None
+    assert annotator_progress(project=project, user=cast["alice"], now=now)["left"] == 3
+    assert annotator_progress(project=project, user=cast["bob"], now=now)["left"] == 4
+    # A prompt whose slots are all live is open to nobody new.
+    Prompt.objects.filter(pk=prompts[1].pk).update(live_count=3)
+    assert annotator_progress(project=project, user=cast["bob"], now=now)["left"] == 3
+    Prompt.objects.filter(pk=prompts[2].pk).update(retired=True)
+    assert annotator_progress(project=project, user=cast["bob"], now=now)["left"] == 2

@@ -57,3 +57,21 @@ def test_a_token_can_be_revoked(api):
     # Revoking again: the token is gone, so the request is not authenticated.
     assert client.delete("/api/auth/token/").status_code == 401
     assert APIClient().delete("/api/auth/token/").status_code == 401
+
+
+def test_an_unknown_token_is_refused_with_401(cast):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    refused = client.get("/api/projects/")
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "Invalid token."
+
+
+def test_a_deactivated_users_token_stops_working(api, cast):
+    client = api("alice")
+    assert client.get("/api/projects/").status_code == 200
+    cast["alice"].is_active = False
+    cast["alice"].save(update_fields=["is_active"])
+    refused = client.get("/api/projects/")
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "User inactive or deleted."
