@@ -1,5 +1,7 @@
 """Sessions and tokens (issue 8): login rate limiting with lockout, revocable tokens."""
 
+import pytest
+from django.db import close_old_connections, connection
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -75,3 +77,36 @@ def test_a_deactivated_users_token_stops_working(api, cast):
     refused = client.get("/api/projects/")
     assert refused.status_code == 401
     assert refused.json()["detail"] == "User inactive or deleted."
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="terminates a PostgreSQL server process"
+)
+def test_a_database_outage_is_a_503_to_retry_and_the_service_recovers(
+    transactional_db, api, project
+):
+    import psycopg
+
+    client = api("alice")
+    assert client.get(f"/api/projects/{project.pk}/").status_code == 200
+    # The server ends this connection, as a PostgreSQL restart ends every connection.
+    settings = connection.settings_dict
+    with psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        autocommit=True,
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    refused = client.get(f"/api/projects/{project.pk}/")
+    assert refused.status_code == 503
+    assert refused.json() == {
+        "detail": "The database is unavailable for a moment; try again.",
+        "errors": [],
+    }
+    assert refused["Retry-After"] == "1"
+    # What Django does at the end of every request in production (the test client skips
+    # it): the broken connection is dropped, and the next request opens a new one.
+    close_old_connections()
+    assert client.get(f"/api/projects/{project.pk}/").status_code == 200
