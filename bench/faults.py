@@ -1,4 +1,5 @@
-"""Fault test: kill the worker in the middle of an export, and check what is left.
+"""Fault test: kill the worker in the middle of an export, then of a scoring run, and
+check what is left.
 
 Against a PostgreSQL database of its own: a project of N prompts x 3 annotators (18
 stored preferences a prompt), a real django-q2 worker (`manage.py qcluster`) with a short
@@ -7,6 +8,11 @@ written its first rows, the worker is killed (SIGKILL, the whole process group).
   - the export is not "done" and no file is served under its final name;
   - a new worker, once django-q2 hands the task out again, builds it completely: every
     row, the sha256 of the file on disk, no temporary file left behind.
+Then the project's responses are scored by the tiny reward model of the tests (built
+here, offline), and the worker is killed when the first batches are stored:
+  - the run is not "done", and the scores stored so far are kept;
+  - a new worker resumes it: every response ends with exactly one score, and those the
+    killed run stored are not scored again.
 Exits non-zero if any of that fails.
 
     .venv/bin/python bench/faults.py
@@ -80,6 +86,7 @@ def main() -> None:
         "--database-url", default="postgres://postgres@127.0.0.1:5432/rlhf_bench_faults"
     )
     parser.add_argument("--prompts", type=int, default=20_000)
+    parser.add_argument("--score-prompts", type=int, default=3_000, help="x 4 responses")
     args = parser.parse_args()
     exports_dir = Path(tempfile.mkdtemp(prefix="faults-exports-"))
     env = {
@@ -92,6 +99,7 @@ def main() -> None:
         "Q_TIMEOUT": str(TIMEOUT),
         "Q_RETRY": str(RETRY),
         "Q_WORKERS": "1",
+        "HF_HUB_OFFLINE": "1",  # the reward model is a local folder; nothing is fetched
     }
     os.environ.update(env)
     recreate_database(args.database_url)
@@ -162,10 +170,70 @@ def main() -> None:
     leftovers = [p.name for p in exports_dir.iterdir() if p.name.endswith(".part")]
     if leftovers:
         failures.append(f"temporary files left behind: {leftovers}")
+    failures += scoring_killed(env, args.score_prompts)
     for failure in failures:
         print(f"FAILED: {failure}")
     print("all checks held" if not failures else f"{len(failures)} check(s) failed")
     sys.exit(1 if failures else 0)
+
+
+def scoring_killed(env: dict, prompts: int) -> list[str]:
+    """Kill the worker in the middle of a scoring run; a new one must finish it without
+    scoring anything twice. Returns the failures."""
+    from django.utils import timezone
+    from score import build
+
+    from labelling.models import Response
+    from ranking.models import ResponseScore, ScoringJob
+    from ranking.scoring import scoring_request
+    from tests.reward_model import build_tiny_reward_model
+
+    folder = build_tiny_reward_model(Path(tempfile.mkdtemp(prefix="faults-model-")) / "rm")
+    # Small enough for the retried task to finish within the short task timeout.
+    project = build(prompts, now=timezone.now())
+    project.reward_model = str(folder)
+    project.save(update_fields=["reward_model"])
+    responses = Response.objects.filter(prompt__project=project).count()
+    scores = ResponseScore.objects.filter(response__prompt__project=project)
+    first = worker(env)
+    job = scoring_request(project=project, user=None, now=timezone.now())
+    started = time.monotonic()
+    wait_for(lambda: scores.exists(), 90, "the scoring run to store its first scores")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    job.refresh_from_db()
+    kept = dict(scores.values_list("response_id", "created_at"))
+    print(
+        f"killed the worker {time.monotonic() - started:.1f} s into scoring, with"
+        f" {len(kept):,} of {responses:,} responses scored; the run is now {job.status!r}"
+    )
+    failures = []
+    if job.status == ScoringJob.Status.DONE or len(kept) == responses:
+        failures.append("the scoring run finished before the kill; use more --prompts")
+    second = worker(env)
+    try:
+        job = wait_for(
+            lambda: ScoringJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).first(),
+            RETRY + TIMEOUT + 180,
+            "a new worker to finish the scoring run",
+        )
+    finally:
+        stop(second)
+    print(
+        f"a new worker ended it {time.monotonic() - started:.1f} s after it was queued:"
+        f" {job.status}, {job.progress_done:,} of {job.progress_total:,} in its last try"
+    )
+    if job.status != ScoringJob.Status.DONE:
+        failures.append(f"the scoring run ended {job.status}: {job.error}")
+    after = dict(scores.values_list("response_id", "created_at"))
+    if len(after) != responses or scores.count() != responses:
+        failures.append(f"{scores.count()} scores for {responses} responses")
+    redone = [pk for pk, stamp in kept.items() if after.get(pk) != stamp]
+    if redone:
+        failures.append(f"{len(redone)} responses the killed run had scored were scored again")
+    if job.progress_done != job.progress_total:
+        failures.append(f"progress ended at {job.progress_done} of {job.progress_total}")
+    return failures
 
 
 if __name__ == "__main__":

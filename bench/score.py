@@ -30,6 +30,51 @@ from annotate import recreate_database  # noqa: E402
 BATCH = 128  # ranking.scoring.BATCH, the job's own batch size
 
 
+WORDS = [
+    "the",
+    "congestion",
+    "window",
+    "packets",
+    "network",
+    "good",
+    "bad",
+    "short",
+    "long",
+    "question",
+    "answer",
+]
+
+
+def build(prompts: int, *, now):
+    """A project of `prompts` prompts x 4 responses of 40 words the tiny model knows."""
+    from labelling.importing import prompts_import
+    from labelling.services import project_create
+
+    project = project_create(
+        name=f"score bench {prompts}", created_by=None, now=now, responses_per_prompt=4
+    )
+    lines = "".join(
+        json.dumps(
+            {
+                "external_id": f"p{i}",
+                "prompt": f"Explain TCP slow start {i}?",
+                "responses": [
+                    {
+                        "external_id": f"r{r}",
+                        "model": f"m{r}",
+                        "text": " ".join(WORDS[(i + r + k) % len(WORDS)] for k in range(40)),
+                    }
+                    for r in range(4)
+                ],
+            }
+        )
+        + "\n"
+        for i in range(prompts)
+    )
+    prompts_import(project=project, stream=io.BytesIO(lines.encode()), actor=None, now=now)
+    return project
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -53,9 +98,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from labelling.importing import prompts_import
     from labelling.models import Prompt, Response
-    from labelling.services import project_create
     from ranking.models import ResponseScore, ScoringJob
     from ranking.scoring import reward_model_load, scoring_run
     from tests.reward_model import build_tiny_reward_model
@@ -64,39 +107,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     folder = build_tiny_reward_model(Path(tempfile.mkdtemp(prefix="bench-reward-")) / "model")
     now = timezone.now()
-    project = project_create(name="score bench", created_by=None, now=now, responses_per_prompt=4)
-    words = [
-        "the",
-        "congestion",
-        "window",
-        "packets",
-        "network",
-        "good",
-        "bad",
-        "short",
-        "long",
-        "question",
-        "answer",
-    ]
-    lines = "".join(
-        json.dumps(
-            {
-                "external_id": f"p{i}",
-                "prompt": f"Explain TCP slow start {i}?",
-                "responses": [
-                    {
-                        "external_id": f"r{r}",
-                        "model": f"m{r}",
-                        "text": " ".join(words[(i + r + k) % len(words)] for k in range(40)),
-                    }
-                    for r in range(4)
-                ],
-            }
-        )
-        + "\n"
-        for i in range(args.prompts)
-    )
-    prompts_import(project=project, stream=io.BytesIO(lines.encode()), actor=None, now=now)
+    project = build(args.prompts, now=now)
     total = Response.objects.filter(prompt__project=project).count()
 
     model = reward_model_load(str(folder))
