@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from annotate import recreate_database  # noqa: E402
+from annotate import machine_speed, recreate_database  # noqa: E402
 
 BATCH = 128  # ranking.scoring.BATCH, the job's own batch size
 
@@ -135,6 +135,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     scored = ResponseScore.objects.filter(reward_model=project.reward_model).count()
     whole = scored / seconds
+    print(machine_speed())
     print(f"responses         {total:,} ({args.prompts:,} prompts), batches of {args.batch}")
     print(f"bare forward pass {bare:,.0f} responses/s (tokenised beforehand)")
     print(f"whole job         {whole:,.0f} responses/s in {seconds:.1f} s [{job.status}]")

@@ -437,6 +437,12 @@ class ImportView(APIView):
 
 ANNOTATOR = [Membership.Role.ANNOTATOR]
 
+# A serializer builds its fields by deep copy each time one is made; these two answer
+# every call an annotator makes, so one bound instance of each renders them
+# (`to_representation` keeps no state between calls).
+ASSIGNMENT_SHOWN = s.AssignmentSerializer()
+ANNOTATION_SHOWN = s.AnnotationSerializer()
+
 
 class NextView(APIView):
     @extend_schema(
@@ -468,7 +474,7 @@ class NextView(APIView):
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         payload = selectors.assignment_payload(assignment=assignment)
-        return Response(s.AssignmentSerializer(payload).data)
+        return Response(ASSIGNMENT_SHOWN.to_representation(payload))
 
 
 def _conflict(refused: DomainError) -> Response:
@@ -519,7 +525,7 @@ class SubmitView(APIView):
         except DomainError as refused:
             return _conflict(refused)
         return Response(
-            s.AnnotationSerializer(result.annotation).data,
+            ANNOTATION_SHOWN.to_representation(result.annotation),
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 

@@ -4,11 +4,13 @@
 import problems), so a script can point at what to fix.
 """
 
+import sys
+
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -33,6 +35,9 @@ def _flatten(detail, prefix: str = "") -> list[dict]:
     return [{"field": prefix, "message": str(detail)}]
 
 
+UNAVAILABLE = _("The database is unavailable for a moment; try again.")
+
+
 def exception_handler(exc, context):
     if isinstance(exc, OperationalError | InterfaceError):
         # The database went away for a moment (a restart, a failover): what the request
@@ -40,7 +45,7 @@ def exception_handler(exc, context):
         # (a submission sent again returns the stored one), so the answer is "try again",
         # not a server error. The connection is replaced at the end of the request.
         return Response(
-            {"detail": _("The database is unavailable for a moment; try again."), "errors": []},
+            {"detail": UNAVAILABLE, "errors": []},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "1"},
         )
@@ -79,9 +84,19 @@ def api_not_found(request, exception=None):
 
 
 def api_server_error(request):
-    from django.http import JsonResponse
+    from django.http import HttpResponse, JsonResponse
+    from django.template.loader import render_to_string
     from django.views.defaults import server_error
 
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        # Outside a DRF view (a page, a middleware): the same "try again" as the API's.
+        # The page is rendered without the request, so it asks nothing of the database.
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"detail": UNAVAILABLE, "errors": []}, status=503)
+        else:
+            response = HttpResponse(render_to_string("503.html"), status=503)
+        response["Retry-After"] = "1"
+        return response
     if request.path.startswith("/api/"):
         return JsonResponse(
             {"detail": "The server failed on this request; it is logged.", "errors": []},

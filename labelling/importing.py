@@ -401,6 +401,9 @@ def _copy_sql(model, columns: list[str]):
     )
 
 
+ANALYZE_AFTER = 1000  # prompts created by one import
+
+
 def prompts_import(
     *,
     project: Project,
@@ -473,6 +476,13 @@ def prompts_import(
             now=now,
             data={"created": result.created, "unchanged": result.unchanged, "source": source},
         )
+    if result.created >= ANALYZE_AFTER and connection.vendor == "postgresql":
+        # COPY leaves the planner's statistics saying the tables are nearly empty until
+        # autovacuum passes by, and the queries right after an import (the scoring job it
+        # starts, the queue) were planned for that: a hash join over every response
+        # instead of an index walk. Sampling the two tables takes a fraction of a second.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE labelling_prompt, labelling_response")
     if result.created and project.reward_model:
         # New responses for the project's reward model: score them in the background.
         from ranking.scoring import scoring_available, scoring_request

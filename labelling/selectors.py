@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
@@ -115,14 +116,19 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: objec
     """The assignment if it is this user's own (404 otherwise: nobody else's work is
     visible, not even its existence), with its project; its prompt is read if asked for.
 
-    Hand-written queries, as for project_get_for_member: every submit asks this first."""
+    One hand-written query, as for project_get_for_member: every submit asks this first."""
     try:
         pk = int(str(assignment_id))
     except ValueError:
         raise Http404 from None
+    project_columns = ", ".join(
+        f"p.{field.column} AS project__{field.column}" for field in Project._meta.concrete_fields
+    )
     found = list(
         Assignment.objects.raw(
-            "SELECT a.* FROM labelling_assignment a WHERE a.id = %s AND a.annotator_id = %s"
+            f"SELECT a.*, {project_columns} FROM labelling_assignment a"  # noqa: S608
+            " JOIN labelling_project p ON p.id = a.project_id"
+            " WHERE a.id = %s AND a.annotator_id = %s"
             # Still an annotator of the project: removing someone ends their access.
             " AND EXISTS (SELECT 1 FROM labelling_membership m WHERE m.project_id ="
             " a.project_id AND m.user_id = a.annotator_id AND m.role = %s)",
@@ -132,10 +138,23 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: objec
     if not found:
         raise Http404
     assignment = found[0]
-    assignment.project = Project.objects.raw(
-        "SELECT * FROM labelling_project WHERE id = %s", [assignment.project_id]
-    )[0]
+    assignment.project = _instance(Project, vars(assignment), prefix="project__")
     return assignment
+
+
+def _instance(model, row: dict, *, prefix: str):
+    """A model instance from raw column values (`prefix` + column name), converted as the
+    ORM converts them on this database (JSON text parsed, SQLite's dates read)."""
+    values = []
+    for field in model._meta.concrete_fields:
+        column = field.get_col(model._meta.db_table)
+        value = row[prefix + field.column]
+        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(
+            connection
+        ):
+            value = convert(value, column, connection)
+        values.append(value)
+    return model.from_db(connection.alias, None, values)
 
 
 def assignment_payload(*, assignment) -> dict:

@@ -16,8 +16,9 @@ from datetime import datetime
 from importlib.util import find_spec
 from pathlib import Path
 
+import orjson
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -82,29 +83,31 @@ class RewardModel:
         )  # fmt: skip
 
     def _encode_fast(self, inputs: list):
-        """The Rust tokenizer straight, padded here: the Python wrapper's own padding and
-        tensor conversion cost three times the encoding itself (bench/score.py)."""
+        """The Rust tokenizer straight, padded in Rust too, into tensors through numpy:
+        the Python wrapper's own padding and tensor conversion cost three times the
+        encoding itself, and held the GIL the model's thread needs (bench/score.py)."""
+        import numpy as np
         import torch
 
         backend = self.tokenizer.backend_tokenizer
         backend.enable_truncation(max_length=self._max_length())
-        backend.no_padding()
+        backend.enable_padding(
+            direction="left" if self.tokenizer.padding_side == "left" else "right",
+            pad_id=self.tokenizer.pad_token_id or 0,
+            pad_token=self.tokenizer.pad_token or "[PAD]",
+        )
         encodings = backend.encode_batch(inputs)
-        width = max(len(e.ids) for e in encodings)
-        pad = self.tokenizer.pad_token_id or 0
-        left = self.tokenizer.padding_side == "left"
-
-        def padded(values: list[int], fill: int) -> list[int]:
-            filler = [fill] * (width - len(values))
-            return filler + values if left else values + filler
-
         columns = {
-            "input_ids": [padded(e.ids, pad) for e in encodings],
-            "attention_mask": [padded(e.attention_mask, 0) for e in encodings],
-            "token_type_ids": [padded(e.type_ids, 0) for e in encodings],
+            "input_ids": [e.ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+            "token_type_ids": [e.type_ids for e in encodings],
         }
         names = self.tokenizer.model_input_names
-        return {name: torch.tensor(columns[name]) for name in names if name in columns}
+        return {
+            name: torch.from_numpy(np.array(columns[name], dtype=np.int64))
+            for name in names
+            if name in columns
+        }
 
     def _max_length(self) -> int:
         limit = getattr(self.tokenizer, "model_max_length", MAX_TOKENS) or MAX_TOKENS
@@ -264,36 +267,44 @@ def _finish(job: ScoringJob, status: str, error: str) -> ScoringJob:
 
 
 def _score_all(job: ScoringJob, model: RewardModel, batch: int) -> None:
-    """Batches in id order, each committed with its scores and its prompts' gaps. The
-    next batch is read and tokenised in a second thread while the model runs on this
-    one (the tokenizer and torch both release the GIL): on a small model, tokenising
-    costs about as much as the forward pass."""
+    """Batches in id order, each stored with its scores and its prompts' gaps. On a
+    small model, tokenising and the database cost about as much as the forward pass, so
+    they run beside it (below). The database work of a batch is a few plain statements
+    (read, scored-check, insert, gaps): through the ORM it cost more than the model
+    itself (bulk_update alone built a CASE expression per prompt)."""
     project = job.project
     todo = unscored(project=project, reward_model=job.reward_model)
     total = todo.count()
     ScoringJob.objects.filter(pk=job.pk).update(progress_total=total, progress_done=0)
     prompts: dict[int, object] = {}
 
-    responses = Response.objects.filter(prompt__project=project).order_by("pk")
-
     def fetch(after: int) -> list[tuple[int, int, str]]:
         """The next batch of unscored responses after id `after`: a keyset read of the
         project's responses, less those already scored (two index reads; one anti-join
         made PostgreSQL rescan the scores for every batch)."""
         rows: list[tuple[int, int, str]] = []
-        while len(rows) < batch:
-            window = list(
-                responses.filter(pk__gt=after).values_list("pk", "prompt_id", "text")[:batch]
-            )
-            if not window:
-                break
-            scored = set(
-                ResponseScore.objects.filter(
-                    reward_model=job.reward_model, response_id__in=[pk for pk, _p, _t in window]
-                ).values_list("response_id", flat=True)
-            )
-            rows.extend(row for row in window if row[0] not in scored)
-            after = window[-1][0]
+        with connection.cursor() as cursor:
+            while len(rows) < batch:
+                cursor.execute(
+                    "SELECT r.id, r.prompt_id, r.text FROM labelling_response r"
+                    " JOIN labelling_prompt p ON p.id = r.prompt_id"
+                    " WHERE p.project_id = %s AND r.id > %s ORDER BY r.id LIMIT %s",
+                    [project.pk, after, batch],
+                )
+                window = cursor.fetchall()
+                if not window:
+                    break
+                # A range, not a list of ids: the scores table grows through the job
+                # faster than its statistics, and a scan of it that tests each row
+                # against a list of ids cost more than the model's forward pass.
+                cursor.execute(
+                    "SELECT response_id FROM ranking_responsescore WHERE reward_model = %s"
+                    " AND response_id >= %s AND response_id <= %s",
+                    [job.reward_model, window[0][0], window[-1][0]],
+                )
+                scored = {pk for (pk,) in cursor.fetchall()}
+                rows.extend(row for row in window if row[0] not in scored)
+                after = window[-1][0]
         rows = rows[:batch]
         missing = {prompt_id for _pk, prompt_id, _text in rows} - prompts.keys()
         if missing:
@@ -310,36 +321,96 @@ def _score_all(job: ScoringJob, model: RewardModel, batch: int) -> None:
     incomplete: dict[int, list[float]] = {}
     per_prompt = project.responses_per_prompt
     done = 0
-    with ThreadPoolExecutor(max_workers=1) as tokenising:
+    # Three stages at once: while the model runs on batch i (its own thread: torch
+    # releases the GIL in its kernels), this thread reads batch i+1 and stores batch i-1,
+    # and a third tokenises batch i+1. The database work stays on this thread, in its
+    # connection and transaction.
+    with (
+        ThreadPoolExecutor(max_workers=1) as tokenising,
+        ThreadPoolExecutor(max_workers=1) as modelling,
+    ):
         rows = fetch(0)
-        pending = tokenising.submit(model.encode, pairs(rows)) if rows else None
+        running = modelling.submit(model.forward, model.encode(pairs(rows))) if rows else None
         while rows:
-            encoded = pending.result()
             upcoming = fetch(rows[-1][0])
-            pending = tokenising.submit(model.encode, pairs(upcoming)) if upcoming else None
-            scores = model.forward(encoded)
-            stamp = timezone.now()
-            ResponseScore.objects.bulk_create(
-                [
-                    ResponseScore(
-                        response_id=pk, reward_model=job.reward_model, score=score, created_at=stamp
-                    )
-                    for (pk, _prompt_id, _text), score in zip(rows, scores, strict=True)
-                ],
-                ignore_conflicts=True,  # a second worker on the same rows: first one wins
-            )
+            tokens = tokenising.submit(model.encode, pairs(upcoming)) if upcoming else None
+            scores = running.result()
+            running = modelling.submit(model.forward, tokens.result()) if tokens else None
             for (_pk, prompt_id, _text), score in zip(rows, scores, strict=True):
                 incomplete.setdefault(prompt_id, []).append(score)
             complete = [p for p, values in incomplete.items() if len(values) == per_prompt]
-            Prompt.objects.bulk_update(
-                [Prompt(pk=p, score_gap=_gap(incomplete.pop(p))) for p in complete], ["score_gap"]
-            )
             done += len(rows)
-            ScoringJob.objects.filter(pk=job.pk).update(progress_done=done)
+            with transaction.atomic():
+                scores_store(
+                    [(pk, score) for (pk, _p, _t), score in zip(rows, scores, strict=True)],
+                    reward_model=job.reward_model,
+                    now=timezone.now(),
+                )
+                gaps_store({p: _gap(incomplete.pop(p)) for p in complete})
+                ScoringJob.objects.filter(pk=job.pk).update(progress_done=done)
             rows = upcoming
     if incomplete:
         # Prompts some of whose responses an earlier, killed run had scored.
         gaps_refresh(prompt_ids=set(incomplete), reward_model=job.reward_model)
+
+
+# A batch goes to the database as one JSON (SQLite) or array (PostgreSQL) parameter per
+# column: hundreds of placeholders cost psycopg more to parse than the statement costs to
+# run.
+_SQL = {
+    True: {
+        "store": "INSERT INTO ranking_responsescore (response_id, reward_model, score, created_at)"
+        " SELECT r, %s, s, %s FROM unnest(%s::bigint[], %s::float8[]) AS t (r, s)"
+        " ON CONFLICT (reward_model, response_id) DO NOTHING",
+        "gaps": "UPDATE labelling_prompt SET score_gap = v.gap"
+        " FROM unnest(%s::bigint[], %s::float8[]) AS v (id, gap)"
+        " WHERE labelling_prompt.id = v.id",
+    },
+    False: {
+        "store": "INSERT INTO ranking_responsescore (response_id, reward_model, score, created_at)"
+        " SELECT r.value, %s, s.value, %s FROM json_each(%s) AS r"
+        " JOIN json_each(%s) AS s ON s.key = r.key"
+        " WHERE true ON CONFLICT (reward_model, response_id) DO NOTHING",
+        "gaps": "UPDATE labelling_prompt SET score_gap = v.gap"
+        " FROM (SELECT i.value AS id, g.value AS gap FROM json_each(%s) AS i"
+        " JOIN json_each(%s) AS g ON g.key = i.key) AS v"
+        " WHERE labelling_prompt.id = v.id",
+    },
+}
+
+
+def _ids(values: list) -> object:
+    """A list as one parameter: an array for PostgreSQL, JSON text for SQLite."""
+    return values if connection.vendor == "postgresql" else orjson.dumps(values).decode()
+
+
+def scores_store(scores: list[tuple[int, float]], *, reward_model: str, now: datetime) -> None:
+    """One INSERT for a batch of (response id, score); a score already stored for the
+    response and model wins (a second worker on the same rows)."""
+    if not scores:
+        return
+    ids, values = zip(*scores, strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SQL[connection.vendor == "postgresql"]["store"],
+            [
+                reward_model,
+                connection.ops.adapt_datetimefield_value(now),
+                _ids(list(ids)),
+                _ids(list(values)),
+            ],
+        )
+
+
+def gaps_store(gaps: dict[int, float]) -> None:
+    """One UPDATE for the gaps of many prompts."""
+    if not gaps:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SQL[connection.vendor == "postgresql"]["gaps"],
+            [_ids(list(gaps)), _ids(list(gaps.values()))],
+        )
 
 
 def _gap(values: list[float]) -> float:
@@ -361,11 +432,13 @@ def gaps_refresh(*, prompt_ids: set[int], reward_model: str) -> None:
         reward_model=reward_model, response_id__in=list(prompt_of)
     ).values_list("response_id", "score"):
         scores.setdefault(prompt_of[response_id], []).append(score)
-    changed = []
-    for prompt_id, values in scores.items():
-        if len(values) == sizes.get(prompt_id) and len(values) >= 2:
-            changed.append(Prompt(pk=prompt_id, score_gap=_gap(values)))
-    Prompt.objects.bulk_update(changed, ["score_gap"])
+    gaps_store(
+        {
+            prompt_id: _gap(values)
+            for prompt_id, values in scores.items()
+            if len(values) == sizes.get(prompt_id) and len(values) >= 2
+        }
+    )
 
 
 def scoring_status(*, project: Project) -> dict:

@@ -77,6 +77,14 @@ def test_users_are_not_created_by_non_staff(api, cast):
         ({"username": "alice", "password": "a long enough passphrase"}, "username"),
         ({"username": "ALICE", "password": "a long enough passphrase"}, "username"),
         ({"username": "has space", "password": "a long enough passphrase"}, "username"),
+        (
+            {"username": "<script>window.__xss=1</script>", "password": "a long passphrase"},
+            "username",
+        ),
+        (
+            {"username": '"><img src=x onerror=alert(1)>', "password": "a long passphrase"},
+            "username",
+        ),
         ({"username": "dora", "password": "short"}, "password"),
         ({"username": "dora", "password": "12345678901"}, "password"),
         ({"username": "dora", "password": "a long enough passphrase", "email": "no"}, "email"),

@@ -226,7 +226,7 @@ def _login(page, base_url: str, username: str) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_hostile_text_never_runs_anywhere_it_is_shown(live_server, browser_page, project, cast):
     """Fifty-odd XSS payloads as the project's name, a criterion, prompts (text and chat),
-    responses, model names, critiques, comments and guideline text, then every page that
+    responses, model names, critiques, comments, guideline text and a username, then every page that
     shows them opened in chromium: no script runs (no dialog, the sentinel global stays
     unset) and each payload's label is still there to read."""
     from labelling.guidelines import guideline_acknowledge, guideline_publish
@@ -289,6 +289,11 @@ def test_hostile_text_never_runs_anywhere_it_is_shown(live_server, browser_page,
     )
     guideline_acknowledge(project=project, user=cast["olga"], version=1, now=now)
     reviewed = project.prompts.get(external_id="p-00")
+    # A username as hostile text: the API refuses such names, but an account made some
+    # other way (a directory import, the shell) must still render inert wherever it shows.
+    hostile_name = PAYLOADS[10][:150]
+    cast["bob"].username = hostile_name
+    cast["bob"].save(update_fields=["username"])
 
     page, base = browser_page, live_server.url
     seen: set[str] = set()
@@ -325,6 +330,8 @@ def test_hostile_text_never_runs_anywhere_it_is_shown(live_server, browser_page,
     ]:
         visit(path)
     review = visit(f"/projects/{project.pk}/review/{reviewed.pk}/")
+    assert hostile_name.split()[0] in review  # bob's annotation, under his name
+    assert hostile_name.split()[0] in visit(f"/projects/{project.pk}/")  # the members
     for k in range(4):  # the critiques of both annotators, and the comment
         assert PAYLOADS[(k * 5) % n].split()[0] in review
     assert PAYLOADS[9].split()[0] in review

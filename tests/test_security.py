@@ -2,7 +2,7 @@
 
 import pytest
 from django.db import close_old_connections, connection
-from django.test import override_settings
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from tests.conftest import PASSWORD
@@ -79,17 +79,10 @@ def test_a_deactivated_users_token_stops_working(api, cast):
     assert refused.json()["detail"] == "User inactive or deleted."
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="terminates a PostgreSQL server process"
-)
-def test_a_database_outage_is_a_503_to_retry_and_the_service_recovers(
-    transactional_db, api, project
-):
+def _server_ends_this_connection() -> None:
+    """What a PostgreSQL restart does to every connection, done to this one."""
     import psycopg
 
-    client = api("alice")
-    assert client.get(f"/api/projects/{project.pk}/").status_code == 200
-    # The server ends this connection, as a PostgreSQL restart ends every connection.
     settings = connection.settings_dict
     with psycopg.connect(
         dbname=settings["NAME"],
@@ -99,6 +92,20 @@ def test_a_database_outage_is_a_503_to_retry_and_the_service_recovers(
         autocommit=True,
     ) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+
+
+POSTGRESQL_ONLY = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="terminates a PostgreSQL server process"
+)
+
+
+@POSTGRESQL_ONLY
+def test_a_database_outage_is_a_503_to_retry_and_the_service_recovers(
+    transactional_db, api, project
+):
+    client = api("alice")
+    assert client.get(f"/api/projects/{project.pk}/").status_code == 200
+    _server_ends_this_connection()
     refused = client.get(f"/api/projects/{project.pk}/")
     assert refused.status_code == 503
     assert refused.json() == {
@@ -110,3 +117,17 @@ def test_a_database_outage_is_a_503_to_retry_and_the_service_recovers(
     # it): the broken connection is dropped, and the next request opens a new one.
     close_old_connections()
     assert client.get(f"/api/projects/{project.pk}/").status_code == 200
+
+
+@POSTGRESQL_ONLY
+def test_a_page_during_a_database_outage_says_to_send_again(transactional_db, project, cast):
+    client = Client(raise_request_exception=False)
+    client.login(username="alice", password=PASSWORD)
+    assert client.get("/").status_code == 200
+    _server_ends_this_connection()
+    refused = client.get("/")
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == "1"
+    assert "The database is unavailable for a moment" in refused.content.decode()
+    close_old_connections()
+    assert client.get("/").status_code == 200
