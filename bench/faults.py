@@ -80,6 +80,20 @@ def wait_for(check, seconds: float, what: str):
     sys.exit(f"FAILED: {what} within {seconds:.0f} s")
 
 
+def finished_by_new_worker(env: dict, model, pk: int, seconds: float, what: str):
+    """Start a new worker and wait until the job row `pk` of `model` is done or failed
+    (django-q2 hands the killed task out again after its retry)."""
+    second = worker(env)
+    try:
+        return wait_for(
+            lambda: model.objects.filter(pk=pk, status__in=["done", "failed"]).first(),
+            seconds,
+            f"a new worker to finish {what}",
+        )
+    finally:
+        stop(second)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -148,15 +162,7 @@ def main() -> None:
     if final.exists():
         failures.append("a file is under the final name of an unfinished export")
 
-    second = worker(env)
-    try:
-        export = wait_for(
-            lambda: Export.objects.filter(pk=export.pk, status__in=["done", "failed"]).first(),
-            RETRY + TIMEOUT + 90,
-            "a new worker to finish the export",
-        )
-    finally:
-        stop(second)
+    export = finished_by_new_worker(env, Export, export.pk, RETRY + TIMEOUT + 90, "the export")
     seconds = time.monotonic() - started
     print(f"a new worker ended it {seconds:.1f} s after it was queued: {export.status}")
     if export.status != "done":
@@ -210,15 +216,7 @@ def scoring_killed(env: dict, prompts: int) -> list[str]:
     failures = []
     if job.status == ScoringJob.Status.DONE or len(kept) == responses:
         failures.append("the scoring run finished before the kill; use more --prompts")
-    second = worker(env)
-    try:
-        job = wait_for(
-            lambda: ScoringJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).first(),
-            RETRY + TIMEOUT + 180,
-            "a new worker to finish the scoring run",
-        )
-    finally:
-        stop(second)
+    job = finished_by_new_worker(env, ScoringJob, job.pk, RETRY + TIMEOUT + 180, "the run")
     print(
         f"a new worker ended it {time.monotonic() - started:.1f} s after it was queued:"
         f" {job.status}, {job.progress_done:,} of {job.progress_total:,} in its last try"
