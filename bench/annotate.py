@@ -173,8 +173,9 @@ class Client:
 
 
 # While the database is away the service answers 503 (labelling/api_errors.py); a client
-# sends the same call again, as a browser's script does. Every call here is safe to repeat:
-# `next` returns the lease already held, a submission sent again returns the stored one.
+# sends the same call again (a page says so to a person). Every call here is safe to
+# repeat: `next` returns the lease already held, a submission sent again returns the
+# stored one.
 OUTAGE = (0, 503)
 PATIENCE = 60.0  # seconds a client keeps repeating one call before it counts as failed
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from labelling.services import DomainError
 
@@ -44,6 +45,7 @@ def exception_handler(exc, context):
         # wrote was rolled back with its transaction, and every write is safe to repeat
         # (a submission sent again returns the stored one), so the answer is "try again",
         # not a server error. The connection is replaced at the end of the request.
+        set_rollback()
         return Response(
             {"detail": UNAVAILABLE, "errors": []},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
