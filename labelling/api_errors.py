@@ -1,4 +1,5 @@
-"""Every API error as JSON `{"detail": ..., "errors": [...]}` with a 4xx status.
+"""Every API error as JSON `{"detail": ..., "errors": [...]}` with a 4xx status, or 503
+while the database is away for a moment (pages answer 503 then too).
 
 `errors` lists `{"field", "message"}` for validation problems (and `{"line", ...}` for
 import problems), so a script can point at what to fix.
