@@ -394,6 +394,8 @@ def outage_report(outage: list, restart: dict, stats: dict, started: float) -> l
     """What clients saw of a PostgreSQL restart; the problems, if any."""
     if not restart:
         return [("outage without a restart", len(outage), outage[:3])]
+    if "up" not in restart:
+        return [("PostgreSQL did not come back from its restart", len(outage))]
     down, up = restart["down"] - started, restart["up"] - started
     print(f"  PostgreSQL restarted: down at {down:.1f} s, back at {up:.1f} s")
     answers = [moment - started for _what, _status, moment in outage]
