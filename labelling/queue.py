@@ -24,13 +24,13 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import orjson
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
 from labelling.models import Assignment, Project, Prompt
+from labelling.rows import instance_from_row
 from labelling.services import DomainError
 
 ATTEMPTS = 3
@@ -100,6 +100,10 @@ def open_prompts_count(*, project: Project, annotator: AbstractBaseUser) -> int:
         return cursor.fetchone()[0]
 
 
+# What the claim returns of the prompt: what the annotator is shown, and the round.
+_CLAIMED = ("id", "project_id", "external_id", "kind", "content", "gold", "round")
+
+
 def _claim_sql(*, gold: bool, order: str) -> str:
     lock = " FOR UPDATE OF p SKIP LOCKED" if connection.vendor == "postgresql" else ""
     return (
@@ -107,7 +111,7 @@ def _claim_sql(*, gold: bool, order: str) -> str:
         f"SELECT p.id FROM labelling_prompt p WHERE {_open_where(gold=gold)} "
         f"ORDER BY {_ORDER['gold' if gold else order]} LIMIT 1{lock})"
         f"{'' if gold else ' AND live_count < target'} "
-        "RETURNING id, external_id, kind, content, gold, round"
+        f"RETURNING {', '.join(_CLAIMED)}"
     )
 
 
@@ -159,12 +163,6 @@ def _state(*, project: Project, annotator: AbstractBaseUser, now: datetime) -> _
 
 def _held(pk: int) -> Assignment:
     return Assignment.objects.select_related("project", "prompt").get(pk=pk)
-
-
-def assignment_active(*, project: Project, annotator: AbstractBaseUser, now: datetime):
-    """The lease the annotator holds in the project, or None."""
-    held = _state(project=project, annotator=annotator, now=now).held
-    return _held(held) if held is not None else None
 
 
 @dataclass(frozen=True)
@@ -242,7 +240,8 @@ def _lease_new(*, project, annotator, now, rng, state: _State) -> Assignment | N
 
 
 def _assignment_create(cursor, *, project, annotator, prompt, now, rng) -> Assignment:
-    prompt_id, external_id, kind, content, gold, round_ = prompt
+    claimed = dict(zip(_CLAIMED, prompt, strict=True))
+    prompt_id, round_ = claimed["id"], claimed["round"]
     cursor.execute(
         "SELECT id, text FROM labelling_response WHERE prompt_id = %s ORDER BY position",
         [prompt_id],
@@ -266,12 +265,7 @@ def _assignment_create(cursor, *, project, annotator, prompt, now, rng) -> Assig
     assignment = Assignment(
         pk=cursor.fetchone()[0],
         project=project,
-        # As `.only()` would load it: the other fields are read if someone asks.
-        prompt=Prompt.from_db(
-            connection.alias,
-            ["id", "project_id", "external_id", "kind", "content", "gold", "round"],
-            [prompt_id, project.pk, external_id, kind, _json(content), _json(gold), round_],
-        ),
+        prompt=instance_from_row(Prompt, claimed, only=_CLAIMED),
         annotator=annotator,
         status=Assignment.Status.LEASED,
         display_order=order,
@@ -283,11 +277,6 @@ def _assignment_create(cursor, *, project, annotator, prompt, now, rng) -> Assig
     assignment._state.adding, assignment._state.db = False, connection.alias
     assignment.response_texts = texts  # saves assignment_payload a read
     return assignment
-
-
-def _json(value):
-    # Raw SQL hands JSON columns over as text on both backends (the ORM parses them).
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 @transaction.atomic

@@ -4,12 +4,12 @@ from collections.abc import Iterable
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
 from labelling.models import Annotation, Assignment, Membership, Project, Prompt, Response
 from labelling.queue import open_prompts_count
+from labelling.rows import columns_as, instance_from_row
 
 
 def projects_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -121,12 +121,10 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: objec
         pk = int(str(assignment_id))
     except ValueError:
         raise Http404 from None
-    project_columns = ", ".join(
-        f"p.{field.column} AS project__{field.column}" for field in Project._meta.concrete_fields
-    )
     found = list(
         Assignment.objects.raw(
-            f"SELECT a.*, {project_columns} FROM labelling_assignment a"  # noqa: S608
+            f"SELECT a.*, {columns_as(Project, table='p', prefix='project__')}"  # noqa: S608
+            " FROM labelling_assignment a"
             " JOIN labelling_project p ON p.id = a.project_id"
             " WHERE a.id = %s AND a.annotator_id = %s"
             # Still an annotator of the project: removing someone ends their access.
@@ -138,23 +136,8 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: objec
     if not found:
         raise Http404
     assignment = found[0]
-    assignment.project = _instance(Project, vars(assignment), prefix="project__")
+    assignment.project = instance_from_row(Project, vars(assignment), prefix="project__")
     return assignment
-
-
-def _instance(model, row: dict, *, prefix: str):
-    """A model instance from raw column values (`prefix` + column name), converted as the
-    ORM converts them on this database (JSON text parsed, SQLite's dates read)."""
-    values = []
-    for field in model._meta.concrete_fields:
-        column = field.get_col(model._meta.db_table)
-        value = row[prefix + field.column]
-        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(
-            connection
-        ):
-            value = convert(value, column, connection)
-        values.append(value)
-    return model.from_db(connection.alias, None, values)
 
 
 def assignment_payload(*, assignment) -> dict:

@@ -373,7 +373,7 @@ def _pipeline(job: ScoringJob, model: RewardModel, fetch, pairs, incomplete: dic
 # column: hundreds of placeholders cost psycopg more to parse than the statement costs to
 # run.
 _SQL = {
-    True: {
+    "postgresql": {
         "store": "INSERT INTO ranking_responsescore (response_id, reward_model, score, created_at)"
         " SELECT r, %s, s, %s FROM unnest(%s::bigint[], %s::float8[]) AS t (r, s)"
         " ON CONFLICT (reward_model, response_id) DO NOTHING",
@@ -381,7 +381,7 @@ _SQL = {
         " FROM unnest(%s::bigint[], %s::float8[]) AS v (id, gap)"
         " WHERE labelling_prompt.id = v.id",
     },
-    False: {
+    "sqlite": {
         "store": "INSERT INTO ranking_responsescore (response_id, reward_model, score, created_at)"
         " SELECT r.value, %s, s.value, %s FROM json_each(%s) AS r"
         " JOIN json_each(%s) AS s ON s.key = r.key"
@@ -407,7 +407,7 @@ def scores_store(scores: list[tuple[int, float]], *, reward_model: str, now: dat
     ids, values = zip(*scores, strict=True)
     with connection.cursor() as cursor:
         cursor.execute(
-            _SQL[connection.vendor == "postgresql"]["store"],
+            _SQL[connection.vendor]["store"],
             [
                 reward_model,
                 connection.ops.adapt_datetimefield_value(now),
@@ -423,7 +423,7 @@ def gaps_store(gaps: dict[int, float]) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            _SQL[connection.vendor == "postgresql"]["gaps"],
+            _SQL[connection.vendor]["gaps"],
             [_ids(list(gaps)), _ids(list(gaps.values()))],
         )
 

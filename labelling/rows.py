@@ -1,0 +1,54 @@
+"""Model instances from the rows of hand-written SQL (the annotator's hot path).
+
+The values are converted as the ORM converts them on this database (JSON text parsed,
+SQLite's dates read); fields not given are deferred, as `.only()` leaves them, and read
+if someone asks. The conversions of a model's fields are looked up once per process:
+this runs on every lease and every submit.
+"""
+
+from functools import cache
+
+from django.db import connection
+
+
+def _converters(model, attnames: tuple[str, ...] | None) -> list[tuple[str, object, list]]:
+    return _converters_for(model, attnames, connection.vendor)
+
+
+@cache
+def _converters_for(model, attnames, vendor: str) -> list[tuple[str, object, list]]:
+    # The backend's converters depend on the vendor, never on one connection's state
+    # (SQLite's read the time zone from the settings).
+    fields = [
+        field
+        for field in model._meta.concrete_fields
+        if attnames is None or field.attname in attnames
+    ]
+    out = []
+    for field in fields:
+        column = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        out.append((field.attname, column, converters))
+    return out
+
+
+@cache
+def columns_as(model, *, table: str, prefix: str) -> str:
+    """`table.column AS prefix + column` for every column of `model`, for a SELECT."""
+    return ", ".join(
+        f"{table}.{field.column} AS {prefix}{field.column}" for field in model._meta.concrete_fields
+    )
+
+
+def instance_from_row(model, row: dict, *, prefix: str = "", only: tuple[str, ...] | None = None):
+    """An instance of `model` from `row` (prefix + attribute name -> raw value), with
+    every field, or only those named in `only`."""
+    fields = _converters(model, only)
+    values = []
+    for attname, column, converters in fields:
+        value = row[prefix + attname]
+        for convert in converters:
+            value = convert(value, column, connection)
+        values.append(value)
+    names = None if only is None else [attname for attname, _column, _conv in fields]
+    return model.from_db(connection.alias, names, values)
