@@ -8,6 +8,7 @@ HF_HUB_OFFLINE is honoured by transformers itself. Loading errors become a messa
 the job, never a crashed worker.
 """
 
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -29,9 +30,16 @@ from labelling.models import Project, Prompt, Response
 from labelling.services import DomainError, job_abandoned_after
 from ranking.models import ResponseScore, ScoringJob
 
-BATCH = 128  # responses a forward pass; committed together
+BATCH = 128  # responses a forward pass
+ROUND_BATCHES = 4  # batches read from and stored to the database together
 GIL_SWITCH_SECONDS = 0.0005
 MAX_TOKENS = 512
+
+# The job tokenises on a thread of its own beside the model's; the Rust tokenizer's own
+# thread pool would spread each batch over every core and take the model's from it
+# (median 77% of the bare pass with it, 83% without: bench/score.py). Set before any
+# thread starts, here at import; a value the environment already gives is kept.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 BUSY = (ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING)
 
 
@@ -98,7 +106,9 @@ class RewardModel:
             pad_id=self.tokenizer.pad_token_id or 0,
             pad_token=self.tokenizer.pad_token or "[PAD]",
         )
-        encodings = backend.encode_batch(inputs)
+        # Without character offsets, which nothing here reads: half the time.
+        encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
+        encodings = encode(inputs)
         columns = {
             "input_ids": [e.ids for e in encodings],
             "attention_mask": [e.attention_mask for e in encodings],
@@ -269,29 +279,33 @@ def _finish(job: ScoringJob, status: str, error: str) -> ScoringJob:
 
 
 def _score_all(job: ScoringJob, model: RewardModel, batch: int) -> None:
-    """Batches in id order, each stored with its scores and its prompts' gaps. On a
-    small model, tokenising and the database cost about as much as the forward pass, so
-    they run beside it (below). The database work of a batch is a few plain statements
-    (read, scored-check, insert, gaps): through the ORM it cost more than the model
-    itself (bulk_update alone built a CASE expression per prompt)."""
+    """Responses in id order, read and stored a round of ROUND_BATCHES batches at a
+    time, each round committed with its scores, its prompts' gaps and the progress (a
+    kill loses one round at most). On a small model, tokenising and the database cost
+    about as much as the forward pass, so they run beside it (below). The database work
+    of a round is plain SQL, a few statements (read, scored-check, one write): through
+    the ORM it cost more than the model itself (bulk_update alone built a CASE
+    expression per prompt), and storing a round at a time rather than a batch took the
+    job from 63-65% to 72-78% of the bare pass."""
     project = job.project
     todo = unscored(project=project, reward_model=job.reward_model)
     total = todo.count()
     ScoringJob.objects.filter(pk=job.pk).update(progress_total=total, progress_done=0)
     prompts: dict[int, object] = {}
+    size = batch * ROUND_BATCHES
 
     def fetch(after: int) -> list[tuple[int, int, str]]:
-        """The next batch of unscored responses after id `after`: a keyset read of the
+        """The next round of unscored responses after id `after`: a keyset read of the
         project's responses, less those already scored (two index reads; one anti-join
         made PostgreSQL rescan the scores for every batch)."""
         rows: list[tuple[int, int, str]] = []
         with connection.cursor() as cursor:
-            while len(rows) < batch:
+            while len(rows) < size:
                 cursor.execute(
                     "SELECT r.id, r.prompt_id, r.text FROM labelling_response r"
                     " JOIN labelling_prompt p ON p.id = r.prompt_id"
                     " WHERE p.project_id = %s AND r.id > %s ORDER BY r.id LIMIT %s",
-                    [project.pk, after, batch],
+                    [project.pk, after, size],
                 )
                 window = cursor.fetchall()
                 if not window:
@@ -307,7 +321,7 @@ def _score_all(job: ScoringJob, model: RewardModel, batch: int) -> None:
                 scored = {pk for (pk,) in cursor.fetchall()}
                 rows.extend(row for row in window if row[0] not in scored)
                 after = window[-1][0]
-        rows = rows[:batch]
+        rows = rows[:size]
         missing = {prompt_id for _pk, prompt_id, _text in rows} - prompts.keys()
         if missing:
             if len(prompts) > 10_000:
@@ -321,14 +335,14 @@ def _score_all(job: ScoringJob, model: RewardModel, batch: int) -> None:
     # Scores of prompts not yet complete: a prompt's gap is stored as soon as all its
     # responses are scored, from memory rather than read back from the database.
     incomplete: dict[int, list[float]] = {}
-    # The threads below hand the GIL to each other hundreds of times a batch: at Python's
-    # default 5 ms switch interval the model's thread, back from a torch kernel, waited
-    # that long for the database thread's Python to let go; 0.5 ms made the whole job
-    # 35-45% faster (bench/score.py). Restored when the run ends.
+    # The two threads below hand the GIL to each other hundreds of times a batch: at
+    # Python's default 5 ms switch interval the model's thread, back from a torch kernel,
+    # waited that long for the database thread's Python to let go; 0.5 ms made the whole
+    # job 35-45% faster (bench/score.py). Restored when the run ends.
     switch = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     try:
-        _pipeline(job, model, fetch, pairs, incomplete)
+        _pipeline(job, model, batch, fetch, pairs, incomplete)
     finally:
         sys.setswitchinterval(switch)
     if incomplete:
@@ -336,85 +350,114 @@ def _score_all(job: ScoringJob, model: RewardModel, batch: int) -> None:
         gaps_refresh(prompt_ids=set(incomplete), reward_model=job.reward_model)
 
 
-def _pipeline(job: ScoringJob, model: RewardModel, fetch, pairs, incomplete: dict) -> None:
-    """Three stages at once: while the model runs on batch i (its own thread: torch
-    releases the GIL in its kernels), this thread reads batch i+1 and stores batch i-1,
-    and a third tokenises batch i+1. The database work stays on this thread, in its
-    connection and transaction."""
+def _pipeline(
+    job: ScoringJob, model: RewardModel, batch: int, fetch, pairs, incomplete: dict
+) -> None:
+    """Two stages at once: while the model works through round i, a batch at a time on
+    its own thread (torch releases the GIL in its kernels), this thread reads round i+1,
+    tokenises it batch by batch, handing each batch to the model as it is ready, then
+    stores round i. One thread for the database and the tokenizer, not one each: with
+    three busy threads and PostgreSQL on two cores the model's thread lost its core to
+    the others (bench/score.py: median 74-81% of the bare pass with a tokenising thread
+    of its own, 80-81% without). The database work stays on this thread, in its
+    connection."""
     per_prompt = job.project.responses_per_prompt
     done = 0
-    with (
-        ThreadPoolExecutor(max_workers=1) as tokenising,
-        ThreadPoolExecutor(max_workers=1) as modelling,
-    ):
+    with ThreadPoolExecutor(max_workers=1) as modelling:
+
+        def submit(rows):
+            """Futures of the round's scores, a batch each, in order."""
+            return [
+                modelling.submit(model.forward, model.encode(pairs(rows[i : i + batch])))
+                for i in range(0, len(rows), batch)
+            ]
+
         rows = fetch(0)
-        running = modelling.submit(model.forward, model.encode(pairs(rows))) if rows else None
+        running = submit(rows)
         while rows:
             upcoming = fetch(rows[-1][0])
-            tokens = tokenising.submit(model.encode, pairs(upcoming)) if upcoming else None
-            scores = running.result()
-            running = modelling.submit(model.forward, tokens.result()) if tokens else None
+            following = submit(upcoming)
+            scores = [score for future in running for score in future.result()]
             for (_pk, prompt_id, _text), score in zip(rows, scores, strict=True):
                 incomplete.setdefault(prompt_id, []).append(score)
             complete = [p for p, values in incomplete.items() if len(values) == per_prompt]
             done += len(rows)
-            with transaction.atomic():
-                scores_store(
-                    [(pk, score) for (pk, _p, _t), score in zip(rows, scores, strict=True)],
-                    reward_model=job.reward_model,
-                    now=timezone.now(),
-                )
-                gaps_store({p: _gap(incomplete.pop(p)) for p in complete})
-                ScoringJob.objects.filter(pk=job.pk).update(progress_done=done)
-            rows = upcoming
+            round_store(
+                job,
+                [(pk, score) for (pk, _p, _t), score in zip(rows, scores, strict=True)],
+                {p: _gap(incomplete.pop(p)) for p in complete},
+                done=done,
+                now=timezone.now(),
+            )
+            rows, running = upcoming, following
 
 
-# A batch goes to the database as one JSON (SQLite) or array (PostgreSQL) parameter per
+# A round goes to the database as one JSON (SQLite) or array (PostgreSQL) parameter per
 # column: hundreds of placeholders cost psycopg more to parse than the statement costs to
-# run.
-_SQL = {
-    "postgresql": {
-        "store": "INSERT INTO ranking_responsescore (response_id, reward_model, score, created_at)"
-        " SELECT r, %s, s, %s FROM unnest(%s::bigint[], %s::float8[]) AS t (r, s)"
-        " ON CONFLICT (reward_model, response_id) DO NOTHING",
-        "gaps": "UPDATE labelling_prompt SET score_gap = v.gap"
-        " FROM unnest(%s::bigint[], %s::float8[]) AS v (id, gap)"
-        " WHERE labelling_prompt.id = v.id",
-    },
-    "sqlite": {
-        "store": "INSERT INTO ranking_responsescore (response_id, reward_model, score, created_at)"
-        " SELECT r.value, %s, s.value, %s FROM json_each(%s) AS r"
-        " JOIN json_each(%s) AS s ON s.key = r.key"
-        " WHERE true ON CONFLICT (reward_model, response_id) DO NOTHING",
-        "gaps": "UPDATE labelling_prompt SET score_gap = v.gap"
-        " FROM (SELECT i.value AS id, g.value AS gap FROM json_each(%s) AS i"
-        " JOIN json_each(%s) AS g ON g.key = i.key) AS v"
-        " WHERE labelling_prompt.id = v.id",
-    },
+# run. On PostgreSQL the scores, the gaps and the progress are one statement, so one
+# round trip and one commit a round; SQLite has no writes in WITH, so three statements.
+_STORE = {
+    "postgresql": "INSERT INTO ranking_responsescore (response_id, reward_model, score, created_at)"
+    " SELECT r, %(model)s, s, %(now)s FROM unnest(%(ids)s::bigint[], %(scores)s::float8[])"
+    " AS t (r, s) ON CONFLICT (response_id, reward_model) DO NOTHING",
+    "sqlite": "INSERT INTO ranking_responsescore (response_id, reward_model, score, created_at)"
+    " SELECT r.value, %(model)s, s.value, %(now)s FROM json_each(%(ids)s) AS r"
+    " JOIN json_each(%(scores)s) AS s ON s.key = r.key"
+    " WHERE true ON CONFLICT (response_id, reward_model) DO NOTHING",
 }
+_GAPS = {
+    # The ANY is for the planner: without it, it joined the batch to a scan of every
+    # prompt rather than look up the batch's prompts by primary key.
+    "postgresql": "UPDATE labelling_prompt SET score_gap = v.gap"
+    " FROM unnest(%(prompts)s::bigint[], %(gaps)s::float8[]) AS v (id, gap)"
+    " WHERE labelling_prompt.id = v.id AND labelling_prompt.id = ANY (%(prompts)s::bigint[])",
+    "sqlite": "UPDATE labelling_prompt SET score_gap = v.gap"
+    " FROM (SELECT i.value AS id, g.value AS gap FROM json_each(%(prompts)s) AS i"
+    " JOIN json_each(%(gaps)s) AS g ON g.key = i.key) AS v"
+    " WHERE labelling_prompt.id = v.id",
+}
+_PROGRESS = "UPDATE ranking_scoringjob SET progress_done = %(done)s WHERE id = %(job)s"
+_ROUND = f"WITH stored AS ({_STORE['postgresql']}), gaps AS ({_GAPS['postgresql']}) {_PROGRESS}"
 
 
-def _ids(values: list) -> object:
-    """A list as one parameter: an array for PostgreSQL, JSON text for SQLite."""
-    return values if connection.vendor == "postgresql" else orjson.dumps(values).decode()
-
-
-def scores_store(scores: list[tuple[int, float]], *, reward_model: str, now: datetime) -> None:
-    """One INSERT for a batch of (response id, score); a score already stored for the
-    response and model wins (a second worker on the same rows)."""
-    if not scores:
+def round_store(
+    job: ScoringJob,
+    scores: list[tuple[int, float]],
+    gaps: dict[int, float],
+    *,
+    done: int,
+    now: datetime,
+) -> None:
+    """Store a round's (response id, score) pairs, the gaps of the prompts it completed
+    and the job's progress, together. A score already stored for the response and
+    model wins (a second worker on the same rows)."""
+    ids, values = zip(*scores, strict=True) if scores else ((), ())
+    params = {
+        "model": job.reward_model,
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "ids": _ids(list(ids)),
+        "scores": _ids(list(values)),
+        "prompts": _ids(list(gaps)),
+        "gaps": _ids(list(gaps.values())),
+        "done": done,
+        "job": job.pk,
+    }
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_ROUND, params)  # one statement: one transaction of its own
         return
-    ids, values = zip(*scores, strict=True)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _SQL[connection.vendor]["store"],
-            [
-                reward_model,
-                connection.ops.adapt_datetimefield_value(now),
-                _ids(list(ids)),
-                _ids(list(values)),
-            ],
-        )
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in (_STORE["sqlite"], _GAPS["sqlite"], _PROGRESS):
+            cursor.execute(statement, params)
+
+
+def _ids(values: list) -> str:
+    """A list of numbers as one parameter: an array literal for PostgreSQL (psycopg's
+    own list adapter quotes element by element in Python, on the thread the model
+    needs), JSON text for SQLite."""
+    if connection.vendor == "postgresql":
+        return "{" + ",".join(map(str, values)) + "}"
+    return orjson.dumps(values).decode()
 
 
 def gaps_store(gaps: dict[int, float]) -> None:
@@ -423,8 +466,8 @@ def gaps_store(gaps: dict[int, float]) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            _SQL[connection.vendor]["gaps"],
-            [_ids(list(gaps)), _ids(list(gaps.values()))],
+            _GAPS[connection.vendor],
+            {"prompts": _ids(list(gaps)), "gaps": _ids(list(gaps.values()))},
         )
 
 
