@@ -14,13 +14,16 @@ re-checks `live_count < target` against the newest row version; the row count (0
 says whether this request won. SQLite has no row locks (the lock clause is left out) but
 runs one writing transaction at a time (IMMEDIATE), which gives the same guarantee.
 
-Speed: every annotator asks this before each item, so the hot path is hand-written SQL
-in three round trips (the annotator's state, the claim, the lease's insert), not the
-ORM's dozen: compiling the candidate query alone cost more than running the whole path
-(bench/annotate.py; the figures are in the README).
+Speed: every annotator asks this before each item, so the hot path is hand-written SQL,
+not the ORM's dozen queries: compiling the candidate query alone cost more than running
+the whole path (bench/annotate.py; the figures are in the README). On PostgreSQL it is
+two round trips: the annotator's state, then the claim, the responses and the lease's
+insert as one statement. SQLite, which has no writes inside WITH, takes a transaction of
+three statements for the second.
 """
 
 import random
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -215,22 +218,10 @@ def _lease_new(*, project, annotator, now, rng, state: _State) -> Assignment | N
         leases_reclaim(project=project, now=now)
     want_gold = project.gold_rate > 0 and rng.random() < project.gold_rate
     pools = [True, False] if want_gold else [False, True] if project.gold_rate > 0 else [False]
-    params = {"project": project.pk, "annotator": annotator.pk}
+    lease = _lease_at_once if connection.vendor == "postgresql" else _lease_in_steps
     for _attempt in range(ATTEMPTS):
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                for gold in pools:
-                    # The fields the annotator will see come back from the claim itself.
-                    # No row means the pool is empty for them: the row the subquery
-                    # locked cannot change before the UPDATE re-checks it.
-                    cursor.execute(_claim_sql(gold=gold, order=project.queue_order), params)
-                    claimed = cursor.fetchone()
-                    if claimed is not None:
-                        return _assignment_create(
-                            cursor, project=project, annotator=annotator, prompt=claimed,
-                            now=now, rng=rng,
-                        )  # fmt: skip
-                return None
+            return lease(project=project, annotator=annotator, pools=pools, now=now, rng=rng)
         except IntegrityError:
             # The same annotator leasing twice at once (two tabs): the unique (prompt,
             # annotator, round) constraint stopped the second and the rollback returned
@@ -239,40 +230,113 @@ def _lease_new(*, project, annotator, now, rng, state: _State) -> Assignment | N
     return None
 
 
-def _assignment_create(cursor, *, project, annotator, prompt, now, rng) -> Assignment:
-    claimed = dict(zip(_CLAIMED, prompt, strict=True))
-    prompt_id, round_ = claimed["id"], claimed["round"]
-    cursor.execute(
-        "SELECT id, text FROM labelling_response WHERE prompt_id = %s ORDER BY position",
-        [prompt_id],
-    )
-    texts = dict(cursor.fetchall())
-    order = list(texts)
-    rng.shuffle(order)
-    ops = connection.ops
+def _lease_in_steps(*, project, annotator, pools, now, rng) -> Assignment | None:
+    """Claim, read the responses, insert the lease: one transaction (SQLite)."""
+    params = {"project": project.pk, "annotator": annotator.pk}
+    with transaction.atomic(), connection.cursor() as cursor:
+        for gold in pools:
+            # The fields the annotator will see come back from the claim itself. No row
+            # means the pool is empty for them: the row the subquery locked cannot
+            # change before the UPDATE re-checks it.
+            cursor.execute(_claim_sql(gold=gold, order=project.queue_order), params)
+            claimed = cursor.fetchone()
+            if claimed is None:
+                continue
+            prompt_id, round_ = claimed[_CLAIMED.index("id")], claimed[_CLAIMED.index("round")]
+            cursor.execute(
+                "SELECT id, text FROM labelling_response WHERE prompt_id = %s ORDER BY position",
+                [prompt_id],
+            )
+            texts = dict(cursor.fetchall())
+            order = list(texts)
+            rng.shuffle(order)
+            ops = connection.ops
+            expires_at = now + timedelta(minutes=project.lease_minutes)
+            cursor.execute(
+                "INSERT INTO labelling_assignment (project_id, prompt_id, annotator_id, status,"
+                " display_order, guideline_version, leased_at, expires_at, skip_reason, round)"
+                " VALUES (%s, %s, %s, 'leased', %s, %s, %s, %s, '', %s) RETURNING id",
+                [
+                    project.pk, prompt_id, annotator.pk, ops.adapt_json_value(order, None),
+                    project.guideline_version, ops.adapt_datetimefield_value(now),
+                    ops.adapt_datetimefield_value(expires_at), round_,
+                ],
+            )  # fmt: skip
+            (pk,) = cursor.fetchone()
+            return _leased(pk, project, annotator, claimed, order, texts, now)
+    return None
+
+
+# PostgreSQL: the claim, the responses and the lease's insert are one statement, so one
+# round trip and its own transaction instead of five (BEGIN and COMMIT included). The
+# display order is the responses sorted by a hash of their id salted by this lease's
+# own random number: a uniformly random order, drawn from the same generator as SQLite's
+# shuffle.
+_LEASE = """
+WITH claimed AS ({claim}),
+shown AS (
+    SELECT array_agg(r.id ORDER BY r.position) AS ids,
+           array_agg(r.text ORDER BY r.position) AS texts,
+           array_agg(r.id ORDER BY md5(%(salt)s || r.id::text), r.id) AS display_order
+      FROM labelling_response r WHERE r.prompt_id = (SELECT id FROM claimed)
+),
+lease AS (
+    INSERT INTO labelling_assignment (project_id, prompt_id, annotator_id, status,
+        display_order, guideline_version, leased_at, expires_at, skip_reason, round)
+    SELECT c.project_id, c.id, %(annotator)s, 'leased', to_jsonb(s.display_order), %(version)s,
+           %(now)s, %(expires)s, '', c.round
+      FROM claimed c, shown s
+    RETURNING id
+)
+SELECT l.id, s.display_order, s.ids, s.texts, {claimed}
+  FROM lease l, shown s, claimed c
+"""
+
+
+def _lease_at_once(*, project, annotator, pools, now, rng) -> Assignment | None:
     expires_at = now + timedelta(minutes=project.lease_minutes)
-    cursor.execute(
-        "INSERT INTO labelling_assignment (project_id, prompt_id, annotator_id, status,"
-        " display_order, guideline_version, leased_at, expires_at, skip_reason, round)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '', %s) RETURNING id",
-        [
-            project.pk, prompt_id, annotator.pk, Assignment.Status.LEASED,
-            ops.adapt_json_value(order, None), project.guideline_version,
-            ops.adapt_datetimefield_value(now), ops.adapt_datetimefield_value(expires_at),
-            round_,
-        ],
-    )  # fmt: skip
+    ops = connection.ops
+    params = {
+        "project": project.pk,
+        "annotator": annotator.pk,
+        "version": project.guideline_version,
+        "now": ops.adapt_datetimefield_value(now),
+        "expires": ops.adapt_datetimefield_value(expires_at),
+    }
+    # Inside a caller's transaction, a savepoint, so that a refused insert can be retried.
+    alone = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with alone, connection.cursor() as cursor:
+        for gold in pools:
+            params["salt"] = f"{rng.getrandbits(64):016x}"
+            cursor.execute(
+                _LEASE.format(
+                    claim=_claim_sql(gold=gold, order=project.queue_order),
+                    claimed=", ".join(f"c.{column}" for column in _CLAIMED),
+                ),
+                params,
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                pk, order, ids, texts, *claimed = row
+                texts = dict(zip(ids, texts, strict=True))
+                return _leased(pk, project, annotator, claimed, order, texts, now)
+    return None
+
+
+def _leased(pk, project, annotator, claimed, order, texts, now) -> Assignment:
+    """The lease just written, as the model instance the caller gets, without a read."""
+    prompt = instance_from_row(Prompt, dict(zip(_CLAIMED, claimed, strict=True)), only=_CLAIMED)
     assignment = Assignment(
-        pk=cursor.fetchone()[0],
+        pk=pk,
         project=project,
-        prompt=instance_from_row(Prompt, claimed, only=_CLAIMED),
+        prompt=prompt,
         annotator=annotator,
         status=Assignment.Status.LEASED,
         display_order=order,
         guideline_version=project.guideline_version,
         leased_at=now,
-        expires_at=expires_at,
-        round=round_,
+        expires_at=now + timedelta(minutes=project.lease_minutes),
+        round=prompt.round,
     )
     assignment._state.adding, assignment._state.db = False, connection.alias
     assignment.response_texts = texts  # saves assignment_payload a read

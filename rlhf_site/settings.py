@@ -114,6 +114,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with the health check asked only of idle connections.
+    DATABASES["default"]["ENGINE"] = "rlhf_site.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker write to one file: WAL lets readers run beside a
     # writer, IMMEDIATE takes the write lock when a transaction starts (so two writers

@@ -1,5 +1,7 @@
 """Sessions and tokens (issue 8): login rate limiting with lockout, revocable tokens."""
 
+import time
+
 import pytest
 from django.db import close_old_connections, connection
 from django.test import Client, override_settings
@@ -131,3 +133,50 @@ def test_a_page_during_a_database_outage_says_to_send_again(transactional_db, pr
     assert "The database is unavailable for a moment" in refused.content.decode()
     close_old_connections()
     assert client.get("/").status_code == 200
+
+
+@pytest.fixture
+def persistent_connection(transactional_db, monkeypatch):
+    """A connection kept across requests, as in production (the tests close theirs)."""
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    connection.close()
+    yield
+    connection.close()
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@POSTGRESQL_ONLY
+def test_a_connection_that_sat_idle_is_checked_and_replaced_before_use(
+    persistent_connection, monkeypatch
+):
+    from rlhf_site.postgresql import base
+
+    monkeypatch.setattr(base, "TRUSTED_IDLE_SECONDS", 0.05)
+    before = _backend_pid()
+    close_old_connections()  # a request ends
+    _server_ends_this_connection()
+    time.sleep(0.1)  # longer than the trusted idle time
+    close_old_connections()  # the next request starts
+    assert _backend_pid() != before  # the health check found it dead: a new connection
+
+
+@POSTGRESQL_ONLY
+def test_a_connection_that_worked_a_moment_ago_is_used_without_a_check(persistent_connection):
+    # The price of skipping a round trip per request: a connection the server drops in
+    # the second after its last request fails that next request (a 503 to send again),
+    # and is replaced at its end.
+    from django.db.utils import OperationalError
+
+    before = _backend_pid()
+    close_old_connections()  # a request ends...
+    close_old_connections()  # ...and the next starts at once
+    _server_ends_this_connection()
+    with pytest.raises(OperationalError):
+        _backend_pid()
+    close_old_connections()  # that request ends: Django drops the broken connection
+    assert _backend_pid() != before
