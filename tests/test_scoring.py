@@ -127,6 +127,30 @@ def test_a_model_that_cannot_be_loaded_fails_the_job_with_a_clear_message(
     assert not ResponseScore.objects.exists()
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_the_batch_is_what_the_tokenizers_own_call_gives(tiny_reward_model, side):
+    # The job pads in numpy rather than through the tokenizer's wrapper: the same ids and
+    # mask, whatever the lengths, the side padded, or a pad token in the text itself.
+    import torch
+
+    model = reward_model_load(str(tiny_reward_model))
+    model.tokenizer.padding_side = side
+    pairs = [("Explain TCP slow start?", "the window " * n + "[PAD] good") for n in (1, 7, 200)]
+    ours = model.encode(pairs)
+    theirs = model.tokenizer(
+        [prompt for prompt, _ in pairs],
+        [response for _, response in pairs],
+        padding=True,
+        truncation=True,
+        max_length=128,
+        return_tensors="pt",
+    )
+    assert set(ours) == set(model.tokenizer.model_input_names)
+    for name, tensor in ours.items():
+        assert torch.equal(tensor, theirs[name]), name
+    assert ours["input_ids"].shape == (3, 128)  # the longest was cut at the model's limit
+
+
 def test_the_tokenizers_chat_template_is_used_when_it_has_one(tmp_path):
     folder = build_tiny_reward_model(
         tmp_path / "chat",
