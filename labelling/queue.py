@@ -107,8 +107,12 @@ def open_prompts_count(*, project: Project, annotator: AbstractBaseUser) -> int:
 _CLAIMED = ("id", "project_id", "external_id", "kind", "content", "gold", "round")
 
 
-def _claim_sql(*, gold: bool, order: str) -> str:
-    lock = " FOR UPDATE OF p SKIP LOCKED" if connection.vendor == "postgresql" else ""
+def _claim_sql(*, gold: bool, order: str, wait: bool = False) -> str:
+    """The claim; with `wait`, one that waits for a locked candidate instead of
+    skipping it (see _lease_at_once)."""
+    lock = ""
+    if connection.vendor == "postgresql":
+        lock = " FOR UPDATE OF p" if wait else " FOR UPDATE OF p SKIP LOCKED"
     return (
         "UPDATE labelling_prompt SET live_count = live_count + 1 WHERE id = ("  # noqa: S608
         f"SELECT p.id FROM labelling_prompt p WHERE {_open_where(gold=gold)} "
@@ -305,21 +309,27 @@ def _lease_at_once(*, project, annotator, pools, now, rng) -> Assignment | None:
     }
     # Inside a caller's transaction, a savepoint, so that a refused insert can be retried.
     alone = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    # Skipping locked rows keeps annotators from queueing behind each other; but a row
+    # is also locked for the moment another annotator's submission updates its
+    # agreement, and when that row is the only one left for this annotator, skipping it
+    # would say "nothing left" while a slot is free (seen once in the 30-thread test).
+    # So when every pool comes back empty, ask once more, waiting for locked rows.
     with alone, connection.cursor() as cursor:
-        for gold in pools:
-            params["salt"] = f"{rng.getrandbits(64):016x}"
-            cursor.execute(
-                _LEASE.format(
-                    claim=_claim_sql(gold=gold, order=project.queue_order),
-                    claimed=", ".join(f"c.{column}" for column in _CLAIMED),
-                ),
-                params,
-            )
-            row = cursor.fetchone()
-            if row is not None:
-                pk, order, ids, texts, *claimed = row
-                texts = dict(zip(ids, texts, strict=True))
-                return _leased(pk, project, annotator, claimed, order, texts, now)
+        for wait in (False, True):
+            for gold in pools:
+                params["salt"] = f"{rng.getrandbits(64):016x}"
+                cursor.execute(
+                    _LEASE.format(
+                        claim=_claim_sql(gold=gold, order=project.queue_order, wait=wait),
+                        claimed=", ".join(f"c.{column}" for column in _CLAIMED),
+                    ),
+                    params,
+                )
+                row = cursor.fetchone()
+                if row is not None:
+                    pk, order, ids, texts, *claimed = row
+                    texts = dict(zip(ids, texts, strict=True))
+                    return _leased(pk, project, annotator, claimed, order, texts, now)
     return None
 
 

@@ -35,13 +35,14 @@ BATCH = 128  # responses a forward pass
 ROUND_BATCHES = 4  # batches read from and stored to the database together
 GIL_SWITCH_SECONDS = 0.0005
 MAX_TOKENS = 512
-
-# The job tokenises on a thread of its own beside the model's; the Rust tokenizer's own
-# thread pool would spread each batch over every core and take the model's from it
-# (median 77% of the bare pass with it, 83% without: bench/score.py). Set before any
-# thread starts, here at import; a value the environment already gives is kept.
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 BUSY = (ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING)
+
+# The job tokenises on one core while the model's thread has the other; the Rust
+# tokenizer's own thread pool would spread each batch over both and take the model's
+# core from it (median 77% of the bare pass with it, 83% without: bench/score.py). Set
+# before any thread starts, here at import; a value the environment already gives is
+# kept.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class RewardModelError(Exception):

@@ -2,6 +2,7 @@
 
 import io
 import threading
+import time
 
 import pytest
 from django.db import close_old_connections, connection
@@ -71,3 +72,48 @@ def test_thirty_annotators_racing_for_a_hundred_prompts_fill_each_exactly_k_time
         assert len(annotators) == K and len(set(annotators)) == K, prompt.external_id
         assert prompt.live_count == K
     assert not Assignment.objects.filter(project=project, status="leased").exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_the_last_prompt_locked_for_a_moment_by_someone_else_is_still_given(make_user):
+    # Another annotator's submission holds the prompt row while it updates the
+    # agreement; the claim skips locked rows, but must not answer "nothing left" when
+    # the locked one is the only one: it asks again and waits for it.
+    import psycopg
+
+    now = timezone.now()
+    project = project_create(
+        name="last", created_by=None, now=now, responses_per_prompt=2, annotations_per_prompt=K
+    )
+    prompts_import(
+        project=project, stream=io.BytesIO(jsonl(prompt_line("p-0", n=2))), actor=None, now=now
+    )
+    prompt = Prompt.objects.get(project=project)
+    alice = make_user("alice")
+    membership_set(project=project, user=alice, role="annotator", actor=None, now=now)
+
+    settings = connection.settings_dict
+    locked, held = threading.Event(), 0.5
+
+    def hold_the_row() -> None:
+        with psycopg.connect(
+            dbname=settings["NAME"],
+            user=settings["USER"],
+            host=settings["HOST"],
+            port=settings["PORT"] or 5432,
+        ) as other:
+            other.execute("SELECT id FROM labelling_prompt WHERE id = %s FOR UPDATE", [prompt.pk])
+            locked.set()
+            time.sleep(held)
+            other.commit()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    assert locked.wait(10)
+    started = time.monotonic()
+    assignment = assignment_lease_next(project=project, annotator=alice, now=timezone.now())
+    waited = time.monotonic() - started
+    holder.join()
+    assert assignment is not None and assignment.prompt_id == prompt.pk
+    assert waited >= held * 0.8  # it waited for the lock rather than skipping the row
