@@ -108,11 +108,12 @@ _CLAIMED = ("id", "project_id", "external_id", "kind", "content", "gold", "round
 
 
 def _claim_sql(*, gold: bool, order: str, wait: bool = False) -> str:
-    """The claim; with `wait`, one that waits for a locked candidate instead of
-    skipping it (see _lease_at_once)."""
-    lock = ""
-    if connection.vendor == "postgresql":
-        lock = " FOR UPDATE OF p" if wait else " FOR UPDATE OF p SKIP LOCKED"
+    """The claim. With `wait`, the candidate is chosen without locking, and the UPDATE
+    waits for that one row if another transaction holds it, then re-checks the cap on
+    its newest version (see _lease_at_once). Not FOR UPDATE in the subquery: that
+    keeps the lock of every row it waited for and found taken, and two such claims
+    deadlocked (seen in the 30-thread test under load)."""
+    lock = " FOR UPDATE OF p SKIP LOCKED" if connection.vendor == "postgresql" and not wait else ""
     return (
         "UPDATE labelling_prompt SET live_count = live_count + 1 WHERE id = ("  # noqa: S608
         f"SELECT p.id FROM labelling_prompt p WHERE {_open_where(gold=gold)} "
@@ -313,9 +314,10 @@ def _lease_at_once(*, project, annotator, pools, now, rng) -> Assignment | None:
     # is also locked for the moment another annotator's submission updates its
     # agreement, and when that row is the only one left for this annotator, skipping it
     # would say "nothing left" while a slot is free (seen once in the 30-thread test).
-    # So when every pool comes back empty, ask once more, waiting for locked rows.
+    # So when every pool comes back empty, ask again, waiting for the row; twice, since
+    # the row waited for may have been the last slot someone else took.
     with alone, connection.cursor() as cursor:
-        for wait in (False, True):
+        for wait in (False, True, True):
             for gold in pools:
                 params["salt"] = f"{rng.getrandbits(64):016x}"
                 cursor.execute(
