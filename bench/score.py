@@ -30,9 +30,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from annotate import machine_speed, recreate_database  # noqa: E402
 
-BATCH = 128  # ranking.scoring.BATCH, the job's own batch size
-
-
 WORDS = [
     "the",
     "congestion",
@@ -84,8 +81,8 @@ def main() -> None:
         "--database-url", default="postgres://postgres@127.0.0.1:5432/rlhf_bench_score"
     )
     parser.add_argument("--prompts", type=int, default=5000)
-    parser.add_argument("--batch", type=int, default=BATCH)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, help="default: the job's own (ranking.scoring)")
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     os.environ.update(
         DATABASE_URL=args.database_url,
@@ -105,10 +102,11 @@ def main() -> None:
 
     from labelling.models import Prompt, Response
     from ranking.models import ResponseScore, ScoringJob
-    from ranking.scoring import reward_model_load, scoring_run
+    from ranking.scoring import BATCH, reward_model_load, scoring_run
     from tests.reward_model import build_tiny_reward_model
 
     torch.set_num_threads(1)
+    args.batch = args.batch or BATCH
     call_command("migrate", verbosity=0)
     folder = build_tiny_reward_model(Path(tempfile.mkdtemp(prefix="bench-reward-")) / "model")
     now = timezone.now()

@@ -26,6 +26,7 @@ import random
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
@@ -113,7 +114,12 @@ def _claim_sql(*, gold: bool, order: str, wait: bool = False) -> str:
     its newest version (see _lease_at_once). Not FOR UPDATE in the subquery: that
     keeps the lock of every row it waited for and found taken, and two such claims
     deadlocked (seen in the 30-thread test under load)."""
-    lock = " FOR UPDATE OF p SKIP LOCKED" if connection.vendor == "postgresql" and not wait else ""
+    return _claim_sql_for(gold, order, wait, connection.vendor)
+
+
+@cache  # built once per kind of claim, not on every lease
+def _claim_sql_for(gold: bool, order: str, wait: bool, vendor: str) -> str:
+    lock = " FOR UPDATE OF p SKIP LOCKED" if vendor == "postgresql" and not wait else ""
     return (
         "UPDATE labelling_prompt SET live_count = live_count + 1 WHERE id = ("  # noqa: S608
         f"SELECT p.id FROM labelling_prompt p WHERE {_open_where(gold=gold)} "
@@ -235,14 +241,22 @@ def _lease_new(*, project, annotator, now, rng, state: _State) -> Assignment | N
     return None
 
 
+# The lease's columns, in the order both inserts below give their values.
+_LEASE_COLUMNS = (
+    "project_id, prompt_id, annotator_id, status, display_order, guideline_version,"
+    " leased_at, expires_at, skip_reason, round"
+)
+
+
 def _lease_in_steps(*, project, annotator, pools, now, rng) -> Assignment | None:
     """Claim, read the responses, insert the lease: one transaction (SQLite)."""
     params = {"project": project.pk, "annotator": annotator.pk}
+    expires_at = now + timedelta(minutes=project.lease_minutes)
     with transaction.atomic(), connection.cursor() as cursor:
         for gold in pools:
             # The fields the annotator will see come back from the claim itself. No row
-            # means the pool is empty for them: the row the subquery locked cannot
-            # change before the UPDATE re-checks it.
+            # means the pool is empty for them: SQLite's one writer at a time means
+            # nothing else is claiming meanwhile.
             cursor.execute(_claim_sql(gold=gold, order=project.queue_order), params)
             claimed = cursor.fetchone()
             if claimed is None:
@@ -256,10 +270,8 @@ def _lease_in_steps(*, project, annotator, pools, now, rng) -> Assignment | None
             order = list(texts)
             rng.shuffle(order)
             ops = connection.ops
-            expires_at = now + timedelta(minutes=project.lease_minutes)
             cursor.execute(
-                "INSERT INTO labelling_assignment (project_id, prompt_id, annotator_id, status,"
-                " display_order, guideline_version, leased_at, expires_at, skip_reason, round)"
+                f"INSERT INTO labelling_assignment ({_LEASE_COLUMNS})"  # noqa: S608
                 " VALUES (%s, %s, %s, 'leased', %s, %s, %s, %s, '', %s) RETURNING id",
                 [
                     project.pk, prompt_id, annotator.pk, ops.adapt_json_value(order, None),
@@ -268,7 +280,7 @@ def _lease_in_steps(*, project, annotator, pools, now, rng) -> Assignment | None
                 ],
             )  # fmt: skip
             (pk,) = cursor.fetchone()
-            return _leased(pk, project, annotator, claimed, order, texts, now)
+            return _leased(pk, project, annotator, claimed, order, texts, now, expires_at)
     return None
 
 
@@ -286,8 +298,7 @@ shown AS (
       FROM labelling_response r WHERE r.prompt_id = (SELECT id FROM claimed)
 ),
 lease AS (
-    INSERT INTO labelling_assignment (project_id, prompt_id, annotator_id, status,
-        display_order, guideline_version, leased_at, expires_at, skip_reason, round)
+    INSERT INTO labelling_assignment ({columns})
     SELECT c.project_id, c.id, %(annotator)s, 'leased', to_jsonb(s.display_order), %(version)s,
            %(now)s, %(expires)s, '', c.round
       FROM claimed c, shown s
@@ -296,6 +307,15 @@ lease AS (
 SELECT l.id, s.display_order, s.ids, s.texts, {claimed}
   FROM lease l, shown s, claimed c
 """
+
+
+@cache  # built once per kind of claim, not on every lease
+def _lease_sql(*, gold: bool, order: str, wait: bool) -> str:
+    return _LEASE.format(
+        claim=_claim_sql_for(gold, order, wait, "postgresql"),
+        columns=_LEASE_COLUMNS,
+        claimed=", ".join(f"c.{column}" for column in _CLAIMED),
+    )
 
 
 def _lease_at_once(*, project, annotator, pools, now, rng) -> Assignment | None:
@@ -320,22 +340,16 @@ def _lease_at_once(*, project, annotator, pools, now, rng) -> Assignment | None:
         for wait in (False, True, True):
             for gold in pools:
                 params["salt"] = f"{rng.getrandbits(64):016x}"
-                cursor.execute(
-                    _LEASE.format(
-                        claim=_claim_sql(gold=gold, order=project.queue_order, wait=wait),
-                        claimed=", ".join(f"c.{column}" for column in _CLAIMED),
-                    ),
-                    params,
-                )
+                cursor.execute(_lease_sql(gold=gold, order=project.queue_order, wait=wait), params)
                 row = cursor.fetchone()
                 if row is not None:
                     pk, order, ids, texts, *claimed = row
                     texts = dict(zip(ids, texts, strict=True))
-                    return _leased(pk, project, annotator, claimed, order, texts, now)
+                    return _leased(pk, project, annotator, claimed, order, texts, now, expires_at)
     return None
 
 
-def _leased(pk, project, annotator, claimed, order, texts, now) -> Assignment:
+def _leased(pk, project, annotator, claimed, order, texts, now, expires_at) -> Assignment:
     """The lease just written, as the model instance the caller gets, without a read."""
     prompt = instance_from_row(Prompt, dict(zip(_CLAIMED, claimed, strict=True)), only=_CLAIMED)
     assignment = Assignment(
@@ -347,7 +361,7 @@ def _leased(pk, project, annotator, claimed, order, texts, now) -> Assignment:
         display_order=order,
         guideline_version=project.guideline_version,
         leased_at=now,
-        expires_at=now + timedelta(minutes=project.lease_minutes),
+        expires_at=expires_at,
         round=prompt.round,
     )
     assignment._state.adding, assignment._state.db = False, connection.alias

@@ -388,13 +388,15 @@ def _pipeline(
             upcoming = fetch(rows[-1][0])
             following = submit(upcoming)
             scores = [score for future in running for score in future.result()]
-            for (_pk, prompt_id, _text), score in zip(rows, scores, strict=True):
+            stored = []
+            for (pk, prompt_id, _text), score in zip(rows, scores, strict=True):
+                stored.append((pk, score))
                 incomplete.setdefault(prompt_id, []).append(score)
             complete = [p for p, values in incomplete.items() if len(values) == per_prompt]
             done += len(rows)
             round_store(
                 job,
-                [(pk, score) for (pk, _p, _t), score in zip(rows, scores, strict=True)],
+                stored,
                 {p: _gap(incomplete.pop(p)) for p in complete},
                 done=done,
                 now=timezone.now(),
