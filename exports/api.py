@@ -12,14 +12,18 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exports.filters import FiltersInvalid
+from exports.filters import ExportInvalid
 from exports.models import Export
 from exports.selectors import EXPORTERS, export_get_for_member
 from exports.services import export_create, export_enqueue, export_path
 from labelling.api import ERROR
 from labelling.selectors import project_get_for_member
 
-CONTENT_TYPES = {"jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
+CONTENT_TYPES = {
+    "jsonl": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+    "zip": "application/zip",
+}
 
 
 class ExportRequestSerializer(serializers.Serializer):
@@ -33,10 +37,47 @@ class ExportRequestSerializer(serializers.Serializer):
         help_text=(
             "guideline_versions [int], min_guideline_version int, since and until (ISO "
             "date or date-time), min_agreement 0..1, include_ties, include_rejected, "
-            "include_flagged (booleans, default false), models [str]."
+            "include_flagged, include_gold (booleans, default false), models [str], "
+            "annotators and exclude_annotators [pseudonyms], exclude_flagged_annotators "
+            "(boolean)."
         ),
     )
-    test_fraction = serializers.FloatField(min_value=0, max_value=1, default=0.0)
+    test_fraction = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        default=0.0,
+        help_text=(
+            "Share of prompts (by a stable hash of their id) in the test split. Above 0 the "
+            "export is a Hugging Face dataset folder, downloaded as a zip: "
+            "load_dataset(folder) gives train and test."
+        ),
+    )
+    flavour = serializers.CharField(
+        required=False,
+        help_text=(
+            "trl (default), openrlhf or llamafactory: the trainer the rows are shaped for "
+            "(pairwise and consensus)."
+        ),
+    )
+    conversational = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "Prompts as message lists, responses as one assistant message. Unset: "
+            "conversational when the project has chat prompts (always for openrlhf and "
+            "llamafactory)."
+        ),
+    )
+    margin = serializers.DictField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            'A `margin` column for TRL and OpenRLHF, only on request: {"source": "rank_gap" '
+            '(pairwise, hh) or "vote_margin" (consensus), "scale": number}.'
+        ),
+    )
 
     def to_internal_value(self, data):
         # Allow-listed: an unknown field is a mistake worth hearing about.
@@ -60,7 +101,8 @@ class ExportSerializer(serializers.ModelSerializer):
     class Meta:
         model = Export
         fields = [
-            "id", "project", "format", "file_format", "filters", "test_fraction", "status",
+            "id", "project", "format", "file_format", "filters", "options", "test_fraction",
+            "status",
             "progress", "row_count", "sha256", "manifest", "error", "created_by", "created_at",
             "started_at", "finished_at", "download",
         ]  # fmt: skip
@@ -110,7 +152,7 @@ class ProjectExportsView(ListAPIView):
             export = export_create(
                 project=project, user=request.user, now=timezone.now(), **data.validated_data
             )
-        except FiltersInvalid as invalid:
+        except ExportInvalid as invalid:
             raise ValidationError({field: [message] for field, message in invalid.errors}) from None
         export_enqueue(export)
         body = ExportSerializer(export).data
@@ -161,8 +203,8 @@ class ExportDownloadView(APIView):
         response = FileResponse(
             open(path, "rb"),  # noqa: SIM115 - FileResponse closes it when streamed
             as_attachment=True,
-            filename=export.filename,
-            content_type=CONTENT_TYPES[export.file_format],
+            filename=export.download_name,
+            content_type=CONTENT_TYPES["zip" if export.is_folder else export.file_format],
         )
         response["X-Content-SHA256"] = export.sha256
         return response
@@ -178,5 +220,7 @@ class ExportManifestView(APIView):
         if export.status != Export.Status.DONE:
             return _not_ready(export)
         response = JsonResponse(export.manifest, json_dumps_params={"indent": 2})
-        response["Content-Disposition"] = f'attachment; filename="{export.filename}.manifest.json"'
+        response["Content-Disposition"] = (
+            f'attachment; filename="{export.download_name}.manifest.json"'
+        )
         return response

@@ -1,26 +1,46 @@
-"""The rows of each export format (DESIGN.md sections 5 and 6), streamed from the stored
-pairwise preferences and annotations in a fixed order, so the same filters over the same
-data give the same rows.
+"""The rows of each export format (DESIGN.md sections 5 and 6, issue 14), streamed from the
+stored pairwise preferences and annotations in a fixed order, so the same filters over
+the same data give the same rows.
 
-Rows come from one streaming query; the texts of prompts and responses are fetched per
-chunk of rows, for the prompts that chunk needs, so memory stays flat however big the
-project is.
+Rows come from one streaming query; the texts of prompts and responses (and, for
+`pairwise`, the raters' ratings) are fetched per chunk of rows, for the prompts that
+chunk needs, so memory stays flat however big the project is.
+
+Every format declares its columns as one Arrow schema (`Source.schema`): the Parquet
+file's schema, the JSON lines' key order, and the features of the dataset card, so a
+file's shape depends on the format and its options, never on the data.
 """
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
+import pyarrow as pa
 from django.db.models import QuerySet
 from django.db.models.functions import Greatest, Least
 
-from exports.filters import ExportFilters
-from labelling.models import Project, Prompt, Response
+from exports.filters import ExportFilters, ExportInvalid, filters_parse
+from exports.options import ExportOptions
+from labelling.models import Annotation, Project, Prompt, Response
+from labelling.visibility import annotator_pseudonym
+from ranking.raters import RaterSelection, raters_select
 from ranking.selectors import annotations_for, preferences_for
 
 CHUNK = 10_000
+
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+MESSAGES = pa.list_(MESSAGE)
+RATINGS = pa.list_(pa.struct([("criterion", pa.string()), ("value", pa.int64())]))
+IDS = [
+    ("prompt_id", pa.string()),
+    ("chosen_id", pa.string()),
+    ("rejected_id", pa.string()),
+    ("chosen_model", pa.string()),
+    ("rejected_model", pa.string()),
+]
 
 
 def split_of(external_id: str, test_fraction: float) -> str:
@@ -32,18 +52,120 @@ def split_of(external_id: str, test_fraction: float) -> str:
     return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
 
 
-def annotator_pseudonym(project: Project, user_id: int) -> str:
-    """A stable, pseudonymous annotator id: never a username or email, and not
-    computable from a user id without the project's secret key."""
-    digest = hashlib.sha256(f"{project.pseudonym_key}:{user_id}".encode()).hexdigest()
-    return f"ann-{digest[:12]}"
-
-
-def is_conversational(project: Project) -> bool:
-    """A project with any chat prompt exports every prompt as a message list (a text
-    prompt becomes one user message): one dataset cannot mix TRL's standard and
-    conversational forms, and a column cannot mix strings and lists."""
+def has_chat_prompts(project: Project) -> bool:
     return Prompt.objects.filter(project=project, kind=Prompt.Kind.CHAT).exists()
+
+
+# --- how prompts and responses are written ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How a preference row writes its prompt and its two responses.
+
+    Standard (TRL): strings. Conversational (TRL, OpenRLHF): the prompt as a message
+    list, each response as a list of one assistant message. LLaMA-Factory: the prompt as
+    `conversations`, each response as one message object (its ShareGPT ranking loader
+    skips rows whose chosen and rejected are lists)."""
+
+    conversational: bool
+    flavour: str = "trl"
+
+    @property
+    def prompt_column(self) -> str:
+        return "conversations" if self.flavour == "llamafactory" else "prompt"
+
+    @property
+    def prompt_type(self) -> pa.DataType:
+        return MESSAGES if self.conversational else pa.string()
+
+    @property
+    def completion_type(self) -> pa.DataType:
+        if self.flavour == "llamafactory":
+            return MESSAGE
+        return MESSAGES if self.conversational else pa.string()
+
+    def prompt(self, kind: str, content) -> object:
+        if not self.conversational:
+            return content
+        messages = chat_messages(kind, content)
+        return _alternating(messages) if self.flavour == "llamafactory" else messages
+
+    def completion(self, text: str) -> object:
+        message = {"role": "assistant", "content": text}
+        if self.flavour == "llamafactory":
+            return message
+        return [message] if self.conversational else text
+
+
+def chat_messages(kind: str, content) -> list[dict]:
+    """A prompt as a message list: a text prompt is one user message."""
+    if kind == Prompt.Kind.CHAT:
+        return [{"role": m["role"], "content": m["content"]} for m in content]
+    return [{"role": "user", "content": content}]
+
+
+def _alternating(messages: list[dict]) -> list[dict]:
+    """Messages as LLaMA-Factory's ShareGPT loader accepts them: an optional system
+    message first, then user and assistant turns in alternation. A later system message
+    joins the next user turn; neighbours of one role are joined by a blank line."""
+    out: list[dict] = []
+    pending: list[str] = []
+    for index, message in enumerate(messages):
+        role, text = message["role"], message["content"]
+        if role == "system" and index == 0:
+            out.append({"role": "system", "content": text})
+            continue
+        if role == "system":
+            pending.append(text)
+            continue
+        if role == "user" and pending:
+            text, pending = "\n\n".join([*pending, text]), []
+        if out and out[-1]["role"] == role:
+            out[-1] = {"role": role, "content": out[-1]["content"] + "\n\n" + text}
+        else:
+            out.append({"role": role, "content": text})
+    return out
+
+
+# HH-RLHF marks turns with "\n\nHuman:" and "\n\nAssistant:". A blank line followed by
+# either word and a colon inside a message would read as a turn of its own, so it loses
+# its blank line: every run of two or more newlines before "Human:" or "Assistant:"
+# becomes one newline. Only the transcript's own turns then start with a blank line.
+_TURN_MARKER = re.compile(r"\n\n+(?=(?:Human|Assistant):)")
+
+
+def hh_neutralise(text: str) -> str:
+    return _TURN_MARKER.sub("\n", text)
+
+
+def hh_prompt(kind: str, content) -> str:
+    """A prompt as an HH-RLHF transcript up to the answer: "\\n\\nHuman: ...\\n\\nAssistant:".
+
+    HH has two roles. A system message has none of its own: its text opens the next
+    Human turn, followed by a blank line."""
+    turns = []
+    pending: list[str] = []
+    for message in chat_messages(kind, content):
+        if message["role"] == "system":
+            pending.append(message["content"])
+            continue
+        text = message["content"]
+        if message["role"] == "user":
+            text, pending = "\n\n".join([*pending, text]), []
+            turns.append(f"\n\nHuman: {hh_neutralise(text)}")
+        else:
+            turns.append(f"\n\nAssistant: {hh_neutralise(text)}")
+    return "".join(turns) + "\n\nAssistant:"
+
+
+def hh_completion(text: str) -> str:
+    """The answer after the prompt's final "Assistant:": prompt + completion is the HH
+    transcript."""
+    return " " + hh_neutralise(text)
+
+
+# --- what chunks of rows need -------------------------------------------------------------------
 
 
 @dataclass
@@ -79,38 +201,80 @@ class Texts:
         return texts
 
 
+class Ratings:
+    """The raters' ratings of the responses of a chunk's prompts, by (annotation,
+    response): each as a list of {criterion, value} in the project's criteria order, and
+    their mean with every criterion scaled to 0..1 by its scale (None without ratings)."""
+
+    def __init__(self, project: Project) -> None:
+        self.order = {c["key"]: i for i, c in enumerate(project.criteria)}
+        self.scales = {c["key"]: c["scale"] for c in project.criteria}
+        self.project = project
+
+    def load(self, low: int, high: int) -> dict[tuple[int, int], tuple[list, float | None]]:
+        cells: dict[tuple[int, int], tuple[list, float | None]] = {}
+        for annotation_id, ratings in Annotation.objects.filter(
+            project=self.project, prompt_id__gte=low, prompt_id__lte=high
+        ).values_list("pk", "ratings"):
+            for response_id, scores in ratings.items():
+                cells[(annotation_id, int(response_id))] = self.cell(scores)
+        return cells
+
+    def cell(self, scores: dict) -> tuple[list, float | None]:
+        keys = sorted(scores, key=lambda k: (self.order.get(k, len(self.order)), k))
+        listed = [{"criterion": k, "value": scores[k]} for k in keys]
+        scaled = [
+            (scores[k] - self.scales[k][0]) / (self.scales[k][1] - self.scales[k][0])
+            for k in keys
+            if k in self.scales
+        ]
+        return listed, (round(sum(scaled) / len(scaled), 6) if scaled else None)
+
+
+NO_RATINGS: tuple[list, None] = ([], None)
+
+
 def _chunks(rows: Iterator[tuple]) -> Iterator[list[tuple]]:
     while chunk := list(islice(rows, CHUNK)):
         yield chunk
 
 
-def _prompt_value(kind: str, content, conversational: bool):
-    if not conversational:
-        return content
-    if kind == Prompt.Kind.CHAT:
-        return [{"role": m["role"], "content": m["content"]} for m in content]
-    return [{"role": "user", "content": content}]
+# --- the selection ----------------------------------------------------------------------------
 
 
-def _completion(text: str, conversational: bool):
-    return [{"role": "assistant", "content": text}] if conversational else text
+@dataclass
+class Selection:
+    """Which labels an export takes: the filters, the raters they keep, the gold prompts."""
+
+    filters: ExportFilters
+    raters: RaterSelection
+    gold_prompts: int
+
+    def restrict(self, rows: QuerySet, project: Project) -> QuerySet:
+        """Rows (preferences or annotations) of the kept raters, gold prompts left out
+        unless asked for."""
+        if self.raters.kept is not None:
+            rows = rows.filter(annotator_id__in=sorted(self.raters.kept))
+        if not self.filters.include_gold and self.gold_prompts:
+            rows = rows.exclude(
+                prompt_id__in=Prompt.objects.filter(project=project, gold__isnull=False).values(
+                    "pk"
+                )
+            )
+        return rows
 
 
-def hh_transcript(kind: str, content, response: str) -> str:
-    """Anthropic HH-RLHF style: "\\n\\nHuman: ...\\n\\nAssistant: ..." turns, the
-    response as the last Assistant turn. A system message leads as "\\n\\nSystem: ..."
-    (HH has none; dropping it would lose what the response answered to)."""
-    roles = {"user": "Human", "assistant": "Assistant", "system": "System"}
-    turns = content if kind == Prompt.Kind.CHAT else [{"role": "user", "content": content}]
-    body = "".join(f"\n\n{roles[m['role']]}: {m['content']}" for m in turns)
-    return f"{body}\n\nAssistant: {response}"
+def selection_for(project: Project, filters: ExportFilters) -> Selection:
+    return Selection(
+        filters=filters,
+        raters=raters_select(project=project, filters=filters.raters),
+        gold_prompts=Prompt.objects.filter(project=project, gold__isnull=False).count(),
+    )
 
 
-# --- the queries ---------------------------------------------------------------------------
-
-
-def preferences(project: Project, filters: ExportFilters, *, ties: bool) -> QuerySet:
-    return preferences_for(
+def preferences(project: Project, selection: Selection, *, ties: bool) -> QuerySet:
+    filters = selection.filters
+    rows = preferences_for(
         project=project,
         versions=filters.guideline_versions,
         min_version=filters.min_guideline_version,
@@ -121,9 +285,11 @@ def preferences(project: Project, filters: ExportFilters, *, ties: bool) -> Quer
         include_flagged=filters.include_flagged,
         models=filters.models,
     )
+    return selection.restrict(rows, project)
 
 
-def annotations(project: Project, filters: ExportFilters) -> QuerySet:
+def annotations(project: Project, selection: Selection) -> QuerySet:
+    filters = selection.filters
     rows = annotations_for(
         project=project,
         versions=filters.guideline_versions,
@@ -134,10 +300,10 @@ def annotations(project: Project, filters: ExportFilters) -> QuerySet:
     )
     if filters.min_agreement is not None:
         rows = rows.filter(prompt__agreement__gte=filters.min_agreement)
-    return rows
+    return selection.restrict(rows, project)
 
 
-# --- the formats ---------------------------------------------------------------------------
+# --- what the manifest counts -----------------------------------------------------------------
 
 
 class Stats:
@@ -151,14 +317,14 @@ class Stats:
         self.versions: set[int] = set()
         self.models: set[str] = set()
 
-    def add_chunk(self, chunk: list[tuple], texts: "Texts", splits: dict, project) -> None:
-        """Rows of (prompt, chosen, rejected, margin, annotator, version)."""
+    def add_chunk(self, chunk: list[tuple], texts: "Texts", splits: dict) -> None:
+        """Rows of (prompt, annotation, chosen, rejected, rank gap, annotator, version)."""
         for prompt_id, count in Counter(row[0] for row in chunk).items():
             self.splits[splits[prompt_id]] += count
             self.prompts.add(texts.prompts[prompt_id][0])
-        self.annotators.update(row[4] for row in chunk)
-        self.versions.update(row[5] for row in chunk)
-        responses = {row[1] for row in chunk} | {row[2] for row in chunk}
+        self.annotators.update(row[5] for row in chunk)
+        self.versions.update(row[6] for row in chunk)
+        responses = {row[2] for row in chunk} | {row[3] for row in chunk}
         self.models.update(texts.responses[rid][1] for rid in responses)
 
     def add(self, row: dict, *, annotator: int | None = None) -> None:
@@ -194,50 +360,161 @@ class Source:
 
     total: int
     rows: Iterator[dict]
-    columns: list[str]
+    schema: pa.Schema
     stats: Stats
     conversational: bool  # prompts as message lists (the manifest says so)
-    batches: Iterator | None = None
+    selection: Selection
+    batches: Iterator[pa.RecordBatch] | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.names)
 
 
-PAIRWISE_COLUMNS = [
-    "prompt", "chosen", "rejected", "margin", "prompt_id", "chosen_id", "rejected_id",
-    "chosen_model", "rejected_model", "annotator", "guideline_version", "split",
-]  # fmt: skip
-HH_COLUMNS = [
-    "chosen", "rejected", "prompt_id", "chosen_id", "rejected_id", "chosen_model",
-    "rejected_model", "annotator", "guideline_version", "split",
-]  # fmt: skip
-CONSENSUS_COLUMNS = [
-    "prompt", "chosen", "rejected", "margin", "prompt_id", "chosen_id", "rejected_id",
-    "chosen_model", "rejected_model", "votes_for", "votes_against", "ties", "agreement",
-    "guideline_versions", "split",
-]  # fmt: skip
-ANNOTATION_COLUMNS = [
-    "prompt_id", "prompt", "responses", "ranking", "ratings", "critiques", "flags", "comment",
-    "seconds_spent", "display_order", "guideline_version", "annotator", "edit", "rejected",
-    "rejection_reason", "created_at", "split",
-]  # fmt: skip
+# --- the schemas ------------------------------------------------------------------------------
+
+
+def _margin_field(options: ExportOptions) -> list[tuple[str, pa.DataType]]:
+    # Last, so that rows without it are the same up to there: TRL and OpenRLHF read the
+    # column by name wherever it is.
+    return [("margin", pa.float64())] if options.margin is not None else []
+
+
+def pairwise_schema(shape: Shape, options: ExportOptions) -> pa.Schema:
+    return pa.schema(
+        [
+            (shape.prompt_column, shape.prompt_type),
+            ("chosen", shape.completion_type),
+            ("rejected", shape.completion_type),
+            ("rank_gap", pa.int64()),
+            *IDS,
+            ("annotator", pa.string()),
+            ("guideline_version", pa.int64()),
+            ("chosen_rating", pa.float64()),
+            ("rejected_rating", pa.float64()),
+            ("chosen_ratings", RATINGS),
+            ("rejected_ratings", RATINGS),
+            ("split", pa.string()),
+            *_margin_field(options),
+        ]
+    )
+
+
+def hh_schema(options: ExportOptions) -> pa.Schema:
+    return pa.schema(
+        [
+            ("prompt", pa.string()),
+            ("chosen", pa.string()),
+            ("rejected", pa.string()),
+            ("rank_gap", pa.int64()),
+            *IDS,
+            ("annotator", pa.string()),
+            ("guideline_version", pa.int64()),
+            ("split", pa.string()),
+            *_margin_field(options),
+        ]
+    )
+
+
+def consensus_schema(shape: Shape, options: ExportOptions) -> pa.Schema:
+    return pa.schema(
+        [
+            (shape.prompt_column, shape.prompt_type),
+            ("chosen", shape.completion_type),
+            ("rejected", shape.completion_type),
+            ("vote_margin", pa.float64()),
+            *IDS,
+            ("votes_for", pa.int64()),
+            ("votes_against", pa.int64()),
+            ("ties", pa.int64()),
+            ("agreement", pa.float64()),
+            ("guideline_versions", pa.list_(pa.int64())),
+            ("split", pa.string()),
+            *_margin_field(options),
+        ]
+    )
+
+
+ANNOTATIONS_SCHEMA = pa.schema(
+    [
+        ("prompt_id", pa.string()),
+        ("prompt", MESSAGES),
+        (
+            "responses",
+            pa.list_(
+                pa.struct([("id", pa.string()), ("model", pa.string()), ("text", pa.string())])
+            ),
+        ),
+        # The letters this annotation's rater saw, A first: what their critiques and
+        # comment mean by "A".
+        ("letters", pa.list_(pa.struct([("letter", pa.string()), ("response_id", pa.string())]))),
+        ("ranking", pa.list_(pa.list_(pa.string()))),
+        (
+            "ratings",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("response_id", pa.string()),
+                        ("criterion", pa.string()),
+                        ("value", pa.int64()),
+                    ]
+                )
+            ),
+        ),
+        (
+            "critiques",
+            pa.list_(
+                pa.struct(
+                    [("response_id", pa.string()), ("letter", pa.string()), ("text", pa.string())]
+                )
+            ),
+        ),
+        # response_id is null for a flag on the whole item ("none of these is acceptable").
+        ("flags", pa.list_(pa.struct([("response_id", pa.string()), ("flag", pa.string())]))),
+        ("comment", pa.string()),
+        ("seconds_spent", pa.int64()),
+        ("guideline_version", pa.int64()),
+        ("annotator", pa.string()),
+        ("edit", pa.int64()),
+        ("rejected", pa.bool_()),
+        ("rejection_reason", pa.string()),
+        ("created_at", pa.string()),
+        ("split", pa.string()),
+    ]
+)
+
+
+# --- the formats ------------------------------------------------------------------------------
 
 
 def pairwise_rows(
-    project: Project, filters: ExportFilters, test_fraction: float, *, hh: bool = False
+    project: Project,
+    selection: Selection,
+    test_fraction: float,
+    shape: Shape,
+    options: ExportOptions,
+    *,
+    hh: bool = False,
 ) -> Source:
-    """One row per annotator and non-tied pair (ties too with `include_ties`, margin 0,
-    the lower-id response named chosen)."""
-    rows = preferences(project, filters, ties=filters.include_ties)
+    """One row per annotator and non-tied pair (ties too with `include_ties`, rank gap
+    0, the lower-id response named chosen)."""
+    filters = selection.filters
+    rows = preferences(project, selection, ties=filters.include_ties)
     if filters.min_agreement is not None:
         rows = rows.filter(prompt__agreement__gte=filters.min_agreement)
-    conversational = is_conversational(project)
     stats = Stats()
+    ratings = Ratings(project)
+    scale = options.margin.scale if options.margin is not None else None
+    schema = hh_schema(options) if hh else pairwise_schema(shape, options)
 
     def prepared() -> Iterator[tuple]:
         """Chunks of rows with everything a row repeats (a prompt's value, a response
-        as a completion, a pseudonym, a split) worked out once per chunk."""
+        as a completion, a pseudonym, a split, a rating) worked out once per chunk."""
         stream = (
             rows.order_by("prompt_id", "annotation_id", "chosen_id", "rejected_id")
             .values_list(
                 "prompt_id",
+                "annotation_id",
                 "chosen_id",
                 "rejected_id",
                 "margin",
@@ -251,130 +528,142 @@ def pairwise_rows(
             texts = Texts.load(project, chunk)
             prompts = {row[0] for row in chunk}
             splits = {p: split_of(texts.prompts[p][0], test_fraction) for p in prompts}
-            stats.add_chunk(chunk, texts, splits, project)
-            for annotator_id in {row[4] for row in chunk} - pseudonyms.keys():
+            stats.add_chunk(chunk, texts, splits)
+            for annotator_id in {row[5] for row in chunk} - pseudonyms.keys():
                 pseudonyms[annotator_id] = annotator_pseudonym(project, annotator_id)
-            prompt_values = {
-                p: (texts.prompts[p][0], _prompt_value(*texts.prompts[p][1:], conversational))
-                for p in prompts
-            }
-            responses = {
-                rid: (ext, model, _completion(text, conversational))
-                for rid, (ext, model, text) in texts.responses.items()
-            }
-            yield chunk, texts, splits, pseudonyms, prompt_values, responses
+            if hh:
+                prompt_of = {p: hh_prompt(*texts.prompts[p][1:]) for p in prompts}
+                completion_of = {rid: hh_completion(r[2]) for rid, r in texts.responses.items()}
+                cells: dict = {}
+            else:
+                prompt_of = {p: shape.prompt(*texts.prompts[p][1:]) for p in prompts}
+                completion_of = {rid: shape.completion(r[2]) for rid, r in texts.responses.items()}
+                cells = ratings.load(chunk[0][0], chunk[-1][0])
+            yield chunk, texts, splits, pseudonyms, prompt_of, completion_of, cells
 
     def generate() -> Iterator[dict]:
-        for chunk, texts, splits, pseudonyms, prompt_values, responses in prepared():
-            if hh:
-                yield from _hh_rows(chunk, texts, splits, pseudonyms)
-                continue
-            for prompt_id, chosen, rejected, margin, annotator_id, version in chunk:
-                ext, prompt = prompt_values[prompt_id]
-                c_ext, c_model, c_value = responses[chosen]
-                r_ext, r_model, r_value = responses[rejected]
-                yield {
-                    "prompt": prompt,
-                    "chosen": c_value,
-                    "rejected": r_value,
-                    "margin": margin,
-                    "prompt_id": ext,
+        prompt_column = schema.names[0]
+        for chunk, texts, splits, pseudonyms, prompt_of, completion_of, cells in prepared():
+            for prompt_id, annotation_id, chosen, rejected, gap, annotator_id, version in chunk:
+                c_ext, c_model, _text = texts.responses[chosen]
+                r_ext, r_model, _text = texts.responses[rejected]
+                row = {
+                    prompt_column: prompt_of[prompt_id],
+                    "chosen": completion_of[chosen],
+                    "rejected": completion_of[rejected],
+                    "rank_gap": gap,
+                    "prompt_id": texts.prompts[prompt_id][0],
                     "chosen_id": c_ext,
                     "rejected_id": r_ext,
                     "chosen_model": c_model,
                     "rejected_model": r_model,
                     "annotator": pseudonyms[annotator_id],
                     "guideline_version": version,
-                    "split": splits[prompt_id],
                 }
+                if not hh:
+                    c_ratings, c_mean = cells.get((annotation_id, chosen), NO_RATINGS)
+                    r_ratings, r_mean = cells.get((annotation_id, rejected), NO_RATINGS)
+                    row["chosen_rating"] = c_mean
+                    row["rejected_rating"] = r_mean
+                    row["chosen_ratings"] = c_ratings
+                    row["rejected_ratings"] = r_ratings
+                row["split"] = splits[prompt_id]
+                if scale is not None:
+                    row["margin"] = scale * gap
+                yield row
 
-    def batches() -> Iterator:
+    def batches() -> Iterator[pa.RecordBatch]:
         """The same rows as Arrow record batches, one a chunk, for Parquet. No Python
-        object is made per row: each text column is the chunk's few distinct values
-        taken by index (numpy finds the indices)."""
+        object is made per row: each column is the chunk's few distinct values taken by
+        index (numpy finds the indices)."""
         import numpy as np
-        import pyarrow as pa
 
-        schema = parquet_schema("pairwise", conversational)
-        types = {field.name: field.type for field in schema}
-        for chunk, _texts, splits, pseudonyms, prompt_values, responses in prepared():
+        types = {f.name: f.type for f in schema}
+        for chunk, texts, splits, pseudonyms, prompt_of, completion_of, cells in prepared():
             data = np.array(chunk, dtype=np.int64)
-            prompt_keys = np.array(sorted(prompt_values), dtype=np.int64)
-            response_keys = np.array(sorted(responses), dtype=np.int64)
-            annotator_keys = np.unique(data[:, 4])
+            prompt_keys = np.array(sorted(prompt_of), dtype=np.int64)
+            response_keys = np.array(sorted(completion_of), dtype=np.int64)
+            annotator_keys = np.unique(data[:, 5])
             at_prompt = pa.array(np.searchsorted(prompt_keys, data[:, 0]))
-            at_chosen = pa.array(np.searchsorted(response_keys, data[:, 1]))
-            at_rejected = pa.array(np.searchsorted(response_keys, data[:, 2]))
-            at_annotator = pa.array(np.searchsorted(annotator_keys, data[:, 4]))
+            at_chosen = pa.array(np.searchsorted(response_keys, data[:, 2]))
+            at_rejected = pa.array(np.searchsorted(response_keys, data[:, 3]))
+            at_annotator = pa.array(np.searchsorted(annotator_keys, data[:, 5]))
 
-            def values(keys, pick, name, lookup):
-                return pa.array([pick(lookup[int(k)]) for k in keys], types[name])
+            def distinct(keys, value, type_):
+                return pa.array([value(int(k)) for k in keys], type_)
 
-            ext_of_response = values(response_keys, lambda r: r[0], "chosen_id", responses)
-            model_of_response = values(response_keys, lambda r: r[1], "chosen_model", responses)
-            completion = values(response_keys, lambda r: r[2], "chosen", responses)
+            ext_of = {rid: r[0] for rid, r in texts.responses.items()}
+            model_of = {rid: r[1] for rid, r in texts.responses.items()}
+            prompt_ext = {p: texts.prompts[p][0] for p in prompt_of}
+            response_ext = distinct(response_keys, ext_of.__getitem__, pa.string())
+            response_model = distinct(response_keys, model_of.__getitem__, pa.string())
+            completion = distinct(response_keys, completion_of.__getitem__, types["chosen"])
             columns = {
-                "prompt": values(prompt_keys, lambda p: p[1], "prompt", prompt_values).take(
-                    at_prompt
-                ),
+                schema.names[0]: distinct(
+                    prompt_keys, prompt_of.__getitem__, types[schema.names[0]]
+                ).take(at_prompt),
                 "chosen": completion.take(at_chosen),
                 "rejected": completion.take(at_rejected),
-                "margin": pa.array(data[:, 3], pa.int64()),
-                "prompt_id": values(prompt_keys, lambda p: p[0], "prompt_id", prompt_values).take(
+                "rank_gap": pa.array(data[:, 4], pa.int64()),
+                "prompt_id": distinct(prompt_keys, prompt_ext.__getitem__, pa.string()).take(
                     at_prompt
                 ),
-                "chosen_id": ext_of_response.take(at_chosen),
-                "rejected_id": ext_of_response.take(at_rejected),
-                "chosen_model": model_of_response.take(at_chosen),
-                "rejected_model": model_of_response.take(at_rejected),
-                "annotator": values(annotator_keys, lambda a: a, "annotator", pseudonyms).take(
+                "chosen_id": response_ext.take(at_chosen),
+                "rejected_id": response_ext.take(at_rejected),
+                "chosen_model": response_model.take(at_chosen),
+                "rejected_model": response_model.take(at_rejected),
+                "annotator": distinct(annotator_keys, pseudonyms.__getitem__, pa.string()).take(
                     at_annotator
                 ),
-                "guideline_version": pa.array(data[:, 5], pa.int64()),
-                "split": values(prompt_keys, lambda p: p, "split", splits).take(at_prompt),
+                "guideline_version": pa.array(data[:, 6], pa.int64()),
+                "split": distinct(prompt_keys, splits.__getitem__, pa.string()).take(at_prompt),
             }
+            if not hh:
+                # Cells (annotation, response) of both sides, numbered once per chunk.
+                both = np.concatenate([data[:, [1, 2]], data[:, [1, 3]]])
+                cell_keys, at_cell = np.unique(both, axis=0, return_inverse=True)
+                at_cell = at_cell.ravel()
+                values = [cells.get((int(a), int(r)), NO_RATINGS) for a, r in cell_keys]
+                listed = pa.array([v[0] for v in values], RATINGS)
+                means = pa.array([v[1] for v in values], pa.float64())
+                at_c, at_r = pa.array(at_cell[: len(data)]), pa.array(at_cell[len(data) :])
+                columns["chosen_rating"] = means.take(at_c)
+                columns["rejected_rating"] = means.take(at_r)
+                columns["chosen_ratings"] = listed.take(at_c)
+                columns["rejected_ratings"] = listed.take(at_r)
+            if scale is not None:
+                columns["margin"] = pa.array(data[:, 4] * scale, pa.float64())
             yield pa.RecordBatch.from_arrays([columns[n] for n in schema.names], schema=schema)
 
     return Source(
         total=rows.count(),
         rows=generate(),
-        batches=None if hh else batches(),
-        columns=HH_COLUMNS if hh else PAIRWISE_COLUMNS,
+        batches=batches(),
+        schema=schema,
         stats=stats,
-        conversational=conversational,
+        conversational=shape.conversational,
+        selection=selection,
     )
 
 
-def _hh_rows(chunk, texts: Texts, splits: dict, pseudonyms: dict) -> Iterator[dict]:
-    for prompt_id, chosen, rejected, _margin, annotator_id, version in chunk:
-        ext, kind, content = texts.prompts[prompt_id]
-        c_ext, c_model, c_text = texts.responses[chosen]
-        r_ext, r_model, r_text = texts.responses[rejected]
-        yield {
-            "chosen": hh_transcript(kind, content, c_text),
-            "rejected": hh_transcript(kind, content, r_text),
-            "prompt_id": ext,
-            "chosen_id": c_ext,
-            "rejected_id": r_ext,
-            "chosen_model": c_model,
-            "rejected_model": r_model,
-            "annotator": pseudonyms[annotator_id],
-            "guideline_version": version,
-            "split": splits[prompt_id],
-        }
-
-
-def consensus_rows(project: Project, filters: ExportFilters, test_fraction: float) -> Source:
+def consensus_rows(
+    project: Project,
+    selection: Selection,
+    test_fraction: float,
+    shape: Shape,
+    options: ExportOptions,
+) -> Source:
     """One row per response pair of a prompt: the majority direction over its annotators.
 
     Every counted vote enters (ties too, whatever `include_ties` says); a pair whose
     decisive votes are even is a tie, kept only with `include_ties`; `min_agreement`
     drops pairs whose agreement is lower."""
-    rows = preferences(project, filters, ties=True).annotate(
+    rows = preferences(project, selection, ties=True).annotate(
         low=Least("chosen_id", "rejected_id"), high=Greatest("chosen_id", "rejected_id")
     )
-    conversational = is_conversational(project)
     stats = Stats()
+    schema = consensus_schema(shape, options)
+    make = _ConsensusRows(project, selection.filters, test_fraction, shape, options, stats)
 
     def generate() -> Iterator[dict]:
         stream = (
@@ -391,31 +680,51 @@ def consensus_rows(project: Project, filters: ExportFilters, test_fraction: floa
             while cut and rows_now[cut - 1][:3] == last:
                 cut -= 1
             ready, pending = rows_now[:cut], rows_now[cut:]
-            yield from _consensus_of(ready, project, filters, test_fraction, conversational, stats)
-        yield from _consensus_of(pending, project, filters, test_fraction, conversational, stats)
+            yield from make(ready)
+        yield from make(pending)
 
     return Source(
         total=rows.count(),
         rows=generate(),
-        columns=CONSENSUS_COLUMNS,
+        schema=schema,
         stats=stats,
-        conversational=conversational,
+        conversational=shape.conversational,
+        selection=selection,
     )
 
 
-def _consensus_of(
-    rows, project, filters, test_fraction, conversational, stats: Stats
-) -> Iterator[dict]:
-    if not rows:
-        return
-    texts = Texts.load(project, rows)
-    index = 0
-    while index < len(rows):
-        prompt_id, low, high = rows[index][:3]
+@dataclass
+class _ConsensusRows:
+    """The consensus rows of a run of votes ordered by prompt and pair."""
+
+    project: Project
+    filters: ExportFilters
+    test_fraction: float
+    shape: Shape
+    options: ExportOptions
+    stats: Stats
+
+    def __call__(self, rows: list[tuple]) -> Iterator[dict]:
+        if not rows:
+            return
+        texts = Texts.load(self.project, rows)
+        index = 0
+        while index < len(rows):
+            key = rows[index][:3]
+            votes = []
+            while index < len(rows) and rows[index][:3] == key:
+                votes.append(rows[index])
+                index += 1
+            row = self.row(texts, key, votes)
+            if row is not None:
+                self.stats.add(row)
+                yield row
+
+    def row(self, texts: Texts, key: tuple, votes: list[tuple]) -> dict | None:
+        prompt_id, low, high = key
         low_votes = high_votes = ties = 0
         versions = set()
-        while index < len(rows) and rows[index][:3] == (prompt_id, low, high):
-            _p, _l, _h, chosen, is_tie, version = rows[index]
+        for _p, _l, _h, chosen, is_tie, version in votes:
             if is_tie:
                 ties += 1
             elif chosen == low:
@@ -423,23 +732,23 @@ def _consensus_of(
             else:
                 high_votes += 1
             versions.add(version)
-            index += 1
-        if low_votes == high_votes and not filters.include_ties:
-            continue
+        if low_votes == high_votes and not self.filters.include_ties:
+            return None
         total = low_votes + high_votes + ties
         agreement = max(low_votes, high_votes, ties) / total
-        if filters.min_agreement is not None and agreement < filters.min_agreement:
-            continue
+        if self.filters.min_agreement is not None and agreement < self.filters.min_agreement:
+            return None
         chosen, rejected = (high, low) if high_votes > low_votes else (low, high)
         votes_for, votes_against = max(low_votes, high_votes), min(low_votes, high_votes)
+        vote_margin = round((votes_for - votes_against) / total, 6)
         ext, kind, content = texts.prompts[prompt_id]
         c_ext, c_model, c_text = texts.responses[chosen]
         r_ext, r_model, r_text = texts.responses[rejected]
         row = {
-            "prompt": _prompt_value(kind, content, conversational),
-            "chosen": _completion(c_text, conversational),
-            "rejected": _completion(r_text, conversational),
-            "margin": round((votes_for - votes_against) / total, 6),
+            self.shape.prompt_column: self.shape.prompt(kind, content),
+            "chosen": self.shape.completion(c_text),
+            "rejected": self.shape.completion(r_text),
+            "vote_margin": vote_margin,
             "prompt_id": ext,
             "chosen_id": c_ext,
             "rejected_id": r_ext,
@@ -450,16 +759,18 @@ def _consensus_of(
             "ties": ties,
             "agreement": round(agreement, 6),
             "guideline_versions": sorted(versions),
-            "split": split_of(ext, test_fraction),
+            "split": split_of(ext, self.test_fraction),
         }
-        stats.add(row)
-        yield row
+        if self.options.margin is not None:
+            row["margin"] = round(self.options.margin.scale * vote_margin, 6)
+        return row
 
 
-def annotation_rows(project: Project, filters: ExportFilters, test_fraction: float) -> Source:
-    """Every annotation as recorded, with response external ids in place of database ids."""
-    rows = annotations(project, filters)
-    conversational = is_conversational(project)
+def annotation_rows(project: Project, selection: Selection, test_fraction: float) -> Source:
+    """Every annotation as recorded, in one schema whatever the project: ratings,
+    critiques and flags as lists of records naming the response by its external id, the
+    prompt as messages, and the letters the rater saw."""
+    rows = annotations(project, selection)
     stats = Stats()
 
     def generate() -> Iterator[dict]:
@@ -483,19 +794,21 @@ def annotation_rows(project: Project, filters: ExportFilters, test_fraction: flo
             )
             .iterator(chunk_size=CHUNK)
         )
+        order = {c["key"]: i for i, c in enumerate(project.criteria)}
         for chunk in _chunks(stream):
             texts = Texts.load(project, chunk)
             for (
-                prompt_id, ranking, ratings, critiques, flags, comment, seconds, order,
+                prompt_id, ranking, ratings, critiques, flags, comment, seconds, shown,
                 version, annotator_id, edit, rejected, reason, created_at,
             ) in chunk:  # fmt: skip
-                if not filters.include_flagged and any(flags.values()):
+                if not selection.filters.include_flagged and any(flags.values()):
                     continue
                 ext_of = {rid: texts.responses[rid][0] for rid in texts.by_prompt[prompt_id]}
+                letter_of = {rid: chr(ord("A") + i) for i, rid in enumerate(shown)}
                 ext, kind, content = texts.prompts[prompt_id]
                 row = {
                     "prompt_id": ext,
-                    "prompt": _prompt_value(kind, content, conversational),
+                    "prompt": chat_messages(kind, content),
                     "responses": [
                         {
                             "id": ext_of[rid],
@@ -504,24 +817,29 @@ def annotation_rows(project: Project, filters: ExportFilters, test_fraction: flo
                         }
                         for rid in texts.by_prompt[prompt_id]
                     ],
+                    "letters": [
+                        {"letter": letter_of[rid], "response_id": ext_of[rid]} for rid in shown
+                    ],
                     "ranking": [[ext_of[rid] for rid in group] for group in ranking],
-                    "ratings": {
-                        ext_of[int(rid)]: scores
-                        for rid, scores in sorted(ratings.items(), key=lambda kv: int(kv[0]))
-                    },
-                    "critiques": {
-                        ext_of[int(rid)]: text
-                        for rid, text in sorted(critiques.items(), key=lambda kv: int(kv[0]))
+                    "ratings": [
+                        {"response_id": ext_of[rid], "criterion": key, "value": scores[key]}
+                        for rid, scores in sorted((int(r), s) for r, s in ratings.items())
+                        for key in sorted(scores, key=lambda k: (order.get(k, len(order)), k))
+                    ],
+                    "critiques": [
+                        {"response_id": ext_of[rid], "letter": letter_of.get(rid), "text": text}
+                        for rid, text in sorted((int(r), t) for r, t in critiques.items())
                         if text
-                    },
-                    "flags": {
-                        (key if key == "all" else ext_of[int(key)]): items
-                        for key, items in sorted(flags.items())
-                        if items
-                    },
+                    ],
+                    "flags": [
+                        {"response_id": None if key == "all" else ext_of[int(key)], "flag": flag}
+                        for key, items in sorted(
+                            flags.items(), key=lambda kv: (kv[0] != "all", kv[0].zfill(20))
+                        )
+                        for flag in items
+                    ],
                     "comment": comment,
                     "seconds_spent": seconds,
-                    "display_order": [ext_of[rid] for rid in order],
                     "guideline_version": version,
                     "annotator": annotator_pseudonym(project, annotator_id),
                     "edit": edit,
@@ -536,47 +854,37 @@ def annotation_rows(project: Project, filters: ExportFilters, test_fraction: flo
     return Source(
         total=rows.count(),
         rows=generate(),
-        columns=ANNOTATION_COLUMNS,
+        schema=ANNOTATIONS_SCHEMA,
         stats=stats,
-        conversational=conversational,
+        conversational=True,
+        selection=selection,
     )
 
 
+def shape_for(project: Project, format: str, options: ExportOptions) -> Shape:
+    """The shape the rows will take. Unset, `conversational` follows the data; a project
+    with chat prompts cannot be written as strings (a string cannot hold the turns)."""
+    chat = has_chat_prompts(project)
+    conversational = options.conversational
+    if conversational is None:
+        conversational = chat or options.flavour != "trl"
+    if chat and not conversational and format in ("pairwise", "consensus"):
+        raise ExportInvalid(
+            [("conversational", "The project has chat prompts: its rows must be conversational.")]
+        )
+    return Shape(conversational=conversational, flavour=options.flavour)
+
+
 def rows_for(export) -> Source:
-    from exports.filters import filters_parse
-
     filters = filters_parse(export.filters, format=export.format)
-    builders = {
-        "pairwise": lambda: pairwise_rows(export.project, filters, export.test_fraction),
-        "hh": lambda: pairwise_rows(export.project, filters, export.test_fraction, hh=True),
-        "consensus": lambda: consensus_rows(export.project, filters, export.test_fraction),
-        "annotations": lambda: annotation_rows(export.project, filters, export.test_fraction),
-    }
-    return builders[export.format]()
-
-
-def parquet_schema(format: str, conversational: bool):
-    """The Arrow schema of a Parquet export: message lists where the project is
-    conversational, strings otherwise."""
-    import pyarrow as pa
-
-    messages = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-    text = messages if conversational else pa.string()
-    ids = [
-        ("prompt_id", pa.string()),
-        ("chosen_id", pa.string()),
-        ("rejected_id", pa.string()),
-        ("chosen_model", pa.string()),
-        ("rejected_model", pa.string()),
-    ]
-    head = [("prompt", text), ("chosen", text), ("rejected", text)]
-    if format == "pairwise":
-        return pa.schema(
-            [*head, ("margin", pa.int64()), *ids, ("annotator", pa.string()),
-             ("guideline_version", pa.int64()), ("split", pa.string())]
-        )  # fmt: skip
-    return pa.schema(
-        [*head, ("margin", pa.float64()), *ids, ("votes_for", pa.int64()),
-         ("votes_against", pa.int64()), ("ties", pa.int64()), ("agreement", pa.float64()),
-         ("guideline_versions", pa.list_(pa.int64())), ("split", pa.string())]
-    )  # fmt: skip
+    options = ExportOptions.from_dict(export.options)
+    project = export.project
+    selection = selection_for(project, filters)
+    if export.format == "annotations":
+        return annotation_rows(project, selection, export.test_fraction)
+    shape = shape_for(project, export.format, options)
+    if export.format == "consensus":
+        return consensus_rows(project, selection, export.test_fraction, shape, options)
+    return pairwise_rows(
+        project, selection, export.test_fraction, shape, options, hh=export.format == "hh"
+    )

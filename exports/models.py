@@ -4,6 +4,7 @@ labels in one training format, built by a django-q2 task."""
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 
@@ -40,6 +41,9 @@ class Export(models.Model):
     # Normalised filters (exports.filters.ExportFilters.as_dict), and the test share.
     filters = models.JSONField(_("filters"), default=dict, blank=True)
     test_fraction = models.FloatField(_("test fraction"), default=0.0)
+    # How the rows are shaped for a trainer (exports.options.ExportOptions.as_dict):
+    # flavour, and where asked for, conversational and margin.
+    options = models.JSONField(_("options"), default=dict, blank=True)
     status = models.CharField(_("status"), max_length=8, choices=Status.choices)
     progress_done = models.PositiveBigIntegerField(_("rows written"), default=0)
     progress_total = models.PositiveBigIntegerField(_("rows expected"), default=0)
@@ -67,11 +71,9 @@ class Export(models.Model):
                 condition=Q(format__in=["pairwise", "consensus", "hh", "annotations"]),
                 name="exports_export_format_known",
             ),
-            # Parquet needs a flat row: the pairwise and consensus formats only.
             models.CheckConstraint(
-                condition=Q(file_format="jsonl")
-                | Q(file_format="parquet", format__in=["pairwise", "consensus"]),
-                name="exports_export_parquet_only_when_flat",
+                condition=Q(file_format__in=["jsonl", "parquet"]),
+                name="exports_export_file_format_known",
             ),
             models.CheckConstraint(
                 condition=Q(test_fraction__gte=0) & Q(test_fraction__lte=1),
@@ -88,5 +90,24 @@ class Export(models.Model):
         return f"{self.project} · {self.format}.{self.file_format} · {self.status}"
 
     @property
+    def is_folder(self) -> bool:
+        """A Hugging Face dataset folder (packed as a zip) rather than one file: when it
+        has a test split, or a trainer needs a config file beside the rows."""
+        return self.test_fraction > 0 or self.options.get("flavour") == "llamafactory"
+
+    @property
     def filename(self) -> str:
-        return f"{self.project_id}-{self.format}-{self.pk}.{self.file_format}"
+        extension = "zip" if self.is_folder else self.file_format
+        return f"{self.project_id}-{self.format}-{self.pk}.{extension}"
+
+    @property
+    def download_name(self) -> str:
+        """What the file is called when downloaded: what it holds, in its name."""
+        flavour = self.options.get("flavour", "trl")
+        parts = [slugify(self.project.name)[:60] or "project", self.format]
+        if flavour != "trl":
+            parts.append(flavour)
+        if self.is_folder:
+            parts.append(f"{self.file_format}-dataset")
+        parts.append(f"export-{self.pk}")
+        return "-".join(parts) + ("." + ("zip" if self.is_folder else self.file_format))

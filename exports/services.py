@@ -1,33 +1,36 @@
 """An export's whole life: export_create (checked, queued), export_build (the django-q2
-task's work: rows to a temporary file, renamed when complete, manifest stored)."""
+task's work: rows to a temporary file or folder, packed and renamed when complete,
+manifest stored)."""
 
 import hashlib
+import json
 import os
-from collections.abc import Callable, Iterator
+import shutil
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
-from itertools import islice
 from pathlib import Path
 from uuid import uuid4
 
-import orjson
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
-from exports.filters import filters_parse
-from exports.formats import parquet_schema, rows_for
+from exports.card import dataset_card, llamafactory_entry
+from exports.filters import ExportInvalid, filters_parse
+from exports.formats import Source, has_chat_prompts, rows_for
 from exports.models import Export
+from exports.options import PREFERENCE_FORMATS, options_parse
+from exports.writers import SPLITS, FileFacts, data_file_name, write_archive, write_rows
 from labelling.models import AuditEvent, Project
 from labelling.services import DomainError, audit_record, job_abandoned_after
-
-PROGRESS_EVERY = 20_000
-PARQUET_BATCH = 20_000
+from ranking.raters import rater_filters_check
 
 
 def export_create(
@@ -39,9 +42,12 @@ def export_create(
     filters: object,
     test_fraction: float,
     now: datetime,
+    flavour: object = None,
+    conversational: object = None,
+    margin: object = None,
 ) -> Export:
     """Check the request, store the export as queued, and queue its build after commit.
-    Raises DomainError for a bad format and FiltersInvalid for bad filters."""
+    Raises DomainError for a bad format and ExportInvalid for bad filters or options."""
     if format not in Export.Format.values:
         raise DomainError(
             _("Unknown format. Known: %(known)s.") % {"known": ", ".join(Export.Format.values)},
@@ -49,19 +55,47 @@ def export_create(
         )
     if file_format not in Export.FileFormat.values:
         raise DomainError(_("Use jsonl or parquet."), field="file_format")
-    if file_format == Export.FileFormat.PARQUET and format not in ("pairwise", "consensus"):
-        raise DomainError(
-            _("Parquet is for the flat formats, pairwise and consensus."), field="file_format"
-        )
     if isinstance(test_fraction, bool) or not 0 <= test_fraction <= 1:
         raise DomainError(_("A number from 0 to 1."), field="test_fraction")
-    parsed = filters_parse(filters, format=format)
+    errors: list[tuple[str, str]] = []
+    try:
+        parsed = filters_parse(filters, format=format)
+    except ExportInvalid as invalid:
+        errors.extend(invalid.errors)
+        parsed = None
+    try:
+        options = options_parse(
+            format=format, flavour=flavour, conversational=conversational, margin=margin
+        )
+    except ExportInvalid as invalid:
+        errors.extend(invalid.errors)
+        options = None
+    if parsed is not None:
+        errors.extend(
+            rater_filters_check(project=project, filters=parsed.raters, prefix="filters.")
+        )
+    if (
+        options is not None
+        and options.conversational is False
+        and format in PREFERENCE_FORMATS
+        and has_chat_prompts(project)
+    ):
+        errors.append(
+            (
+                "conversational",
+                _("The project has chat prompts: a string cannot hold their turns."),
+            )
+        )
+    if errors:
+        raise ExportInvalid(errors)
+    assert parsed is not None and options is not None
     export = Export.objects.create(
         project=project,
         created_by=user if user is not None and user.is_authenticated else None,
         format=format,
         file_format=file_format,
         filters=parsed.as_dict(),
+        options=options.as_dict(),
         test_fraction=float(test_fraction),
         status=Export.Status.QUEUED,
         created_at=now,
@@ -72,7 +106,12 @@ def export_create(
         obj=export,
         project=project,
         now=now,
-        data={"format": format, "file_format": file_format, "filters": export.filters},
+        data={
+            "format": format,
+            "file_format": file_format,
+            "filters": export.filters,
+            "options": export.options,
+        },
     )
     return export
 
@@ -114,12 +153,15 @@ def export_build(
         return export
     target = out or Path(settings.EXPORTS_DIR) / export.filename
     partial = target.with_name(f".{target.name}.{uuid4().hex}.part")
+    workdir = target.with_name(f".{target.name}.{uuid4().hex}.d")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        # A build killed with its worker left its temporary file: this claim owns the
+        # A build killed with its worker left its temporary files: this claim owns the
         # export now, so the leftovers of earlier tries go.
         for stale in target.parent.glob(f".{target.name}.*.part"):
             stale.unlink(missing_ok=True)
+        for stale in target.parent.glob(f".{target.name}.*.d"):
+            shutil.rmtree(stale, ignore_errors=True)
         source = rows_for(export)
         Export.objects.filter(pk=export.pk).update(progress_total=source.total)
 
@@ -129,44 +171,29 @@ def export_build(
                 on_progress(done, source.total)
 
         progress(0)
-        conversational = source.conversational
-        writer = _write_parquet if export.file_format == "parquet" else _write_jsonl
-        digest = writer(source, partial, export.format, conversational, progress)
-        stats = source.stats
+        manifest, digest = _write(export, source, target, partial, workdir, progress)
         os.replace(partial, target)
     except Exception as error:
         with suppress(OSError):  # its folder may be what failed
             partial.unlink(missing_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+        message = (
+            "; ".join(f"{f}: {m}" for f, m in error.errors)
+            if isinstance(error, ExportInvalid)
+            else f"{type(error).__name__}: {error}"
+        )
         Export.objects.filter(pk=export.pk).update(
-            status=Export.Status.FAILED,
-            error=f"{type(error).__name__}: {error}"[:2000],
-            finished_at=timezone.now(),
+            status=Export.Status.FAILED, error=message[:2000], finished_at=timezone.now()
         )
         raise
+    shutil.rmtree(workdir, ignore_errors=True)
     finished = timezone.now()
-    manifest = {
-        "export_id": export.pk,
-        "project": {"id": export.project_id, "name": export.project.name},
-        "format": export.format,
-        "file_format": export.file_format,
-        "file": target.name,
-        "sha256": digest,
-        "filters": export.filters,
-        "test_fraction": export.test_fraction,
-        "conversational": conversational,
-        "columns": source.columns,
-        "counts": stats.counts(),
-        "guideline_versions": sorted(stats.versions),
-        "models": sorted(stats.models),
-        "software": {"name": "rlhf-labelling", "version": _software_version()},
-        "created_by": export.created_by.get_username() if export.created_by else "manage.py export",
-        "created_at": export.created_at.isoformat(),
-        "finished_at": finished.isoformat(),
-    }
+    manifest["sha256"] = digest
+    manifest["finished_at"] = finished.isoformat()
     stored = str(target) if out is not None else target.name
     Export.objects.filter(pk=export.pk).update(
         status=Export.Status.DONE,
-        row_count=stats.counts()["rows"],
+        row_count=manifest["counts"]["rows"],
         sha256=digest,
         manifest=manifest,
         file=stored,
@@ -177,87 +204,105 @@ def export_build(
     return export
 
 
-def _write_jsonl(source, path: Path, format: str, conversational: bool, progress) -> str:
-    """Write the rows as JSON lines; returns the file's sha256, taken as it is written
-    (reading a file of hundreds of megabytes back to hash it cost a tenth of the time)."""
-    done = 0
-    digest = hashlib.sha256()
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-    with open(path, "wb") as out:
-        lines = []
-        for row in source.rows:
-            lines.append(dumps(row, option=newline))
-            done += 1
-            if done % 2000 == 0:
-                block = b"".join(lines)
-                out.write(block)
-                digest.update(block)
-                lines = []
-                if done % PROGRESS_EVERY == 0:
-                    progress(done)
-        block = b"".join(lines)
-        out.write(block)
-        digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_parquet(source, path: Path, format: str, conversational: bool, progress) -> str:
-    import pyarrow.parquet as pq
-
-    schema = parquet_schema(format, conversational)
-    done = 0
-    if source.batches is not None:
-        batches = source.batches
+def _write(
+    export: Export, source: Source, target: Path, partial: Path, workdir: Path, progress
+) -> tuple[dict, str]:
+    """Write the rows (and for a folder, its card, its trainer config and the archive)
+    under temporary names; returns the manifest and the sha256 of what will be served."""
+    ext = export.file_format
+    if export.is_folder:
+        paths = {split: workdir / data_file_name(split, ext) for split in SPLITS}
+        for path in paths.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
     else:
-        batches = (_record_batch(block, schema) for block in _blocks(source))
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        for batch in batches:
-            writer.write_batch(batch)
-            done += batch.num_rows
-            progress(done)
-        if not done:
-            writer.write_batch(_record_batch({name: [] for name in schema.names}, schema))
-    return _sha256(path)
+        paths = {"all": partial}
+    written = write_rows(source, paths, ext, progress)
+    files = [
+        FileFacts(
+            path=data_file_name(key, ext) if export.is_folder else target.name,
+            split=None if key == "all" else key,
+            rows=rows,
+            bytes=paths[key].stat().st_size,
+            sha256=sha,
+        )
+        for key, (rows, sha) in written.items()
+    ]
+    manifest = _manifest(export, source, target, files)
+    if not export.is_folder:
+        return manifest, files[0].sha256
+    extra = {}
+    if export.options.get("flavour") == "llamafactory":
+        extra["dataset_info.json"] = (
+            json.dumps(manifest["trainer"]["dataset_info"], indent=2, ensure_ascii=False) + "\n"
+        )
+    card = dataset_card(manifest=manifest, schema=source.schema, files=files)
+    extra = {"README.md": card, **extra}
+    for name, text in extra.items():
+        (workdir / name).write_text(text, encoding="utf-8")
+        data = text.encode()
+        manifest["files"].append(
+            FileFacts(
+                path=name, split=None, rows=0, bytes=len(data), sha256=_sha_bytes(data)
+            ).as_dict()
+        )
+    members = [*extra, *sorted(f.path for f in files)]
+    return manifest, write_archive(workdir, members, partial)
 
 
-def _blocks(source) -> Iterator[dict[str, list]]:
-    """Rows in blocks of columns, for formats that make rows one by one (consensus)."""
-    while rows := list(islice(source.rows, PARQUET_BATCH)):
-        yield {name: [row[name] for row in rows] for name in source.columns}
+def _sha_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def _record_batch(block: dict[str, list], schema):
-    """Rows as an Arrow record batch, column by column. Message lists are assembled from
-    flat role and content arrays and their offsets: pyarrow's generic conversion of
-    nested dictionaries was the slowest step of a Parquet export."""
-    import pyarrow as pa
+def _manifest(export: Export, source: Source, target: Path, files: list[FileFacts]) -> dict:
+    stats = source.stats
+    selection = source.selection
+    options = dict(export.options)
+    manifest = {
+        "export_id": export.pk,
+        "project": {"id": export.project_id, "name": export.project.name},
+        "format": export.format,
+        "file_format": export.file_format,
+        "layout": "folder" if export.is_folder else "file",
+        "file": target.name,
+        "filters": export.filters,
+        "options": options,
+        "test_fraction": export.test_fraction,
+        "conversational": source.conversational,
+        "columns": source.columns,
+        "counts": stats.counts(),
+        "gold": {"prompts": selection.gold_prompts, "included": selection.filters.include_gold},
+        "raters": {"flagged_left_out": list(selection.raters.flagged_left_out)},
+        "files": [f.as_dict() for f in files],
+        "guideline_versions": sorted(stats.versions),
+        "models": sorted(stats.models),
+        "software": {"name": "rlhf-labelling", "version": _software_version()},
+        "trainer": _trainer_hints(export, files),
+        "created_by": export.created_by.get_username() if export.created_by else "manage.py export",
+        "created_at": export.created_at.isoformat(),
+    }
+    return manifest
 
-    arrays = []
-    for field in schema:
-        column = block[field.name]
-        if pa.types.is_list(field.type) and pa.types.is_struct(field.type.value_type):
-            offsets, roles, contents = [0], [], []
-            for messages in column:
-                for message in messages:
-                    roles.append(message["role"])
-                    contents.append(message["content"])
-                offsets.append(len(roles))
-            values = pa.StructArray.from_arrays(
-                [pa.array(roles, pa.string()), pa.array(contents, pa.string())],
-                fields=list(field.type.value_type),
-            )
-            arrays.append(pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values))
-        else:
-            arrays.append(pa.array(column, field.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as data:
-        while chunk := data.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _trainer_hints(export: Export, files: list[FileFacts]) -> dict:
+    """What a trainer needs beside the rows: LLaMA-Factory's dataset entry, OpenRLHF's
+    key flags (README: "Training on an export")."""
+    flavour = export.options.get("flavour", "trl")
+    if flavour == "llamafactory":
+        name = slugify(f"{export.project.name}-{export.format}").replace("-", "_") or "export"
+        return {"dataset_info": llamafactory_entry(name=name, files=files)}
+    if flavour == "openrlhf":
+        flags = [
+            "--data.prompt_key prompt",
+            "--data.chosen_key chosen",
+            "--data.rejected_key rejected",
+            "--data.apply_chat_template",
+        ]
+        if export.is_folder:
+            flags += ["--data.dataset_split train", "--eval.split test"]
+        if export.options.get("margin"):
+            flags.append("--model.margin_loss_enable")
+        return {"openrlhf_flags": flags}
+    return {}
 
 
 def _software_version() -> str:

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from exports.filters import FiltersInvalid
+from exports.filters import ExportInvalid
 from exports.forms import ExportForm
 from exports.selectors import EXPORTERS
 from exports.services import export_create, export_enqueue
@@ -27,6 +27,13 @@ def _form(project, data=None) -> ExportForm:
     return ExportForm(data, versions=versions, models=list(models))
 
 
+def _form_field(form: ExportForm, field: str) -> str | None:
+    """The form field an error of the service is about ("filters.until" is "until",
+    "margin.scale" is "margin_scale"), or None for the form as a whole."""
+    name = field.removeprefix("filters.").replace(".", "_")
+    return name if name in form.fields else None
+
+
 @login_required
 def exports_page(request, project_id: int):
     project = project_get_for_member(user=request.user, project_id=project_id, roles=EXPORTERS)
@@ -44,15 +51,11 @@ def exports_page(request, project_id: int):
                     filters=form.filters(),
                     test_fraction=form.cleaned_data["test_fraction"],
                     now=timezone.now(),
+                    **form.options(),
                 )
-            except FiltersInvalid as invalid:
+            except ExportInvalid as invalid:
                 for field, message in invalid.errors:
-                    form.add_error(
-                        field.removeprefix("filters.")
-                        if field.removeprefix("filters.") in form.fields
-                        else None,
-                        message,
-                    )
+                    form.add_error(_form_field(form, field), message)
             except DomainError as refused:
                 form.add_error(
                     refused.field if refused.field in form.fields else None, refused.message

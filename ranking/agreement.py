@@ -7,10 +7,10 @@ from datetime import date
 from itertools import combinations
 
 import numpy as np
-from django.contrib.auth import get_user_model
 from django.db import connection
 
 from labelling.models import Project, Prompt, Response
+from labelling.visibility import annotator_pseudonym
 from ranking import statistics as st
 
 BOOTSTRAP = 200
@@ -346,14 +346,12 @@ def _alpha_interval(labels, values, domain, level, seed):
 MIN_EVIDENCE = 3  # items an annotator needs before a quality flag is raised
 
 
-def annotator_rows(
-    labels: Labels, names: dict[int, str], *, project: Project | None = None, seed: int = 0
-) -> list[dict]:
+def annotator_rows(labels: Labels, *, project: Project, seed: int = 0) -> list[dict]:
     """Per annotator: count, agreement with the leave-one-out consensus, gold accuracy
     (each with a 95% bootstrap interval over their prompts), median seconds, how often
-    the response shown first was ranked best, and, given the project, its quality flags:
-    `low_gold` (gold accuracy under the project's threshold) and `too_fast` (median time
-    under the project's plausible minimum), each on at least MIN_EVIDENCE items."""
+    the response shown first was ranked best, and the quality flags (see
+    quality_flags). Rows name the annotator by user id and pseudonym; who sees which name
+    is decided when the rows are shown (agreement_shown)."""
     if len(labels.prompt) == 0:
         return []
     verdicts = labels.verdicts()
@@ -366,7 +364,8 @@ def annotator_rows(
         gold = mine & labels.has_gold
         counted = mine & (decided > 0)
         row = {
-            "annotator": names.get(int(user_id), str(user_id)),
+            "annotator_id": int(user_id),
+            "pseudonym": annotator_pseudonym(project, int(user_id)),
             "n": int(mine.sum()),
             "agreement_with_consensus": (
                 _round(agree[counted].sum() / decided[counted].sum()) if counted.any() else None
@@ -407,17 +406,52 @@ def annotator_rows(
                 )
             ),
         }
-        if project is not None:
-            row["flags"] = _quality_flags(row, project)
+        row["flags"] = _quality_flags(
+            n=row["n"],
+            n_gold=row["n_gold"],
+            gold_accuracy=row["gold_accuracy"],
+            median_seconds=row["median_seconds"],
+            project=project,
+        )
         rows.append(row)
-    return sorted(rows, key=lambda row: row["annotator"])
+    return rows
 
 
-def _quality_flags(row: dict, project: Project) -> list[str]:
+def quality_flags(labels: Labels, *, project: Project) -> dict[int, list[str]]:
+    """The quality flags of every annotator with labels, by user id, without the
+    bootstrap intervals of annotator_rows: `low_gold` (gold accuracy under the project's
+    threshold) and `too_fast` (median time under the project's plausible minimum), each
+    on at least MIN_EVIDENCE items. Both rest on an annotator's own labels only, so they
+    are the same whichever other raters a report leaves out."""
+    if len(labels.prompt) == 0:
+        return {}
+    hits = (labels.verdicts() == labels.gold_verdicts).sum(axis=1)
+    n_pairs = labels.gold_verdicts.shape[1]
+    flags = {}
+    for user_id in np.unique(labels.annotator):
+        mine = labels.annotator == user_id
+        gold = mine & labels.has_gold
+        flags[int(user_id)] = _quality_flags(
+            n=int(mine.sum()),
+            n_gold=int(gold.sum()),
+            gold_accuracy=_round(hits[gold].sum() / (gold.sum() * n_pairs)) if gold.any() else None,
+            median_seconds=float(np.median(labels.seconds[mine])),
+            project=project,
+        )
+    return flags
+
+
+def _quality_flags(
+    *, n: int, n_gold: int, gold_accuracy: float | None, median_seconds: float, project: Project
+) -> list[str]:
     flags = []
-    if row["n_gold"] >= MIN_EVIDENCE and row["gold_accuracy"] < project.gold_threshold:
+    if (
+        n_gold >= MIN_EVIDENCE
+        and gold_accuracy is not None
+        and gold_accuracy < project.gold_threshold
+    ):
         flags.append("low_gold")
-    if row["n"] >= MIN_EVIDENCE and row["median_seconds"] < project.min_median_seconds:
+    if n >= MIN_EVIDENCE and median_seconds < project.min_median_seconds:
         flags.append("too_fast")
     return flags
 
@@ -488,8 +522,10 @@ def leaderboard_rows(labels: Labels, *, resamples: int = BOOTSTRAP) -> list[dict
     ]
 
 
-def model_leaderboard(*, project: Project, versions: list[int] | None = None) -> list[dict]:
-    labels = labels_load(project=project)
+def model_leaderboard(
+    *, project: Project, versions: list[int] | None = None, labels: Labels | None = None
+) -> list[dict]:
+    labels = labels_load(project=project) if labels is None else labels
     if versions:
         labels = labels.subset(np.isin(labels.version, versions))
     return leaderboard_rows(labels)
@@ -566,13 +602,8 @@ def _without_pairs(figures: dict) -> dict:
 
 def agreement_report(*, project: Project, labels: Labels | None = None) -> dict:
     """Section 6's agreement answer: every figure overall, per guideline version, and
-    per annotator."""
+    per annotator (rows by user id and pseudonym: see agreement_shown)."""
     labels = labels_load(project=project) if labels is None else labels
-    names = dict(
-        get_user_model()
-        .objects.filter(pk__in=np.unique(labels.annotator).tolist())
-        .values_list("pk", "username")
-    )
     overall = figures(labels, project.criteria)
     return {
         "overall": overall,
@@ -580,9 +611,20 @@ def agreement_report(*, project: Project, labels: Labels | None = None) -> dict:
             {"version": int(v), **_figures_of_version(labels, v, overall, project.criteria)}
             for v in np.unique(labels.version)
         ],
-        "annotators": annotator_rows(labels, names, project=project),
+        "annotators": annotator_rows(labels, project=project),
         "reward_model": reward_model_report(labels, project),
     }
+
+
+def agreement_shown(report: dict, *, names: dict[int, str]) -> dict:
+    """The report as one viewer sees it: each annotator row named by `names` (a username
+    or a pseudonym, labelling.visibility.annotator_names), the user id left out, rows in
+    name order."""
+    rows = []
+    for row in report.get("annotators", []):
+        shown = {key: value for key, value in row.items() if key != "annotator_id"}
+        rows.append({"annotator": names[row["annotator_id"]], **shown})
+    return {**report, "annotators": sorted(rows, key=lambda row: row["annotator"])}
 
 
 def _figures_of_version(labels: Labels, version: int, overall: dict, criteria) -> dict:

@@ -20,6 +20,10 @@ from ranking.agreement import agreement_by_day, agreement_report, labels_load, l
 from ranking.models import ProjectFigures
 
 BUSY = (ProjectFigures.Status.QUEUED, ProjectFigures.Status.RUNNING)
+# The shape of the cached figures: figures of an older shape are neither shown nor kept
+# (version 2 names annotators by user id and pseudonym, not by username, so that each
+# viewer is shown the name their role may see).
+SCHEMA = 2
 
 
 def newest_annotation(*, project: Project) -> int:
@@ -32,8 +36,14 @@ def figures_get(*, project: Project) -> ProjectFigures:
     return ProjectFigures.objects.get_or_create(project=project)[0]
 
 
+def figures_data(figures: ProjectFigures) -> dict | None:
+    """The cached figures, if there are any of the current shape."""
+    data = figures.data
+    return data if data is not None and data.get("schema") == SCHEMA else None
+
+
 def figures_stale(figures: ProjectFigures, *, newest: int) -> bool:
-    return figures.data is None or figures.newest_annotation < newest
+    return figures_data(figures) is None or figures.newest_annotation < newest
 
 
 def figures_request(
@@ -68,6 +78,7 @@ def figures_build(*, project: Project) -> dict:
     """Every figure of the dashboard, from one read of the project's annotations."""
     labels = labels_load(project=project)
     return {
+        "schema": SCHEMA,
         "agreement": agreement_report(project=project, labels=labels),
         "leaderboard": leaderboard_rows(labels),
         "over_time": agreement_by_day(labels),

@@ -13,8 +13,10 @@ from django.views.decorators.http import require_POST
 from labelling.models import Membership
 from labelling.review import review_queue
 from labelling.selectors import project_get_for_member, project_progress, role_for
+from labelling.visibility import annotator_names
 from ranking import charts
-from ranking.figures import figures_request, figures_stale, newest_annotation
+from ranking.agreement import agreement_shown
+from ranking.figures import figures_data, figures_request, figures_stale, newest_annotation
 
 WATCHERS = [Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER]
 QUALITY_FLAGS = {
@@ -33,13 +35,20 @@ def dashboard(request, project_id: int):
     # Figures out of date ask for a recomputation; the page shows the last ones meanwhile.
     newest = newest_annotation(project=project)
     figures = figures_request(project=project, now=timezone.now(), newest=newest)
-    data = figures.data or {}
+    data = figures_data(figures) or {}
+    role = role_for(user=request.user, project=project)
     agreement = data.get("agreement", {})
+    names = annotator_names(
+        project=project,
+        viewer=request.user,
+        role=role,
+        user_ids=[row["annotator_id"] for row in agreement.get("annotators", [])],
+    )
+    agreement = agreement_shown(agreement, names=names) if agreement else {}
     annotators = [
         {**row, "flag_labels": [QUALITY_FLAGS.get(f, f) for f in row.get("flags", [])]}
         for row in agreement.get("annotators", [])
     ]
-    role = role_for(user=request.user, project=project)
     return render(
         request,
         "ranking/dashboard.html",

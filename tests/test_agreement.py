@@ -10,6 +10,7 @@ from labelling.importing import prompts_import
 from labelling.models import Response
 from labelling.queue import assignment_lease_next
 from labelling.submission import annotation_submit, submission_check
+from labelling.visibility import annotator_pseudonym
 from tests.conftest import jsonl, prompt_line
 
 
@@ -74,7 +75,12 @@ def test_agreement_figures_from_two_annotators(api, project, cast):
 
     assert [v["version"] for v in body["by_guideline_version"]] == [1]
     assert body["by_guideline_version"][0]["pairwise_agreement"] == 0.5
-    rows = {row["annotator"]: row for row in body["annotators"]}
+    # erin is an engineer: she sees raters by the pseudonyms of her exports.
+    pseudonym = {name: annotator_pseudonym(project, cast[name].pk) for name in ("alice", "bob")}
+    by_pseudonym = {row["annotator"]: row for row in body["annotators"]}
+    assert set(by_pseudonym) == set(pseudonym.values())
+    rows = {name: by_pseudonym[pseudonym[name]] for name in pseudonym}
+    assert rows["alice"]["pseudonym"] == pseudonym["alice"]
     assert rows["alice"]["n"] == 2 and rows["bob"]["n"] == 2
     # with one other annotator, the consensus is that annotator: agree on p-1 only
     assert rows["alice"]["agreement_with_consensus"] == 0.5
@@ -104,6 +110,51 @@ def test_gold_accuracy_scores_annotators_against_the_gold_ranking(api, project, 
     }
     assert rows["alice"]["gold_accuracy"] == 1.0
     assert rows["bob"]["gold_accuracy"] == round(5 / 6, 4)
+
+
+def test_the_report_and_the_leaderboard_take_the_rater_filters_of_exports(api, project, cast):
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    for prompt in ("p-1", "p-2"):
+        annotate(project, cast["alice"], prompt, ABCD)
+        annotate(project, cast["bob"], prompt, list(reversed(ABCD)))
+    alice = annotator_pseudonym(project, cast["alice"].pk)
+    bob = annotator_pseudonym(project, cast["bob"].pk)
+    url = f"/api/projects/{project.pk}/agreement/"
+    everyone = api("adam").get(url).json()
+    assert everyone["overall"]["n_annotations"] == 4 and "raters" not in everyone
+    # Admins see usernames, with the pseudonym beside them for the filters.
+    assert [(r["annotator"], r["pseudonym"]) for r in everyone["annotators"]] == [
+        ("alice", alice),
+        ("bob", bob),
+    ]
+    without_bob = api("erin").get(url, {"exclude_annotators": bob}).json()
+    assert without_bob["overall"]["n_annotations"] == 2
+    assert [r["annotator"] for r in without_bob["annotators"]] == [alice]
+    assert without_bob["raters"] == {"exclude_annotators": [bob], "flagged_left_out": []}
+    only = api("rita").get(url, {"annotators": f"{alice},{bob}"}).json()
+    assert only["overall"]["n_annotations"] == 4
+
+    board = f"/api/projects/{project.pk}/leaderboard/"
+    models = api("erin").get(board, {"annotators": alice}).json()["models"]
+    assert [m["model"] for m in models] == ABCD  # alice ranks a > b > c > d
+    models = api("erin").get(board, {"annotators": bob}).json()["models"]
+    assert [m["model"] for m in models] == list(reversed(ABCD))
+
+    for params, field in [
+        ({"annotators": "ann-000000000000"}, "annotators"),
+        ({"exclude_annotators": "alice"}, "exclude_annotators"),
+        ({"exclude_flagged_annotators": "perhaps"}, "exclude_flagged_annotators"),
+        ({"colour": "red"}, "colour"),
+    ]:
+        for path in (url, board):
+            response = api("erin").get(path, params)
+            assert response.status_code == 400, (path, params)
+            assert [e["field"] for e in response.json()["errors"]] == [field]
 
 
 def test_a_project_without_annotations_reports_nothing_yet(api, project):

@@ -13,6 +13,7 @@ from labelling.services import membership_set, project_update
 from ranking import charts
 from ranking.figures import figures_compute, figures_request
 from ranking.models import ProjectFigures
+from labelling.visibility import annotator_pseudonym
 from tests.conftest import PASSWORD, acknowledge, annotate, jsonl, prompt_line
 
 
@@ -66,7 +67,14 @@ def test_the_dashboard_computes_its_figures_in_a_job_and_says_when(
     assert "0.667" in html
     assert html.count("<svg") == 3  # over time, per version, leaderboard
     assert "model-a" in html and "model-d" in html
-    assert "alice" in html and "bob" in html
+    # erin is an engineer: raters are pseudonyms to her, the ones her exports use.
+    for name in ("alice", "bob"):
+        user = labelled.memberships.get(user__username=name).user
+        assert annotator_pseudonym(labelled, user.pk) in html
+        assert f"<td>{name}</td>" not in html
+    # Reviewers and admins manage raters: they see usernames.
+    html = watch(client, "rita").get(f"/projects/{labelled.pk}/dashboard/").content.decode()
+    assert "<td>alice</td>" in html and "<td>bob</td>" in html
 
 
 def test_new_annotations_make_the_figures_stale_and_one_job_recomputes_them(
@@ -147,7 +155,8 @@ def test_fast_and_inaccurate_annotators_are_flagged(
     with django_capture_on_commit_callbacks(execute=True):
         figures_request(project=project, now=timezone.now())
     row = ProjectFigures.objects.get(project=project).data["agreement"]["annotators"][0]
-    assert row["annotator"] == "alice"
+    assert row["annotator_id"] == cast["alice"].pk
+    assert row["pseudonym"] == annotator_pseudonym(project, cast["alice"].pk)
     assert row["gold_accuracy"] == 0.0 and row["n_gold"] == 3
     assert row["flags"] == ["low_gold", "too_fast"]
     html = watch(client, "rita").get(f"/projects/{project.pk}/dashboard/").content.decode()

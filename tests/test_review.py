@@ -130,7 +130,7 @@ def test_rejecting_keeps_the_labels_in_history_and_takes_them_out_of_the_figures
     )
     report = agreement_report(project=project)
     assert report["overall"]["n_annotations"] == 1
-    assert [row["annotator"] for row in report["annotators"]] == ["alice"]
+    assert [row["annotator_id"] for row in report["annotators"]] == [cast["alice"].pk]
     disputed.refresh_from_db()
     assert disputed.agreement is None
     event = AuditEvent.objects.get(verb=AuditEvent.Verb.ANNOTATION_REJECTED)

@@ -1,0 +1,202 @@
+"""Writing an export's rows to disk: one file, or a Hugging Face dataset folder with a
+file per split, packed as one archive (issue 14).
+
+A folder is what `datasets.load_dataset(folder)` reads as a DatasetDict with `train` and
+`test`, and what can be pushed to the Hub as it is:
+
+    README.md                          the dataset card: YAML configs, features, splits
+    data/train-00000-of-00001.jsonl    (or .parquet)
+    data/test-00000-of-00001.jsonl
+    dataset_info.json                  LLaMA-Factory's entry, for that flavour
+
+Every byte is a function of the rows and the export's options: the archive's entries
+have a fixed date and order and the card names no time or export id, so the same filters
+over the same labels give the same archive.
+"""
+
+import hashlib
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+
+from exports.formats import MESSAGES, Source
+
+PROGRESS_EVERY = 20_000
+PARQUET_BATCH = 20_000
+SPLITS = ("train", "test")
+ARCHIVE_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can say
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    path: str  # inside the folder, or the file's own name
+    split: str | None
+    rows: int
+    bytes: int
+    sha256: str
+
+    def as_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "split": self.split,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+        }
+
+
+def data_file_name(split: str, file_format: str) -> str:
+    return f"data/{split}-00000-of-00001.{file_format}"
+
+
+def write_rows(
+    source: Source,
+    paths: dict[str, Path],
+    file_format: str,
+    progress: Callable[[int], None],
+) -> dict[str, tuple[int, str]]:
+    """Write the rows to one file per key of `paths`: "all" for a single file, or
+    "train" and "test". Returns (rows, sha256) per key."""
+    writer = _write_parquet if file_format == "parquet" else _write_jsonl
+    return writer(source, paths, progress)
+
+
+class _Digest:
+    """A file being written, its sha256 taken as it is written (reading a file of
+    hundreds of megabytes back to hash it cost a tenth of the time)."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.sha = hashlib.sha256()
+        self.rows = 0
+
+    def write(self, block: bytes) -> None:
+        self.file.write(block)
+        self.sha.update(block)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _write_jsonl(source: Source, paths: dict[str, Path], progress) -> dict[str, tuple[int, str]]:
+    outs = {key: _Digest(path) for key, path in paths.items()}
+    single = "all" in outs
+    lines: dict[str, list[bytes]] = {key: [] for key in outs}
+    done = 0
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    try:
+        for row in source.rows:
+            key = "all" if single else row["split"]
+            lines[key].append(dumps(row, option=newline))
+            done += 1
+            if done % 2000 == 0:
+                for key, block in lines.items():
+                    outs[key].write(b"".join(block))
+                    outs[key].rows += len(block)
+                    block.clear()
+                if done % PROGRESS_EVERY == 0:
+                    progress(done)
+        for key, block in lines.items():
+            outs[key].write(b"".join(block))
+            outs[key].rows += len(block)
+    finally:
+        for out in outs.values():
+            out.close()
+    return {key: (out.rows, out.sha.hexdigest()) for key, out in outs.items()}
+
+
+def _write_parquet(source: Source, paths: dict[str, Path], progress) -> dict[str, tuple[int, str]]:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema = source.schema
+    batches = source.batches
+    if batches is None:
+        batches = (_record_batch(block, schema) for block in _blocks(source))
+    writers = {
+        key: pq.ParquetWriter(path, schema, compression="zstd") for key, path in paths.items()
+    }
+    counts = dict.fromkeys(paths, 0)
+    done = 0
+    try:
+        for batch in batches:
+            if "all" in writers:
+                parts = {"all": batch}
+            else:
+                is_test = pc.equal(batch.column("split"), "test")
+                parts = {"train": batch.filter(pc.invert(is_test)), "test": batch.filter(is_test)}
+            for key, part in parts.items():
+                if part.num_rows:
+                    writers[key].write_batch(part)
+                    counts[key] += part.num_rows
+            done += batch.num_rows
+            progress(done)
+        for key, writer in writers.items():
+            if not counts[key]:
+                writer.write_batch(_record_batch({name: [] for name in schema.names}, schema))
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return {key: (counts[key], file_sha256(path)) for key, path in paths.items()}
+
+
+def _blocks(source: Source) -> Iterator[dict[str, list]]:
+    """Rows in blocks of columns, for formats that make rows one by one."""
+    while rows := list(islice(source.rows, PARQUET_BATCH)):
+        yield {name: [row[name] for row in rows] for name in source.columns}
+
+
+def _record_batch(block: dict[str, list], schema: pa.Schema) -> pa.RecordBatch:
+    """Rows as an Arrow record batch, column by column. Message lists are assembled from
+    flat role and content arrays and their offsets: pyarrow's generic conversion of
+    nested dictionaries was the slowest step of a Parquet export."""
+    arrays = []
+    for field in schema:
+        column = block[field.name]
+        if field.type == MESSAGES:
+            offsets, roles, contents = [0], [], []
+            for messages in column:
+                for message in messages:
+                    roles.append(message["role"])
+                    contents.append(message["content"])
+                offsets.append(len(roles))
+            values = pa.StructArray.from_arrays(
+                [pa.array(roles, pa.string()), pa.array(contents, pa.string())],
+                fields=list(field.type.value_type),
+            )
+            arrays.append(pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values))
+        else:
+            arrays.append(pa.array(column, field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as data:
+        while chunk := data.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_archive(folder: Path, members: list[str], target: Path) -> str:
+    """Pack `members` (paths inside `folder`) into a zip at `target`, in the order given,
+    each with the same date and mode, so the archive is a function of the files alone.
+    Stored, not compressed: Parquet is compressed already, and deflating hundreds of
+    megabytes of JSON lines cost more than the rest of the export. Returns its sha256."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name in members:
+            info = zipfile.ZipInfo(name, date_time=ARCHIVE_DATE)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_STORED
+            with (
+                open(folder / name, "rb") as data,
+                archive.open(info, "w", force_zip64=True) as out,
+            ):
+                while chunk := data.read(1 << 20):
+                    out.write(chunk)
+    return file_sha256(target)
