@@ -20,8 +20,18 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[dev,ml]'
 	touch $@
 
+# The trainers whose data loaders the tests run on the exports (tests/consumers.py): their
+# files only, without dependencies (they pin versions that cannot sit beside ours).
+CONSUMERS := llamafactory==0.9.5 openrlhf==0.11.2
+$(VENV)/.installed-consumers: Makefile
+	rm -rf $(VENV)/consumers
+	$(PY) -m pip install --quiet --no-deps --target $(VENV)/consumers \
+	  --python-version 3.11 --implementation cp --platform manylinux1_x86_64 \
+	  --only-binary=:all: $(CONSUMERS)
+	touch $@
+
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev $(VENV)/.installed-consumers
 
 # The demo runs with DEBUG on (a development key, static files from the app folders).
 # The worker (django-q2, ORM broker) runs beside the web server and stops with it.

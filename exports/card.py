@@ -110,7 +110,12 @@ def dataset_card(*, manifest: dict, schema: pa.Schema, files: list[FileFacts]) -
         ],
         "dataset_info": {
             "features": features_yaml(schema),
-            "splits": [{"name": f.split, "num_examples": f.rows} for f in splits],
+            # `datasets` wants num_bytes beside num_examples or ignores the splits; it
+            # means the split's size in Arrow, which only loading it tells, and checks
+            # num_examples alone: the file's size stands in.
+            "splits": [
+                {"name": f.split, "num_bytes": f.bytes, "num_examples": f.rows} for f in splits
+            ],
         },
     }
     options = manifest["options"]

@@ -500,6 +500,11 @@ def _ranking_text(ranking, letters) -> str:
     return " > ".join(" = ".join(letters[rid] for rid in group) for group in ranking)
 
 
+def _seen_as(display_order: list[int], response_id: int) -> str:
+    """The letter under which the annotator saw this response."""
+    return chr(ord("A") + display_order.index(response_id)) if response_id in display_order else ""
+
+
 @login_required
 def review_prompt_page(request, project_id: int, prompt_id: int):
     project = _review_project(request, project_id)
@@ -508,13 +513,22 @@ def review_prompt_page(request, project_id: int, prompt_id: int):
     # The reviewer sees responses in the file's order, lettered, with their models.
     responses = sorted(review.responses, key=lambda r: r.position)
     letters = {r.pk: chr(ord("A") + i) for i, r in enumerate(responses)}
+    # Each annotator saw the responses under letters of their own (their assignment's
+    # display order): their critiques and comment say "A" for what they saw as A. So
+    # every column shows its annotator's letters beside the reviewer's.
     columns = [
         {
             "annotation": a,
             "ranking": _ranking_text(a.ranking, letters),
+            "their_letters": [
+                (chr(ord("A") + i), letters[rid])
+                for i, rid in enumerate(a.display_order)
+                if rid in letters
+            ],
             "rows": [
                 {
                     "letter": letters[r.pk],
+                    "seen_as": _seen_as(a.display_order, r.pk),
                     "ratings": [
                         (c["label"], a.ratings.get(str(r.pk), {}).get(c["key"]))
                         for c in project.criteria

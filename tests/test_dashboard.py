@@ -10,10 +10,10 @@ from django.utils import timezone
 from labelling.importing import prompts_import
 from labelling.models import Membership
 from labelling.services import membership_set, project_update
+from labelling.visibility import annotator_pseudonym
 from ranking import charts
 from ranking.figures import figures_compute, figures_request
 from ranking.models import ProjectFigures
-from labelling.visibility import annotator_pseudonym
 from tests.conftest import PASSWORD, acknowledge, annotate, jsonl, prompt_line
 
 

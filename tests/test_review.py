@@ -283,3 +283,41 @@ def test_review_pages_escape_what_annotators_wrote(client, project, cast, import
     html = reviewer(client).get(f"/projects/{project.pk}/review/{imported.pk}/").content.decode()
     assert hostile not in html
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+
+
+def test_critiques_and_comments_are_shown_against_the_letters_their_annotator_saw(
+    client, project, cast, imported
+):
+    """alice writes about "A", the response shown to her first; the reviewer sees the
+    responses in file order under letters of their own, so the page must say which of
+    them alice's A was."""
+    import re
+
+    from labelling.submission import annotation_submit, submission_check
+
+    now = timezone.now()
+    assignment = assignment_lease_next(project=project, annotator=cast["alice"], now=now)
+    first_shown = assignment.display_order[0]
+    ids = sorted(assignment.display_order)
+    data = {
+        "ranking": [[rid] for rid in ids],
+        "ratings": {str(r): {"helpfulness": 1, "honesty": 1} for r in ids},
+        "critiques": {str(first_shown): "A is wrong."},
+        "comment": "A is worse than B.",
+    }
+    annotation_submit(
+        assignment=assignment,
+        annotator=cast["alice"],
+        submission=submission_check(project=project, response_ids=ids, data=data),
+        now=now,
+    )
+    html = reviewer(client).get(f"/projects/{project.pk}/review/{imported.pk}/").content.decode()
+    # The reviewer's letter of what alice saw first: responses in file order, A first.
+    ours = "ABCD"[imported.responses.get(pk=first_shown).position]
+    cell = re.search(r"seen as A</span>(?:(?!</td>).)*?A is wrong\.", html, re.S)
+    assert cell is not None
+    row = html[: cell.start()].rsplit("<tr>", 1)[1]
+    assert row.strip().startswith(f"<th>{ours}</th>")
+    pairs = re.findall(r'<span class="letter-pair">(\w)&nbsp;=&nbsp;(\w)</span>', html)
+    assert ("A", ours) in pairs and len(pairs) == 4
+    assert "A is worse than B." in html and "in the annotator" in html
