@@ -3,11 +3,13 @@
 Setup (not timed): the agreement benchmark's project builder (bench/agreement.py) in a
 PostgreSQL database of its own: N prompts x 4 responses x 3 annotators, 18 preferences a
 prompt, so 55,556 prompts give 1,000,008 preferences. Timed, each in a fresh process so
-that its peak memory is its own, twice each: the whole export job (count, streaming query, rows,
-file under a temporary name, sha256, rename, manifest) as `pairwise` JSONL and Parquet.
+that its peak memory is its own, twice each: the whole export job (count, streaming query,
+rows with both sides' ratings, a train and a test file, the dataset card, the zip, sha256,
+rename, manifest) as `pairwise` JSONL and Parquet with a test share of 0.1.
 
     .venv/bin/python bench/export.py                   # 1,000,000 preferences
     .venv/bin/python bench/export.py --prompts 5000
+    .venv/bin/python bench/export.py --reuse           # the project of the last run (migrated)
 
 Goal (issue 6): at least 200,000 rows a second and under 300 MB peak on the 2-core
 machine.
@@ -26,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from agreement import build  # noqa: E402
-from annotate import recreate_database  # noqa: E402
+from annotate import machine_speed, recreate_database  # noqa: E402
 
 
 def _build_in_child(prompts: int) -> int:
@@ -44,6 +46,23 @@ def _build_in_child(prompts: int) -> int:
         for table in ("labelling_prompt", "labelling_response", "ranking_pairwisepreference"):
             cursor.execute(f"VACUUM (FREEZE, ANALYZE) {table}")
     return project_id
+
+
+def _existing_project(prompts: int) -> int | None:
+    """The benchmark project of an earlier run with this many prompts, migrated to the
+    current schema; None if there is none."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from labelling.models import Project
+
+    call_command("migrate", verbosity=0)
+    project = Project.objects.filter(name="bench").first()
+    if project is None or project.prompts.count() != prompts:
+        return None
+    return project.pk
 
 
 def _export_in_child(project_id: int, file_format: str, out_dir: str) -> tuple:
@@ -83,6 +102,9 @@ def main() -> None:
     )
     parser.add_argument("--prompts", type=int, default=55_556)
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
+    parser.add_argument(
+        "--reuse", action="store_true", help="export the project of an earlier run, if there is one"
+    )
     args = parser.parse_args()
     os.environ.update(
         DATABASE_URL=args.database_url,
@@ -90,13 +112,19 @@ def main() -> None:
         SECRET_KEY="benchmark-only-" + "k" * 40,
         DJANGO_SETTINGS_MODULE="rlhf_site.settings",
     )
-    recreate_database(args.database_url)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
     start = time.perf_counter()
-    with context.Pool(1) as pool:
-        project_id = pool.apply(_build_in_child, (args.prompts,))
+    project_id = None
+    if args.reuse:
+        with context.Pool(1) as pool:
+            project_id = pool.apply(_existing_project, (args.prompts,))
+    if project_id is None:
+        recreate_database(args.database_url)
+        with context.Pool(1) as pool:
+            project_id = pool.apply(_build_in_child, (args.prompts,))
     print(f"setup      {time.perf_counter() - start:.1f} s (not timed)")
+    print(machine_speed())
     failed = False
     for file_format in ("jsonl", "parquet", "jsonl", "parquet"):
         with context.Pool(1) as pool:

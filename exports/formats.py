@@ -13,14 +13,15 @@ file's shape depends on the format and its options, never on the data.
 
 import hashlib
 import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 
+import numpy as np
+import orjson
 import pyarrow as pa
-from django.db.models import QuerySet
-from django.db.models.functions import Greatest, Least
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast, Greatest, Least
 
 from exports.filters import ExportFilters, ExportInvalid, filters_parse
 from exports.options import ExportOptions
@@ -167,6 +168,8 @@ def hh_completion(text: str) -> str:
 
 # --- what chunks of rows need -------------------------------------------------------------------
 
+NO_RATINGS: tuple[list, None] = ([], None)
+
 
 @dataclass
 class Texts:
@@ -204,21 +207,42 @@ class Texts:
 class Ratings:
     """The raters' ratings of the responses of a chunk's prompts, by (annotation,
     response): each as a list of {criterion, value} in the project's criteria order, and
-    their mean with every criterion scaled to 0..1 by its scale (None without ratings)."""
+    their mean with every criterion scaled to 0..1 by its scale (None without ratings).
+
+    Ratings come from small scales, so a project has few distinct sets of them: each set
+    is worked out once (a "combo") and cells point at it."""
 
     def __init__(self, project: Project) -> None:
         self.order = {c["key"]: i for i, c in enumerate(project.criteria)}
         self.scales = {c["key"]: c["scale"] for c in project.criteria}
         self.project = project
+        self.combos: list[tuple[list, float | None]] = [NO_RATINGS]
+        self._known: dict[tuple, int] = {}
 
-    def load(self, low: int, high: int) -> dict[tuple[int, int], tuple[list, float | None]]:
-        cells: dict[tuple[int, int], tuple[list, float | None]] = {}
-        for annotation_id, ratings in Annotation.objects.filter(
-            project=self.project, prompt_id__gte=low, prompt_id__lte=high
-        ).values_list("pk", "ratings"):
-            for response_id, scores in ratings.items():
-                cells[(annotation_id, int(response_id))] = self.cell(scores)
+    def load(self, low: int, high: int) -> dict[tuple[int, int], int]:
+        """(annotation, response) -> combo index, for the annotations of prompts low..high.
+        The JSON is read as text and parsed by orjson: Django's JSONField decoding with
+        the standard library was most of an export's time."""
+        cells: dict[tuple[int, int], int] = {}
+        rows = (
+            Annotation.objects.filter(project=self.project, prompt_id__gte=low, prompt_id__lte=high)
+            .annotate(ratings_text=Cast("ratings", TextField()))
+            .values_list("pk", "ratings_text")
+        )
+        for annotation_id, text in rows:
+            for response_id, scores in orjson.loads(text).items():
+                cells[(annotation_id, int(response_id))] = self.combo(scores)
         return cells
+
+    def combo(self, scores: dict) -> int:
+        # Keyed as stored: the same ratings in another key order would make a second,
+        # equal combo, which costs nothing but a slot.
+        key = tuple(scores.items())
+        index = self._known.get(key)
+        if index is None:
+            index = self._known[key] = len(self.combos)
+            self.combos.append(self.cell(scores))
+        return index
 
     def cell(self, scores: dict) -> tuple[list, float | None]:
         keys = sorted(scores, key=lambda k: (self.order.get(k, len(self.order)), k))
@@ -229,9 +253,6 @@ class Ratings:
             if k in self.scales
         ]
         return listed, (round(sum(scaled) / len(scaled), 6) if scaled else None)
-
-
-NO_RATINGS: tuple[list, None] = ([], None)
 
 
 def _chunks(rows: Iterator[tuple]) -> Iterator[list[tuple]]:
@@ -317,15 +338,16 @@ class Stats:
         self.versions: set[int] = set()
         self.models: set[str] = set()
 
-    def add_chunk(self, chunk: list[tuple], texts: "Texts", splits: dict) -> None:
-        """Rows of (prompt, annotation, chosen, rejected, rank gap, annotator, version)."""
-        for prompt_id, count in Counter(row[0] for row in chunk).items():
-            self.splits[splits[prompt_id]] += count
-            self.prompts.add(texts.prompts[prompt_id][0])
-        self.annotators.update(row[5] for row in chunk)
-        self.versions.update(row[6] for row in chunk)
-        responses = {row[2] for row in chunk} | {row[3] for row in chunk}
-        self.models.update(texts.responses[rid][1] for rid in responses)
+    def add_pairs(self, chunk: "PairChunk") -> None:
+        """A chunk of per-rater pair rows, counted with numpy."""
+        per_prompt = np.bincount(chunk.at_prompt.to_numpy(), minlength=len(chunk.prompt_keys))
+        for prompt_id, count in zip(chunk.prompt_keys.tolist(), per_prompt.tolist(), strict=True):
+            self.splits[chunk.splits[prompt_id]] += count
+            self.prompts.add(chunk.texts.prompts[prompt_id][0])
+        self.annotators.update(chunk.annotator_keys.tolist())
+        self.versions.update(np.unique(chunk.data[:, 6]).tolist())
+        used = np.unique(chunk.data[:, 2:4])
+        self.models.update(chunk.texts.responses[rid][1] for rid in used.tolist())
 
     def add(self, row: dict, *, annotator: int | None = None) -> None:
         self.splits[row["split"]] += 1
@@ -356,15 +378,18 @@ class Stats:
 class Source:
     """A format's rows, how much work they are (for progress: done / total), and what the
     manifest will count once the rows have been read. Where `batches` is given, it is the
-    same rows as Arrow record batches (a writer reads one or the other, never both)."""
+    same rows as Arrow record batches (a writer reads one of them, never two)."""
 
     total: int
-    rows: Iterator[dict]
+    rows: Iterator[dict] | None
     schema: pa.Schema
     stats: Stats
     conversational: bool  # prompts as message lists (the manifest says so)
     selection: Selection
     batches: Iterator[pa.RecordBatch] | None = None
+    # The rows as JSON lines, a chunk at a time: (one string a row, newline included;
+    # the rows' splits). Where given, the JSON lines writer takes these instead of rows.
+    lines: Iterator[tuple[pa.Array, pa.Array]] | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -487,6 +512,32 @@ ANNOTATIONS_SCHEMA = pa.schema(
 # --- the formats ------------------------------------------------------------------------------
 
 
+@dataclass
+class PairChunk:
+    """A chunk of per-rater pair rows, columnar: `data` holds (prompt, annotation, chosen,
+    rejected, rank gap, annotator, version) ids, one row each; the other fields hold each
+    distinct value once, and the `at_*` arrays say which one each row takes."""
+
+    data: np.ndarray
+    prompt_keys: np.ndarray
+    at_prompt: pa.Array
+    response_keys: np.ndarray
+    at_chosen: pa.Array
+    at_rejected: pa.Array
+    annotator_keys: np.ndarray
+    at_annotator: pa.Array
+    texts: Texts
+    prompt_of: dict[int, object]
+    completion_of: dict[int, object]
+    pseudonyms: dict[int, str]
+    splits: dict[int, str]
+    at_rating: tuple[pa.Array, pa.Array] | None  # ratings combo of chosen, of rejected
+
+    def small_ints(self, values: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+        keys = np.unique(values)
+        return keys, pa.array(np.searchsorted(keys, values))
+
+
 def pairwise_rows(
     project: Project,
     selection: Selection,
@@ -497,7 +548,13 @@ def pairwise_rows(
     hh: bool = False,
 ) -> Source:
     """One row per annotator and non-tied pair (ties too with `include_ties`, rank gap
-    0, the lower-id response named chosen)."""
+    0, the lower-id response named chosen).
+
+    Rows are many (a million for a big project) and repeat themselves (a prompt is in
+    every pair of it, a response in every pair it takes part in), so both outputs are
+    built a chunk at a time, column by column, with no Python object per row: Arrow
+    record batches for Parquet, and the JSON lines assembled by Arrow from each
+    distinct value's JSON (serialised once per chunk by orjson)."""
     filters = selection.filters
     rows = preferences(project, selection, ties=filters.include_ties)
     if filters.min_agreement is not None:
@@ -506,10 +563,9 @@ def pairwise_rows(
     ratings = Ratings(project)
     scale = options.margin.scale if options.margin is not None else None
     schema = hh_schema(options) if hh else pairwise_schema(shape, options)
+    width = 7
 
-    def prepared() -> Iterator[tuple]:
-        """Chunks of rows with everything a row repeats (a prompt's value, a response
-        as a completion, a pseudonym, a split, a rating) worked out once per chunk."""
+    def prepared() -> Iterator[PairChunk]:
         stream = (
             rows.order_by("prompt_id", "annotation_id", "chosen_id", "rejected_id")
             .values_list(
@@ -525,125 +581,159 @@ def pairwise_rows(
         )
         pseudonyms: dict[int, str] = {}
         for chunk in _chunks(stream):
+            data = np.fromiter(
+                chain.from_iterable(chunk), dtype=np.int64, count=len(chunk) * width
+            ).reshape(-1, width)
             texts = Texts.load(project, chunk)
-            prompts = {row[0] for row in chunk}
-            splits = {p: split_of(texts.prompts[p][0], test_fraction) for p in prompts}
-            stats.add_chunk(chunk, texts, splits)
-            for annotator_id in {row[5] for row in chunk} - pseudonyms.keys():
-                pseudonyms[annotator_id] = annotator_pseudonym(project, annotator_id)
+            prompt_keys = np.unique(data[:, 0])
+            splits = {
+                int(p): split_of(texts.prompts[int(p)][0], test_fraction) for p in prompt_keys
+            }
+            annotator_keys = np.unique(data[:, 5])
+            for annotator_id in annotator_keys.tolist():
+                if annotator_id not in pseudonyms:
+                    pseudonyms[annotator_id] = annotator_pseudonym(project, annotator_id)
             if hh:
-                prompt_of = {p: hh_prompt(*texts.prompts[p][1:]) for p in prompts}
+                prompt_of = {p: hh_prompt(*texts.prompts[p][1:]) for p in splits}
                 completion_of = {rid: hh_completion(r[2]) for rid, r in texts.responses.items()}
-                cells: dict = {}
+                at_rating = None
             else:
-                prompt_of = {p: shape.prompt(*texts.prompts[p][1:]) for p in prompts}
+                prompt_of = {p: shape.prompt(*texts.prompts[p][1:]) for p in splits}
                 completion_of = {rid: shape.completion(r[2]) for rid, r in texts.responses.items()}
-                cells = ratings.load(chunk[0][0], chunk[-1][0])
-            yield chunk, texts, splits, pseudonyms, prompt_of, completion_of, cells
+                cells = ratings.load(chunk[0][0], chunk[-1][0]) if project.criteria else {}
+                at_rating = _combo_indices(data, cells)
+            response_keys = np.array(sorted(completion_of), dtype=np.int64)
+            prepared_chunk = PairChunk(
+                data=data,
+                prompt_keys=prompt_keys,
+                at_prompt=pa.array(np.searchsorted(prompt_keys, data[:, 0])),
+                response_keys=response_keys,
+                at_chosen=pa.array(np.searchsorted(response_keys, data[:, 2])),
+                at_rejected=pa.array(np.searchsorted(response_keys, data[:, 3])),
+                annotator_keys=annotator_keys,
+                at_annotator=pa.array(np.searchsorted(annotator_keys, data[:, 5])),
+                texts=texts,
+                prompt_of=prompt_of,
+                completion_of=completion_of,
+                pseudonyms=pseudonyms,
+                splits=splits,
+                at_rating=at_rating,
+            )
+            stats.add_pairs(prepared_chunk)
+            yield prepared_chunk
 
-    def generate() -> Iterator[dict]:
-        prompt_column = schema.names[0]
-        for chunk, texts, splits, pseudonyms, prompt_of, completion_of, cells in prepared():
-            for prompt_id, annotation_id, chosen, rejected, gap, annotator_id, version in chunk:
-                c_ext, c_model, _text = texts.responses[chosen]
-                r_ext, r_model, _text = texts.responses[rejected]
-                row = {
-                    prompt_column: prompt_of[prompt_id],
-                    "chosen": completion_of[chosen],
-                    "rejected": completion_of[rejected],
-                    "rank_gap": gap,
-                    "prompt_id": texts.prompts[prompt_id][0],
-                    "chosen_id": c_ext,
-                    "rejected_id": r_ext,
-                    "chosen_model": c_model,
-                    "rejected_model": r_model,
-                    "annotator": pseudonyms[annotator_id],
-                    "guideline_version": version,
-                }
-                if not hh:
-                    c_ratings, c_mean = cells.get((annotation_id, chosen), NO_RATINGS)
-                    r_ratings, r_mean = cells.get((annotation_id, rejected), NO_RATINGS)
-                    row["chosen_rating"] = c_mean
-                    row["rejected_rating"] = r_mean
-                    row["chosen_ratings"] = c_ratings
-                    row["rejected_ratings"] = r_ratings
-                row["split"] = splits[prompt_id]
-                if scale is not None:
-                    row["margin"] = scale * gap
-                yield row
+    types = {f.name: f.type for f in schema}
+
+    def columns(c: PairChunk, value) -> dict[str, tuple[pa.Array, pa.Array]]:
+        """Every column of the chunk as (its distinct values, which one each row takes).
+        `value(values, type)` makes the array of distinct values: the values themselves
+        for Arrow, their JSON for the lines. chosen and rejected share one array of
+        responses (and ids and models), taken by different rows."""
+        ext_of = {rid: r[0] for rid, r in c.texts.responses.items()}
+        model_of = {rid: r[1] for rid, r in c.texts.responses.items()}
+        gap_keys, at_gap = c.small_ints(c.data[:, 4])
+        version_keys, at_version = c.small_ints(c.data[:, 6])
+        prompts = [int(k) for k in c.prompt_keys]
+        responses = [int(k) for k in c.response_keys]
+        first = schema.names[0]
+        completion = value([c.completion_of[r] for r in responses], types["chosen"])
+        ext = value([ext_of[r] for r in responses], pa.string())
+        model = value([model_of[r] for r in responses], pa.string())
+        result = {
+            first: (value([c.prompt_of[p] for p in prompts], types[first]), c.at_prompt),
+            "chosen": (completion, c.at_chosen),
+            "rejected": (completion, c.at_rejected),
+            "rank_gap": (value(gap_keys.tolist(), pa.int64()), at_gap),
+            "prompt_id": (
+                value([c.texts.prompts[p][0] for p in prompts], pa.string()),
+                c.at_prompt,
+            ),
+            "chosen_id": (ext, c.at_chosen),
+            "rejected_id": (ext, c.at_rejected),
+            "chosen_model": (model, c.at_chosen),
+            "rejected_model": (model, c.at_rejected),
+            "annotator": (
+                value([c.pseudonyms[int(a)] for a in c.annotator_keys], pa.string()),
+                c.at_annotator,
+            ),
+            "guideline_version": (value(version_keys.tolist(), pa.int64()), at_version),
+            "split": (value([c.splits[p] for p in prompts], pa.string()), c.at_prompt),
+        }
+        if c.at_rating is not None:
+            at_c, at_r = c.at_rating
+            means = value([combo[1] for combo in ratings.combos], pa.float64())
+            listed = value([combo[0] for combo in ratings.combos], RATINGS)
+            result["chosen_rating"] = (means, at_c)
+            result["rejected_rating"] = (means, at_r)
+            result["chosen_ratings"] = (listed, at_c)
+            result["rejected_ratings"] = (listed, at_r)
+        if scale is not None:
+            result["margin"] = (value([scale * g for g in gap_keys.tolist()], pa.float64()), at_gap)
+        return result
 
     def batches() -> Iterator[pa.RecordBatch]:
-        """The same rows as Arrow record batches, one a chunk, for Parquet. No Python
-        object is made per row: each column is the chunk's few distinct values taken by
-        index (numpy finds the indices)."""
-        import numpy as np
+        for chunk in prepared():
+            cols = columns(chunk, pa.array)
+            arrays = [values.take(at) for values, at in (cols[n] for n in schema.names)]
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
-        types = {f.name: f.type for f in schema}
-        for chunk, texts, splits, pseudonyms, prompt_of, completion_of, cells in prepared():
-            data = np.array(chunk, dtype=np.int64)
-            prompt_keys = np.array(sorted(prompt_of), dtype=np.int64)
-            response_keys = np.array(sorted(completion_of), dtype=np.int64)
-            annotator_keys = np.unique(data[:, 5])
-            at_prompt = pa.array(np.searchsorted(prompt_keys, data[:, 0]))
-            at_chosen = pa.array(np.searchsorted(response_keys, data[:, 2]))
-            at_rejected = pa.array(np.searchsorted(response_keys, data[:, 3]))
-            at_annotator = pa.array(np.searchsorted(annotator_keys, data[:, 5]))
+    def as_json(values: list, _type: pa.DataType) -> pa.Array:
+        return pa.array([orjson.dumps(v).decode() for v in values], pa.string())
 
-            def distinct(keys, value, type_):
-                return pa.array([value(int(k)) for k in keys], type_)
+    def lines() -> Iterator[tuple[pa.Array, pa.Array]]:
+        """Each chunk as JSON lines (one string a row, newline included) and the rows'
+        splits: byte for byte what orjson.dumps(row) gives, keys in schema order. Arrow
+        joins, for every row, each key with its value's JSON, taken from the chunk's
+        distinct values."""
+        import pyarrow.compute as pc
 
-            ext_of = {rid: r[0] for rid, r in texts.responses.items()}
-            model_of = {rid: r[1] for rid, r in texts.responses.items()}
-            prompt_ext = {p: texts.prompts[p][0] for p in prompt_of}
-            response_ext = distinct(response_keys, ext_of.__getitem__, pa.string())
-            response_model = distinct(response_keys, model_of.__getitem__, pa.string())
-            completion = distinct(response_keys, completion_of.__getitem__, types["chosen"])
-            columns = {
-                schema.names[0]: distinct(
-                    prompt_keys, prompt_of.__getitem__, types[schema.names[0]]
-                ).take(at_prompt),
-                "chosen": completion.take(at_chosen),
-                "rejected": completion.take(at_rejected),
-                "rank_gap": pa.array(data[:, 4], pa.int64()),
-                "prompt_id": distinct(prompt_keys, prompt_ext.__getitem__, pa.string()).take(
-                    at_prompt
-                ),
-                "chosen_id": response_ext.take(at_chosen),
-                "rejected_id": response_ext.take(at_rejected),
-                "chosen_model": response_model.take(at_chosen),
-                "rejected_model": response_model.take(at_rejected),
-                "annotator": distinct(annotator_keys, pseudonyms.__getitem__, pa.string()).take(
-                    at_annotator
-                ),
-                "guideline_version": pa.array(data[:, 6], pa.int64()),
-                "split": distinct(prompt_keys, splits.__getitem__, pa.string()).take(at_prompt),
-            }
-            if not hh:
-                # Cells (annotation, response) of both sides, numbered once per chunk.
-                both = np.concatenate([data[:, [1, 2]], data[:, [1, 3]]])
-                cell_keys, at_cell = np.unique(both, axis=0, return_inverse=True)
-                at_cell = at_cell.ravel()
-                values = [cells.get((int(a), int(r)), NO_RATINGS) for a, r in cell_keys]
-                listed = pa.array([v[0] for v in values], RATINGS)
-                means = pa.array([v[1] for v in values], pa.float64())
-                at_c, at_r = pa.array(at_cell[: len(data)]), pa.array(at_cell[len(data) :])
-                columns["chosen_rating"] = means.take(at_c)
-                columns["rejected_rating"] = means.take(at_r)
-                columns["chosen_ratings"] = listed.take(at_c)
-                columns["rejected_ratings"] = listed.take(at_r)
-            if scale is not None:
-                columns["margin"] = pa.array(data[:, 4] * scale, pa.float64())
-            yield pa.RecordBatch.from_arrays([columns[n] for n in schema.names], schema=schema)
+        names = schema.names
+        for chunk in prepared():
+            cols = columns(chunk, as_json)
+            pieces: list = []
+            for i, name in enumerate(names):
+                values, at = cols[name]
+                pieces += [
+                    ("{" if i == 0 else ",") + orjson.dumps(name).decode() + ":",
+                    values.take(at),
+                ]
+            joined = pc.binary_join_element_wise(*pieces, "}\n", "")
+            split = pa.array([chunk.splits[int(p)] for p in chunk.prompt_keys]).take(
+                chunk.at_prompt
+            )
+            yield joined, split
 
     return Source(
         total=rows.count(),
-        rows=generate(),
+        rows=None,
         batches=batches(),
+        lines=lines(),
         schema=schema,
         stats=stats,
         conversational=shape.conversational,
         selection=selection,
     )
+
+
+def _combo_indices(data: np.ndarray, cells: dict[tuple[int, int], int]) -> tuple:
+    """For every row (columns: prompt, annotation, chosen, rejected, ...), the ratings
+    combo of its chosen and of its rejected response (0: no ratings), found by numpy
+    over one integer key per (annotation, response) cell."""
+    if not cells:
+        zeros = pa.array(np.zeros(len(data), dtype=np.int64))
+        return zeros, zeros
+    pairs = np.array(list(cells), dtype=np.int64)
+    width = int(max(pairs[:, 1].max(), data[:, 2:4].max())) + 1
+    keys = pairs[:, 0] * width + pairs[:, 1]
+    order = np.argsort(keys)
+    keys, combos = keys[order], np.fromiter(cells.values(), dtype=np.int64)[order]
+
+    def side(column: int) -> pa.Array:
+        wanted = data[:, 1] * width + data[:, column]
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        return pa.array(np.where(keys[at] == wanted, combos[at], 0))
+
+    return side(2), side(3)
 
 
 def consensus_rows(

@@ -85,29 +85,64 @@ class _Digest:
 
 def _write_jsonl(source: Source, paths: dict[str, Path], progress) -> dict[str, tuple[int, str]]:
     outs = {key: _Digest(path) for key, path in paths.items()}
-    single = "all" in outs
-    lines: dict[str, list[bytes]] = {key: [] for key in outs}
-    done = 0
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     try:
-        for row in source.rows:
-            key = "all" if single else row["split"]
-            lines[key].append(dumps(row, option=newline))
-            done += 1
-            if done % 2000 == 0:
-                for key, block in lines.items():
-                    outs[key].write(b"".join(block))
-                    outs[key].rows += len(block)
-                    block.clear()
-                if done % PROGRESS_EVERY == 0:
-                    progress(done)
-        for key, block in lines.items():
-            outs[key].write(b"".join(block))
-            outs[key].rows += len(block)
+        if source.lines is not None:
+            _write_lines(source, outs, progress)
+        else:
+            _write_rows(source, outs, progress)
     finally:
         for out in outs.values():
             out.close()
     return {key: (out.rows, out.sha.hexdigest()) for key, out in outs.items()}
+
+
+def _write_rows(source: Source, outs: dict[str, "_Digest"], progress) -> None:
+    """Rows made one by one (consensus, annotations), serialised by orjson."""
+    single = "all" in outs
+    lines: dict[str, list[bytes]] = {key: [] for key in outs}
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    assert source.rows is not None
+    for done, row in enumerate(source.rows, 1):
+        key = "all" if single else row["split"]
+        lines[key].append(dumps(row, option=newline))
+        if done % 2000 == 0:
+            for key, block in lines.items():
+                outs[key].write(b"".join(block))
+                outs[key].rows += len(block)
+                block.clear()
+            if done % PROGRESS_EVERY == 0:
+                progress(done)
+    for key, block in lines.items():
+        outs[key].write(b"".join(block))
+        outs[key].rows += len(block)
+
+
+def _write_lines(source: Source, outs: dict[str, "_Digest"], progress) -> None:
+    """Lines that Arrow assembled a chunk at a time: each split's are the data buffer of
+    a string array, written as they are."""
+    import pyarrow.compute as pc
+
+    done = 0
+    assert source.lines is not None
+    for lines, splits in source.lines:
+        if "all" in outs:
+            parts = {"all": lines}
+        else:
+            parts = {key: lines.filter(pc.equal(splits, key)) for key in outs}
+        for key, part in parts.items():
+            if len(part):
+                outs[key].write(_string_bytes(part))
+                outs[key].rows += len(part)
+        done += len(lines)
+        progress(done)
+
+
+def _string_bytes(strings: pa.Array) -> memoryview:
+    """The characters of a string array without nulls, end to end."""
+    strings = pa.concat_arrays([strings]) if strings.offset else strings
+    offsets = strings.buffers()[1]
+    first, last = (int.from_bytes(offsets[i : i + 4], "little") for i in (0, 4 * len(strings)))
+    return memoryview(strings.buffers()[2])[first:last]
 
 
 def _write_parquet(source: Source, paths: dict[str, Path], progress) -> dict[str, tuple[int, str]]:
