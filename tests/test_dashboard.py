@@ -74,7 +74,9 @@ def test_the_dashboard_computes_its_figures_in_a_job_and_says_when(
         assert f"<td>{name}</td>" not in html
     # Reviewers and admins manage raters: they see usernames.
     html = watch(client, "rita").get(f"/projects/{labelled.pk}/dashboard/").content.decode()
-    assert "<td>alice</td>" in html and "<td>bob</td>" in html
+    for name in ("alice", "bob"):
+        user = labelled.memberships.get(user__username=name).user
+        assert f"<td>{name}<br>" in html and annotator_pseudonym(labelled, user.pk) in html
 
 
 def test_new_annotations_make_the_figures_stale_and_one_job_recomputes_them(
