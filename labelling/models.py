@@ -466,6 +466,13 @@ class Assignment(models.Model):
                 condition=Q(status__in=["leased", "submitted", "skipped", "expired", "rejected"]),
                 name="labelling_assignment_status_known",
             ),
+            # One item at a time: two `next` calls at once from one annotator (two tabs,
+            # a retried request) can never both hold a lease in the project.
+            models.UniqueConstraint(
+                fields=["project", "annotator"],
+                condition=Q(status="leased"),
+                name="labelling_assignment_one_lease_per_annotator",
+            ),
         ]
         indexes = [
             models.Index(

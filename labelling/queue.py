@@ -40,17 +40,21 @@ from labelling.services import DomainError
 ATTEMPTS = 3
 
 
-def leases_reclaim(*, project: Project, now: datetime) -> int:
+def leases_reclaim(
+    *, project: Project, now: datetime, annotator: AbstractBaseUser | None = None
+) -> int:
     """Mark leases past their expiry as expired and give their slots back. Returns how many.
 
     Each lease is moved by a guarded UPDATE (`... WHERE status = 'leased'`), so two
     requests reclaiming at once, or a submit racing a reclaim, never count a slot twice.
+    At most 500 a call; with `annotator`, theirs come first (one lease per annotator
+    is a constraint: their own expired one must go before they can take another).
     """
-    stale = list(
-        Assignment.objects.filter(
-            project=project, status=Assignment.Status.LEASED, expires_at__lte=now
-        ).values_list("pk", "prompt_id")[:500]
-    )
+    expired = Assignment.objects.filter(
+        project=project, status=Assignment.Status.LEASED, expires_at__lte=now
+    ).values_list("pk", "prompt_id")
+    stale = list(expired.filter(annotator=annotator)) if annotator is not None else []
+    stale += list(expired[: max(0, 500 - len(stale))])
     reclaimed = 0
     for pk, prompt_id in stale:
         with transaction.atomic():
@@ -226,7 +230,7 @@ def assignment_lease_next(
 def _lease_new(*, project, annotator, now, rng, state: _State) -> Assignment | None:
     rng = rng or random.Random()
     if state.stale:
-        leases_reclaim(project=project, now=now)
+        leases_reclaim(project=project, now=now, annotator=annotator)
     want_gold = project.gold_rate > 0 and rng.random() < project.gold_rate
     pools = [True, False] if want_gold else [False, True] if project.gold_rate > 0 else [False]
     lease = _lease_at_once if connection.vendor == "postgresql" else _lease_in_steps
@@ -234,10 +238,13 @@ def _lease_new(*, project, annotator, now, rng, state: _State) -> Assignment | N
         try:
             return lease(project=project, annotator=annotator, pools=pools, now=now, rng=rng)
         except IntegrityError:
-            # The same annotator leasing twice at once (two tabs): the unique (prompt,
-            # annotator, round) constraint stopped the second and the rollback returned
-            # its slot. Look again.
-            continue
+            # The same annotator leasing twice at once (two tabs): a constraint (one
+            # lease per annotator, or the unique prompt, annotator and round) stopped
+            # the second and the rollback returned its slot. The lease the other call
+            # took is theirs: both calls answer with it.
+            held = _state(project=project, annotator=annotator, now=now).held
+            if held is not None:
+                return _held(held)
     return None
 
 

@@ -117,3 +117,66 @@ def test_the_last_prompt_locked_for_a_moment_by_someone_else_is_still_given(make
     holder.join()
     assert assignment is not None and assignment.prompt_id == prompt.pk
     assert waited >= held * 0.8  # it waited for the lock rather than skipping the row
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_annotator_asking_from_eight_tabs_at_once_holds_one_lease(make_user):
+    """issue 15: the database allows one lease per annotator and project, and every
+    call that lost the race answers with the lease the winner took."""
+    now = timezone.now()
+    project = project_create(name="tabs", created_by=None, now=now, responses_per_prompt=2)
+    lines = [prompt_line(f"p-{i}", n=2) for i in range(20)]
+    prompts_import(project=project, stream=io.BytesIO(jsonl(*lines)), actor=None, now=now)
+    alice = make_user("alice")
+    membership_set(project=project, user=alice, role="annotator", actor=None, now=now)
+    tabs = 8
+    start = threading.Barrier(tabs)
+    leases: list[int] = []
+    failures: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            start.wait()
+            assignment = assignment_lease_next(project=project, annotator=alice, now=timezone.now())
+            leases.append(assignment.pk)
+        except BaseException as error:  # reported below
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(tabs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    assert len(leases) == tabs and len(set(leases)) == 1
+    held = Assignment.objects.filter(project=project, annotator=alice, status="leased")
+    assert held.count() == 1
+    # Every slot another tab claimed and lost was given back.
+    assert sum(Prompt.objects.filter(project=project).values_list("live_count", flat=True)) == 1
+
+
+def test_the_database_refuses_a_second_lease_for_one_annotator(project, cast):
+    from django.db import IntegrityError, transaction
+
+    prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
+        actor=None,
+        now=timezone.now(),
+    )
+    first = assignment_lease_next(project=project, annotator=cast["alice"], now=timezone.now())
+    other = Prompt.objects.exclude(pk=first.prompt_id).get(project=project)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Assignment.objects.create(
+            project=project, prompt=other, annotator=cast["alice"], status="leased",
+            display_order=[], guideline_version=1, leased_at=timezone.now(),
+            expires_at=timezone.now(),
+        )  # fmt: skip
+    # An expired lease of theirs is reclaimed before they take the next one.
+    later = timezone.now() + timezone.timedelta(hours=2)
+    second = assignment_lease_next(project=project, annotator=cast["alice"], now=later)
+    assert second.pk != first.pk and second.prompt_id == other.pk
+    first.refresh_from_db()
+    assert first.status == "expired"
