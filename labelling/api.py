@@ -40,7 +40,12 @@ from labelling.services import (
     user_create,
 )
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
-from labelling.visibility import annotator_names
+from labelling.visibility import (
+    annotation_for_annotator,
+    annotator_names,
+    item_for_annotator,
+    project_fields_for,
+)
 from ranking.agreement import agreement_report, agreement_shown, labels_load, model_leaderboard
 from ranking.raters import KEYS as RATER_KEYS
 from ranking.raters import (
@@ -139,11 +144,15 @@ class UsersView(APIView):
 def _project_payload(projects, *, user, many: bool):
     items = projects if many else [projects]
     ids = [p.pk for p in items]
-    context = {
-        "roles": selectors.roles_for_user(user=user, project_ids=ids),
-        "progress": selectors.project_progress(project_ids=ids),
-    }
-    return s.ProjectSerializer(projects, many=many, context=context).data
+    roles = selectors.roles_for_user(user=user, project_ids=ids)
+    context = {"roles": roles, "progress": selectors.project_progress(project_ids=ids)}
+    data = s.ProjectSerializer(projects, many=many, context=context).data
+    # Annotators are not shown the settings that tell gold items apart (visibility).
+    shown = [
+        project_fields_for(role=roles.get(item["id"]), viewer=user, data=item)
+        for item in (data if many else [data])
+    ]
+    return shown if many else shown[0]
 
 
 class ProjectsView(ListAPIView):
@@ -482,7 +491,7 @@ class NextView(APIView):
         assignment = given.assignment
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        payload = selectors.assignment_payload(assignment=assignment)
+        payload = item_for_annotator(assignment=assignment)
         return Response(ASSIGNMENT_SHOWN.to_representation(payload))
 
 
@@ -519,8 +528,12 @@ class SubmitView(APIView):
         )
         response_ids = list(assignment.display_order)
         try:
+            # The annotator names responses by the letters they were shown.
             submission = submission_check(
-                project=assignment.project, response_ids=response_ids, data=request.data
+                project=assignment.project,
+                response_ids=response_ids,
+                data=request.data,
+                by_letter=True,
             )
         except SubmissionInvalid as invalid:
             raise _submission_errors(invalid.errors) from None
@@ -533,8 +546,9 @@ class SubmitView(APIView):
             )
         except DomainError as refused:
             return _conflict(refused)
+        shown = annotation_for_annotator(annotation=result.annotation, assignment=assignment)
         return Response(
-            ANNOTATION_SHOWN.to_representation(result.annotation),
+            ANNOTATION_SHOWN.to_representation(shown),
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 

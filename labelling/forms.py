@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from labelling.guidelines import METADATA_KEY
 from labelling.models import Membership
+from labelling.visibility import labels_by_letter
 
 
 class ImportForm(forms.Form):
@@ -29,11 +30,12 @@ class MemberForm(forms.Form):
         return username
 
 
-def form_values(post, *, response_ids: list[int], criteria: list[dict]) -> dict:
-    """The labelling form's fields as they were typed, keyed by response id.
+def form_values(post, *, response_ids: list, criteria: list[dict]) -> dict:
+    """The labelling form's fields as they were typed, keyed by how the form names the
+    responses (the annotator's letters; a reviewer's form, response ids).
 
-    Fields: rank-<id> (1 = best; equal ranks are a tie), rating-<id>-<criterion>,
-    critique-<id>, flag-<id> (several), none_acceptable, comment.
+    Fields: rank-<name> (1 = best; equal ranks are a tie), rating-<name>-<criterion>,
+    critique-<name>, flag-<name> (several), none_acceptable, comment.
     """
     flags = {str(rid): post.getlist(f"flag-{rid}") for rid in response_ids}
     if post.get("none_acceptable"):
@@ -58,10 +60,10 @@ def form_values(post, *, response_ids: list[int], criteria: list[dict]) -> dict:
     }
 
 
-def labels_from_values(values: dict, *, response_ids: list[int]) -> dict:
+def labels_from_values(values: dict, *, response_ids: list) -> dict:
     """Typed form values as the API's submission body, so that one set of rules
     (labelling.submission.submission_check) judges both doors."""
-    groups: dict[int, list[int]] = {}
+    groups: dict[int, list] = {}
     for rid, rank in values["rank"].items():
         groups.setdefault(rank, []).append(rid)
     complete = len(values["rank"]) == len(response_ids)
@@ -74,14 +76,17 @@ def labels_from_values(values: dict, *, response_ids: list[int]) -> dict:
     }
 
 
-def labels_to_initial(annotation) -> dict:
-    """A stored annotation as the form's initial values (for reopening to edit)."""
-    rank = {rid: index + 1 for index, group in enumerate(annotation.ranking) for rid in group}
+def labels_to_initial(annotation, display_order: list[int]) -> dict:
+    """A stored annotation as the labelling form's initial values (for reopening to
+    edit), by the letters its annotator saw."""
+    labels = labels_by_letter(annotation, display_order)
     return {
-        "rank": rank,
-        "ratings": {int(rid): scores for rid, scores in annotation.ratings.items()},
-        "critiques": {int(rid): text for rid, text in annotation.critiques.items()},
-        "flags": dict(annotation.flags),
+        "rank": {
+            letter: index + 1 for index, group in enumerate(labels["ranking"]) for letter in group
+        },
+        "ratings": labels["ratings"],
+        "critiques": labels["critiques"],
+        "flags": labels["flags"],
         "comment": annotation.comment,
     }
 

@@ -99,13 +99,20 @@ def _open_where(*, gold: bool) -> str:
 
 
 def open_prompts_count(*, project: Project, annotator: AbstractBaseUser) -> int:
-    """How many prompts (not gold) are still open to this annotator."""
+    """How many prompts are still open to this annotator: gold ones too, where the
+    project serves them, so that the count falls by one after every item, gold or not
+    (a count that stood still after some items would tell the annotator which were
+    gold)."""
+    pools = [False, True] if project.gold_rate > 0 else [False]
+    total = 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(*) FROM labelling_prompt p WHERE {_open_where(gold=False)}",  # noqa: S608
-            {"project": project.pk, "annotator": annotator.pk},
-        )
-        return cursor.fetchone()[0]
+        for gold in pools:
+            cursor.execute(
+                f"SELECT COUNT(*) FROM labelling_prompt p WHERE {_open_where(gold=gold)}",  # noqa: S608
+                {"project": project.pk, "annotator": annotator.pk},
+            )
+            total += cursor.fetchone()[0]
+    return total
 
 
 # What the claim returns of the prompt: what the annotator is shown, and the round.
@@ -372,7 +379,7 @@ def _leased(pk, project, annotator, claimed, order, texts, now, expires_at) -> A
         round=prompt.round,
     )
     assignment._state.adding, assignment._state.db = False, connection.alias
-    assignment.response_texts = texts  # saves assignment_payload a read
+    assignment.response_texts = texts  # saves item_for_annotator a read
     return assignment
 
 

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
-from labelling.models import Annotation, Assignment, Membership, Project, Prompt, Response
+from labelling.models import Annotation, Assignment, Membership, Project, Prompt
 from labelling.queue import open_prompts_count
 from labelling.rows import columns_as, instance_from_row
 
@@ -138,28 +138,6 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: objec
     assignment = found[0]
     assignment.project = instance_from_row(Project, vars(assignment), prefix="project__")
     return assignment
-
-
-def assignment_payload(*, assignment) -> dict:
-    """What an annotator sees of an assignment: responses in its display order, labelled
-    by letter, with no model names and nothing of anyone else's labels."""
-    project, prompt = assignment.project, assignment.prompt
-    texts = getattr(assignment, "response_texts", None) or dict(
-        Response.objects.filter(prompt_id=assignment.prompt_id).order_by().values_list("pk", "text")
-    )
-    return {
-        "assignment_id": assignment.pk,
-        "prompt": {"id": prompt.pk, "external_id": prompt.external_id, "prompt": prompt.content},
-        "responses": [
-            {"id": rid, "label": chr(ord("A") + index), "text": texts[rid]}
-            for index, rid in enumerate(assignment.display_order)
-        ],
-        "guideline_version": assignment.guideline_version,
-        "criteria": project.criteria,
-        "allow_ties": project.allow_ties,
-        "required_critiques": project.required_critiques,
-        "expires_at": assignment.expires_at,
-    }
 
 
 def annotator_progress(*, project: Project, user: AbstractBaseUser, now) -> dict[str, int]:

@@ -132,13 +132,20 @@ class ImportRequestSerializer(serializers.Serializer):
 
 
 class PromptShownSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    external_id = serializers.CharField()
+    id = serializers.IntegerField(help_text="For annotators, the assignment's id.")
+    external_id = serializers.CharField(
+        help_text="For annotators, the item's name in this assignment (item-<assignment id>)."
+    )
     prompt = serializers.JSONField(help_text="A string, or a chat: a list of {role, content}.")
 
 
 class ResponseShownSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.CharField(
+        help_text=(
+            "The response's letter in this assignment (A, B, C... in its display order): "
+            "what a submission names it by."
+        )
+    )
     label = serializers.CharField(help_text="A, B, C... in this assignment's display order.")
     text = serializers.CharField()
 
@@ -158,18 +165,27 @@ class SubmitRequestSerializer(serializers.Serializer):
     """Documentation of the body; labelling.submission checks it."""
 
     ranking = serializers.ListField(
-        child=serializers.ListField(child=serializers.IntegerField()),
-        help_text="Groups of response ids, best first; a group of several is a tie.",
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text=(
+            "Groups of responses by the letters of the assignment (its responses' `id`), "
+            "best first; a group of several is a tie."
+        ),
     )
     ratings = serializers.DictField(
-        child=serializers.DictField(child=serializers.IntegerField()), required=False
+        child=serializers.DictField(child=serializers.IntegerField()),
+        required=False,
+        help_text="Per response letter: {criterion: value}.",
     )
-    critiques = serializers.DictField(child=serializers.CharField(), required=False)
+    critiques = serializers.DictField(
+        child=serializers.CharField(), required=False, help_text="Per response letter."
+    )
     comment = serializers.CharField(required=False, allow_blank=True)
     flags = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
-        help_text='Per response id: unsafe, factual_error, broken; under "all": none_acceptable.',
+        help_text=(
+            'Per response letter: unsafe, factual_error, broken; under "all": none_acceptable.'
+        ),
     )
 
 

@@ -52,38 +52,59 @@ class LeaseLost(DomainError):
     """The lease expired and its slot went to someone else."""
 
 
-def _as_id(value: Any) -> int | None:
-    if isinstance(value, bool):
+class Names:
+    """How a door names the responses of an item: by database id (the services, the
+    reviewer's forms), or, for the annotator, by the letters they were shown (A is the
+    first of the assignment's display order; labelling.visibility). Ids and letters
+    are parsed the same way and errors say what the client sent."""
+
+    def __init__(self, response_ids: list[int], *, letters: bool = False) -> None:
+        self.letters = letters
+        self.by_letter = {chr(ord("A") + i): rid for i, rid in enumerate(response_ids)}
+        self.letter_of = {rid: letter for letter, rid in self.by_letter.items()}
+
+    def parse(self, value: Any) -> int | None:
+        if self.letters:
+            return self.by_letter.get(value) if isinstance(value, str) else None
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
+
+    def show(self, rid: int) -> str:
+        return self.letter_of[rid] if self.letters else str(rid)
 
 
-def submission_check(*, project: Project, response_ids: list[int], data: Any) -> Submission:
-    """A clean Submission, or SubmissionInvalid listing every (field, message)."""
+def submission_check(
+    *, project: Project, response_ids: list[int], data: Any, by_letter: bool = False
+) -> Submission:
+    """A clean Submission (by response id), or SubmissionInvalid listing every (field,
+    message). With `by_letter`, the data names the responses by the letters the
+    annotator saw (A = response_ids[0]), and so do the errors."""
     errors: list[tuple[str, str]] = []
     if not isinstance(data, dict):
         raise SubmissionInvalid([("", _("Send a JSON object."))])
+    names = Names(response_ids, letters=by_letter)
     known = set(response_ids)
     allowed = {"ranking", "ratings", "critiques", "comment", "flags"}
     for extra in sorted(set(data) - allowed):
         errors.append((extra, _("Unknown field.")))
 
-    ranking = _check_ranking(data.get("ranking"), known, project.allow_ties, errors)
-    ratings = _check_ratings(data.get("ratings", {}), known, project.criteria, errors)
-    critiques = _check_critiques(data.get("critiques", {}), known, errors)
+    ranking = _check_ranking(data.get("ranking"), known, project.allow_ties, errors, names)
+    ratings = _check_ratings(data.get("ratings", {}), known, project.criteria, errors, names)
+    critiques = _check_critiques(data.get("critiques", {}), known, errors, names)
     comment = data.get("comment", "")
     if not isinstance(comment, str):
         errors.append(("comment", _("Must be text.")))
         comment = ""
     elif len(comment) > MAX_TEXT:
         errors.append(("comment", _("At most %(n)d characters.") % {"n": MAX_TEXT}))
-    flags = _check_flags(data.get("flags", {}), known, errors)
+    flags = _check_flags(data.get("flags", {}), known, errors, names)
     if ranking is not None:
-        _check_required_critiques(project, ranking, critiques, errors)
+        _check_required_critiques(project, ranking, critiques, errors, names)
     if errors:
         raise SubmissionInvalid(errors)
     return Submission(
@@ -99,13 +120,15 @@ def ranking_check(value: Any, *, known: set[int], allow_ties: bool) -> list[list
     """The ranking rule alone (for a reviewer's adjudication): an ordered partition of
     exactly `known`, ties only if allowed."""
     errors: list[tuple[str, str]] = []
-    groups = _check_ranking(value, known, allow_ties, errors)
+    groups = _check_ranking(value, known, allow_ties, errors, Names(sorted(known)))
     if groups is None:
         raise DomainError(" ".join(message for _field, message in errors), field="ranking")
     return groups
 
 
-def _check_ranking(value, known: set[int], allow_ties: bool, errors) -> list[list[int]] | None:
+def _check_ranking(
+    value, known: set[int], allow_ties: bool, errors, names: Names
+) -> list[list[int]] | None:
     if not isinstance(value, list) or not value:
         errors.append(("ranking", _("Rank the responses: a list of groups, best first.")))
         return None
@@ -119,7 +142,7 @@ def _check_ranking(value, known: set[int], allow_ties: bool, errors) -> list[lis
             continue
         clean = []
         for item in group:
-            rid = _as_id(item)
+            rid = names.parse(item)
             if rid is None or rid not in known:
                 errors.append(
                     (
@@ -130,7 +153,10 @@ def _check_ranking(value, known: set[int], allow_ties: bool, errors) -> list[lis
                 ok = False
             elif rid in seen:
                 errors.append(
-                    (f"ranking.{index}", _("Response %(id)s is ranked twice.") % {"id": rid})
+                    (
+                        f"ranking.{index}",
+                        _("Response %(id)s is ranked twice.") % {"id": names.show(rid)},
+                    )
                 )
                 ok = False
             else:
@@ -146,29 +172,30 @@ def _check_ranking(value, known: set[int], allow_ties: bool, errors) -> list[lis
             (
                 "ranking",
                 _("Every response must be ranked; missing: %(ids)s.")
-                % {"ids": ", ".join(map(str, missing))},
+                % {"ids": ", ".join(names.show(rid) for rid in missing)},
             )
         )
         ok = False
     return groups if ok else None
 
 
-def _check_ratings(value, known: set[int], criteria: list[dict], errors) -> dict:
+def _check_ratings(value, known: set[int], criteria: list[dict], errors, names: Names) -> dict:
     if not isinstance(value, dict):
         errors.append(("ratings", _("Must be an object: response id -> {criterion: value}.")))
         return {}
     ratings: dict[int, dict[str, int]] = {}
     keys = {c["key"]: c for c in criteria}
     for raw_id, scores in value.items():
-        rid = _as_id(raw_id)
+        rid = names.parse(raw_id)
         if rid not in known:
             errors.append((f"ratings.{raw_id}", _("Not a response of this prompt.")))
             continue
+        shown = names.show(rid)
         if not isinstance(scores, dict):
-            errors.append((f"ratings.{rid}", _("Must be an object: criterion -> value.")))
+            errors.append((f"ratings.{shown}", _("Must be an object: criterion -> value.")))
             continue
         for key in sorted(set(scores) - set(keys)):
-            errors.append((f"ratings.{rid}.{key}", _("Unknown criterion.")))
+            errors.append((f"ratings.{shown}.{key}", _("Unknown criterion.")))
         ratings[rid] = {}
         for key, criterion in keys.items():
             if key not in scores:
@@ -177,11 +204,11 @@ def _check_ratings(value, known: set[int], criteria: list[dict], errors) -> dict
             if isinstance(score, str) and score.lstrip("-").isdigit():
                 score = int(score)
             if isinstance(score, bool) or not isinstance(score, int):
-                errors.append((f"ratings.{rid}.{key}", _("Must be a whole number.")))
+                errors.append((f"ratings.{shown}.{key}", _("Must be a whole number.")))
             elif not low <= score <= high:
                 errors.append(
                     (
-                        f"ratings.{rid}.{key}",
+                        f"ratings.{shown}.{key}",
                         _("Must be from %(low)d to %(high)d.") % {"low": low, "high": high},
                     )
                 )
@@ -190,31 +217,33 @@ def _check_ratings(value, known: set[int], criteria: list[dict], errors) -> dict
     reported = {field for field, _message in errors}
     for rid in sorted(known):
         for key, criterion in keys.items():
-            field = f"ratings.{rid}.{key}"
+            field = f"ratings.{names.show(rid)}.{key}"
             if key not in ratings.get(rid, {}) and field not in reported:
                 errors.append((field, _("Rate %(label)s.") % {"label": criterion["label"]}))
     return ratings
 
 
-def _check_critiques(value, known: set[int], errors) -> dict[int, str]:
+def _check_critiques(value, known: set[int], errors, names: Names) -> dict[int, str]:
     if not isinstance(value, dict):
         errors.append(("critiques", _("Must be an object: response id -> text.")))
         return {}
     critiques = {}
     for raw_id, text in value.items():
-        rid = _as_id(raw_id)
+        rid = names.parse(raw_id)
         if rid not in known:
             errors.append((f"critiques.{raw_id}", _("Not a response of this prompt.")))
         elif not isinstance(text, str):
-            errors.append((f"critiques.{rid}", _("Must be text.")))
+            errors.append((f"critiques.{names.show(rid)}", _("Must be text.")))
         elif len(text) > MAX_TEXT:
-            errors.append((f"critiques.{rid}", _("At most %(n)d characters.") % {"n": MAX_TEXT}))
+            errors.append(
+                (f"critiques.{names.show(rid)}", _("At most %(n)d characters.") % {"n": MAX_TEXT})
+            )
         elif text.strip():
             critiques[rid] = text.strip()
     return critiques
 
 
-def _check_required_critiques(project, ranking, critiques, errors) -> None:
+def _check_required_critiques(project, ranking, critiques, errors, names: Names) -> None:
     rule = project.required_critiques
     if rule == Project.CritiqueRule.ALL:
         needed = [rid for group in ranking for rid in group]
@@ -224,10 +253,12 @@ def _check_required_critiques(project, ranking, critiques, errors) -> None:
         return
     for rid in needed:
         if rid not in critiques:
-            errors.append((f"critiques.{rid}", _("A critique is required for this response.")))
+            errors.append(
+                (f"critiques.{names.show(rid)}", _("A critique is required for this response."))
+            )
 
 
-def _check_flags(value, known: set[int], errors) -> dict[str, list[str]]:
+def _check_flags(value, known: set[int], errors, names: Names) -> dict[str, list[str]]:
     if not isinstance(value, dict):
         errors.append(("flags", _("Must be an object: response id -> list of flags.")))
         return {}
@@ -236,7 +267,7 @@ def _check_flags(value, known: set[int], errors) -> dict[str, list[str]]:
         if raw_key == WHOLE_PROMPT:
             allowed, key = ("none_acceptable",), WHOLE_PROMPT
         else:
-            rid = _as_id(raw_key)
+            rid = names.parse(raw_key)
             if rid not in known:
                 errors.append((f"flags.{raw_key}", _("Not a response of this prompt.")))
                 continue

@@ -48,6 +48,7 @@ from labelling.review import (
 )
 from labelling.services import DomainError, membership_set, project_update
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
+from labelling.visibility import is_blind, item_for_annotator, letters
 from ranking.scoring import scoring_request, scoring_status
 
 
@@ -85,9 +86,13 @@ def _project_context(
 ):
     role = selectors.role_for(user=request.user, project=project)
     is_admin = role == Membership.Role.ADMIN
+    blind = is_blind(viewer=request.user, role=role)
     return {
         "project": project,
         "role": role,
+        # Annotators see the rules they label by, not the settings or prompts that would
+        # tell gold items apart (labelling.visibility).
+        "blind": blind,
         "role_label": dict(Membership.Role.choices).get(role, ""),
         "is_admin": is_admin,
         "can_watch": role
@@ -103,7 +108,7 @@ def _project_context(
             if is_admin
             else None
         ),
-        "recent_prompts": project.prompts.order_by("-id")[:10],
+        "recent_prompts": None if blind else project.prompts.order_by("-id")[:10],
         "import_form": import_form or (ImportForm() if is_admin else None),
         "import_errors": import_errors,
         "member_form": member_form or (MemberForm() if is_admin else None),
@@ -221,15 +226,18 @@ def label_next(request, project_id: int):
 def _labelling_context(request, assignment, *, errors=(), initial=None, current=None):
     project, prompt = assignment.project, assignment.prompt
     now = timezone.now()
-    payload = selectors.assignment_payload(assignment=assignment)
+    # What the annotator sees, by letter (labelling.visibility): the form's fields are
+    # named by letter too, so the page holds no response id.
+    payload = item_for_annotator(assignment=assignment)
     initial = initial or {}
-    by_response: dict[int, list[str]] = {}
+    by_response: dict[str, list[str]] = {}
     general: list[str] = []
+    shown = {response["id"] for response in payload["responses"]}
     for field, message in errors:
         head, _dot, rest = field.partition(".")
-        rid = rest.split(".")[0]
-        if head in {"ratings", "critiques", "flags"} and rid.isdigit():
-            by_response.setdefault(int(rid), []).append(message)
+        letter = rest.split(".")[0]
+        if head in {"ratings", "critiques", "flags"} and letter in shown:
+            by_response.setdefault(letter, []).append(message)
         else:
             general.append(message)
     n = len(payload["responses"])
@@ -239,7 +247,7 @@ def _labelling_context(request, assignment, *, errors=(), initial=None, current=
             "rank": initial.get("rank", {}).get(response["id"]),
             "ratings": initial.get("ratings", {}).get(response["id"], {}),
             "critique": initial.get("critiques", {}).get(response["id"], ""),
-            "flags": initial.get("flags", {}).get(str(response["id"]), []),
+            "flags": initial.get("flags", {}).get(response["id"], []),
             "errors": by_response.get(response["id"], []),
         }
         for response in payload["responses"]
@@ -259,6 +267,7 @@ def _labelling_context(request, assignment, *, errors=(), initial=None, current=
         "assignment": assignment,
         "project": project,
         "prompt": prompt,
+        "item": payload["prompt"]["external_id"],
         "cards": cards,
         "positions": list(range(1, n + 1)),
         "criteria": criteria,
@@ -295,7 +304,7 @@ def assignment_page(request, assignment_id: int):
     context = _labelling_context(
         request,
         assignment,
-        initial=labels_to_initial(current) if current else None,
+        initial=labels_to_initial(current, assignment.display_order) if current else None,
         current=current,
     )
     return render(request, "labelling/label.html", context)
@@ -303,12 +312,12 @@ def assignment_page(request, assignment_id: int):
 
 def _assignment_submit(request, assignment):
     project = assignment.project
-    ids = list(assignment.display_order)
-    values = form_values(request.POST, response_ids=ids, criteria=project.criteria)
-    data = labels_from_values(values, response_ids=ids)
+    shown = list(letters(assignment.display_order).values())
+    values = form_values(request.POST, response_ids=shown, criteria=project.criteria)
+    data = labels_from_values(values, response_ids=shown)
     try:
         submission = submission_check(
-            project=project, response_ids=list(assignment.display_order), data=data
+            project=project, response_ids=list(assignment.display_order), data=data, by_letter=True
         )
         result = annotation_submit(
             assignment=assignment, annotator=request.user, submission=submission, now=timezone.now()

@@ -43,6 +43,16 @@ def full_submission(payload: dict, *, order: list[int] | None = None, ties: bool
     }
 
 
+def response_ids(body: dict) -> dict[str, int]:
+    """The database id behind each letter of a `next` payload (annotators see letters)."""
+    order = Assignment.objects.get(pk=body["assignment_id"]).display_order
+    return {r["id"]: order[i] for i, r in enumerate(body["responses"])}
+
+
+def prompt_of(body: dict) -> int:
+    return Assignment.objects.get(pk=body["assignment_id"]).prompt_id
+
+
 @pytest.fixture
 def alice_next(api, project):
     client = api("alice")
@@ -64,10 +74,18 @@ def test_next_gives_a_prompt_with_its_responses_shuffled_and_blind(project, alic
     body = response.json()
     prompt = Prompt.objects.get()
     assignment = Assignment.objects.get(pk=body["assignment_id"])
-    assert body["prompt"] == {"id": prompt.pk, "external_id": "p-0", "prompt": prompt.content}
-    assert [r["id"] for r in body["responses"]] == assignment.display_order
-    assert sorted(assignment.display_order) == sorted(prompt.responses.values_list("pk", flat=True))
+    # The prompt under the assignment's own id, the responses by letter in the display
+    # order: nothing the annotator sees gives the import order (or a gold mark) away.
+    assert body["prompt"] == {
+        "id": assignment.pk,
+        "external_id": f"item-{assignment.pk}",
+        "prompt": prompt.content,
+    }
+    assert [r["id"] for r in body["responses"]] == ["A", "B", "C", "D"]
     assert [r["label"] for r in body["responses"]] == ["A", "B", "C", "D"]
+    texts = dict(prompt.responses.values_list("pk", "text"))
+    assert [r["text"] for r in body["responses"]] == [texts[i] for i in assignment.display_order]
+    assert sorted(assignment.display_order) == sorted(texts)
     assert body["guideline_version"] == 1 and body["allow_ties"] is True
     assert body["criteria"] == project.criteria
     raw = response.content.decode()
@@ -93,7 +111,7 @@ def test_display_orders_differ_between_annotators(project, api):
         client = api(name)
         for _ in range(7):
             body = client.post(f"/api/projects/{project.pk}/next/").json()
-            order = [r["id"] for r in body["responses"]]
+            order = Assignment.objects.get(pk=body["assignment_id"]).display_order
             orders.add(tuple((sorted(order) != order and order) or ("sorted",)))
             client.post(f"/api/assignments/{body['assignment_id']}/skip/", {"reason": "test"})
     assert len(orders) > 1
@@ -111,7 +129,7 @@ def test_an_annotator_never_gets_the_same_prompt_twice(project, alice_next):
     seen = []
     while (response := alice_next()).status_code == 200:
         body = response.json()
-        seen.append(body["prompt"]["id"])
+        seen.append(prompt_of(body))
         assert (
             alice_next.client.post(
                 f"/api/assignments/{body['assignment_id']}/submit/",
@@ -141,13 +159,13 @@ def test_a_prompt_never_gets_more_than_k_live_annotations(project, api, cast):
 def test_prompts_nearest_to_completion_come_first(project, api):
     first, _second, third = import_prompts(project, 3)
     body = api("bob").post(f"/api/projects/{project.pk}/next/").json()
-    assert body["prompt"]["id"] == first.pk
+    assert prompt_of(body) == first.pk
     api("bob").post(
         f"/api/assignments/{body['assignment_id']}/submit/", full_submission(body), format="json"
     )
     Prompt.objects.filter(pk=third.pk).update(live_count=2)
     # third has 2 of 3, first has 1 of 3: third first, then first.
-    assert api("alice").post(f"/api/projects/{project.pk}/next/").json()["prompt"]["id"] == third.pk
+    assert prompt_of(api("alice").post(f"/api/projects/{project.pk}/next/").json()) == third.pk
 
 
 def test_an_expired_lease_returns_its_slot_to_the_pool(project, cast):
@@ -175,7 +193,7 @@ def test_an_expired_lease_whose_slot_is_free_may_still_be_submitted(project, api
     assignment.refresh_from_db()
     assert assignment.status == "expired"
 
-    body = {"responses": [{"id": i} for i in assignment.display_order]}
+    body = {"responses": [{"id": letter} for letter in "ABCD"]}
     response = api("alice").post(
         f"/api/assignments/{assignment.pk}/submit/", full_submission(body), format="json"
     )
@@ -191,7 +209,7 @@ def test_an_expired_lease_whose_slot_was_taken_cannot_be_submitted(project, api,
     assignment = assignment_lease_next(project=project, annotator=cast["alice"], now=long_ago)
     assert assignment_lease_next(project=project, annotator=cast["bob"], now=timezone.now())
 
-    body = {"responses": [{"id": i} for i in assignment.display_order]}
+    body = {"responses": [{"id": letter} for letter in "ABCD"]}
     response = api("alice").post(
         f"/api/assignments/{assignment.pk}/submit/", full_submission(body), format="json"
     )
@@ -349,6 +367,7 @@ def test_submit_stores_everything_and_derives_pairwise_preferences(project, alic
     import_prompts(project, 1)
     body = alice_next().json()
     a, b, c, d = (r["id"] for r in body["responses"])
+    real = response_ids(body)
     submission = full_submission(body)
     submission.update(
         ranking=[[b], [a, c], [d]],
@@ -360,6 +379,13 @@ def test_submit_stores_everything_and_derives_pairwise_preferences(project, alic
         f"/api/assignments/{body['assignment_id']}/submit/", submission, format="json"
     )
     assert response.status_code == 201, response.content
+    # The letters the annotator used, read back: what they saw is what they answered.
+    shown = response.json()
+    assert shown["ranking"] == [[b], sorted([a, c]), [d]]
+    assert shown["critiques"] == {d: "Wrong answer.", a: "Fine."}
+    assert shown["prompt_id"] == body["assignment_id"]
+    # Stored by response id.
+    a, b, c, d = (real[letter] for letter in "ABCD")
     annotation = Annotation.objects.get()
     assert annotation.ranking == [[b], sorted([a, c]), [d]]
     assert annotation.ratings[str(a)] == {"helpfulness": 5, "honesty": 6}
@@ -418,6 +444,7 @@ def test_an_edit_adds_a_version_and_keeps_the_history(project, alice_next):
     response = alice_next.client.post(url, edited, format="json")
 
     assert response.status_code == 201 and response.json()["version"] == 2
+    ids = [response_ids(body)[letter] for letter in ids]
     old, new = Annotation.objects.order_by("version")
     assert (old.is_current, new.is_current) == (False, True)
     assert old.ranking == [[i] for i in ids] and new.ranking == [[i] for i in reversed(ids)]
@@ -484,7 +511,8 @@ def test_leaderboard_ranks_the_models_annotators_prefer(project, api, cast):
         client = api(name)
         while (r := client.post(f"/api/projects/{project.pk}/next/")).status_code == 200:
             body = r.json()
-            ids = sorted((x["id"] for x in body["responses"]), key=lambda i: model_of[i])
+            real = response_ids(body)
+            ids = sorted((x["id"] for x in body["responses"]), key=lambda i: model_of[real[i]])
             client.post(
                 f"/api/assignments/{body['assignment_id']}/submit/",
                 full_submission(body, order=ids),  # model-a best ... model-d worst

@@ -77,11 +77,12 @@ def test_an_annotator_ranks_by_drag_and_keyboard_rates_critiques_and_gets_the_ne
     page.wait_for_selector("#rank-list .rank-item")
 
     letters = page.eval_on_selector_all(
-        "#rank-list .rank-item", "items => items.map(i => [i.dataset.label, +i.dataset.id])"
+        "#rank-list .rank-item", "items => items.map(i => [i.dataset.label, i.dataset.id])"
     )
-    assert [letter for letter, _ in letters] == ["A", "B", "C", "D"]
-    id_of = dict(letters)
+    # The page names the responses by letter only: no response id in it.
+    assert letters == [["A", "A"], ["B", "B"], ["C", "C"], ["D", "D"]]
     assert "model-" not in page.content()  # blind: no model names anywhere on the page
+    assert "p-1" not in page.content() and "p-2" not in page.content()  # nor import ids
 
     # Drag D to the front: D A B C.
     page.drag_and_drop(
@@ -96,18 +97,19 @@ def test_an_annotator_ranks_by_drag_and_keyboard_rates_critiques_and_gets_the_ne
     page.focus('#rank-list .rank-item[data-label="A"]')
     page.keyboard.press("t")
     assert _order(page) == ["D", "C", "B", "A"]
-    ranks = {letter: page.input_value(f'select[name="rank-{id_of[letter]}"]') for letter in "ABCD"}
+    ranks = {letter: page.input_value(f'select[name="rank-{letter}"]') for letter in "ABCD"}
     assert ranks == {"D": "1", "C": "2", "B": "3", "A": "3"}
 
-    for letter, rid in id_of.items():
+    for letter in "ABCD":
         for key, value in [("helpfulness", 6 if letter == "D" else 3), ("honesty", 5)]:
-            page.check(f'input[name="rating-{rid}-{key}"][value="{value}"]', force=True)
-    page.fill(f'textarea[name="critique-{id_of["A"]}"]', "Misses the question.")
-    page.fill(f'textarea[name="critique-{id_of["B"]}"]', "Padded and vague.")
-    page.check(f'input[name="flag-{id_of["B"]}"][value="factual_error"]')
+            page.check(f'input[name="rating-{letter}-{key}"][value="{value}"]', force=True)
+    page.fill('textarea[name="critique-A"]', "Misses the question.")
+    page.fill('textarea[name="critique-B"]', "Padded and vague.")
+    page.check('input[name="flag-B"][value="factual_error"]')
     page.screenshot(path=str(ARTIFACTS / "labelling-ranked.png"), full_page=True)
 
     first = Assignment.objects.get()
+    id_of = dict(zip("ABCD", first.display_order, strict=True))
     page.focus('#rank-list .rank-item[data-label="D"]')
     page.keyboard.press("Enter")  # saves and loads the next item
     page.wait_for_url(lambda url: f"/assignments/{first.pk}/" not in url)
@@ -143,6 +145,7 @@ def test_a_bad_submission_keeps_what_was_typed_and_marks_the_fields(
     page.focus('#rank-list .rank-item[data-label="B"]')
     page.keyboard.press("1")
     rid = page.get_attribute('#rank-list .rank-item[data-label="C"]', "data-id")
+    assert rid == "C"
     page.fill(f'textarea[name="critique-{rid}"]', "Keep this text.")
     page.click("#submit")
 

@@ -9,6 +9,7 @@ from labelling.guidelines import RelabelFilters, guideline_publish, relabel_requ
 from labelling.importing import prompts_import
 from labelling.models import (
     Annotation,
+    Assignment,
     AuditEvent,
     GuidelineAcknowledgement,
     GuidelineVersion,
@@ -388,8 +389,13 @@ def test_relabelling_can_target_prompts_with_low_agreement(api, project, cast):
         client = api(name)
         for _ in range(2):
             body = client.post(f"/api/projects/{project.pk}/next/").json()
-            ids = sorted(r["id"] for r in body["responses"])
-            if body["prompt"]["external_id"] == reverse_on:
+            # Letters in the order of the responses' ids, so both rank them alike.
+            assignment = Assignment.objects.get(pk=body["assignment_id"])
+            ids = [
+                letter
+                for _rid, letter in sorted(zip(assignment.display_order, "ABCD", strict=True))
+            ]
+            if assignment.prompt.external_id == reverse_on:
                 ids.reverse()
             client.post(
                 f"/api/assignments/{body['assignment_id']}/submit/",
@@ -427,10 +433,11 @@ def test_the_page_gate_applies_after_saving_an_item_too(client, project, cast):
 
     assignment = Assignment.objects.get()
     assert held == f"/assignments/{assignment.pk}/"
-    form = {f"rank-{rid}": str(n + 1) for n, rid in enumerate(assignment.display_order)}
-    for rid in assignment.display_order:
-        form[f"rating-{rid}-helpfulness"] = "4"
-        form[f"rating-{rid}-honesty"] = "4"
+    # The form names the responses by the letters alice sees.
+    form = {f"rank-{letter}": str(n + 1) for n, letter in enumerate("ABCD")}
+    for letter in "ABCD":
+        form[f"rating-{letter}-helpfulness"] = "4"
+        form[f"rating-{letter}-honesty"] = "4"
     response = client.post(held, form)
     assert response.status_code == 302
     assert response["Location"] == f"/projects/{project.pk}/guidelines/acknowledge/"

@@ -149,8 +149,8 @@ def test_a_rejected_slot_goes_back_to_the_pool_and_the_annotator_cannot_edit_it(
     response = api("bob").post(
         f"/api/assignments/{bobs.assignment_id}/submit/",
         {
-            "ranking": best_first(sorted(bobs.display_order)),
-            "ratings": {str(r): {"helpfulness": 2, "honesty": 2} for r in bobs.display_order},
+            "ranking": best_first(list("ABCD")),
+            "ratings": {letter: {"helpfulness": 2, "honesty": 2} for letter in "ABCD"},
         },
         format="json",
     )

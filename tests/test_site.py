@@ -295,7 +295,8 @@ def test_project_page_escapes_prompt_text(client, project):
         actor=None,
         now=timezone.now(),
     )
-    client.login(username="alice", password=PASSWORD)
+    # The project page lists prompts to those who may see them (not to annotators).
+    client.login(username="adam", password=PASSWORD)
     page = client.get(f"/projects/{project.pk}/").content.decode()
     assert hostile not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 
