@@ -4,6 +4,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import Http404
 
 from exports.models import Export
+from labelling.inputs import ascii_int
 from labelling.models import Membership
 from labelling.selectors import project_get_for_member
 
@@ -13,10 +14,9 @@ EXPORTERS = [Membership.Role.ADMIN, Membership.Role.ENGINEER]
 def export_get_for_member(*, user: AbstractBaseUser, export_id: object) -> Export:
     """The export if `user` is an admin or engineer of its project: 404 for anyone who
     is not a member (they learn nothing), 403 for a member with another role."""
-    try:
-        pk = int(str(export_id))
-    except ValueError:
-        raise Http404 from None
+    pk = ascii_int(export_id)
+    if pk is None:
+        raise Http404
     export = Export.objects.select_related("created_by").filter(pk=pk).first()
     if export is None:
         raise Http404

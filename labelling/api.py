@@ -15,7 +15,7 @@ from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +30,7 @@ from labelling.guidelines import (
     relabel_request,
 )
 from labelling.importing import ImportRejected, prompts_import
+from labelling.inputs import StrictJSONParser, ascii_int
 from labelling.models import Membership
 from labelling.queue import assignment_next, assignment_skip
 from labelling.services import (
@@ -70,7 +71,7 @@ class TokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     # Form fields too, so `curl -d username=... -d password=...` works as the README says.
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [StrictJSONParser, FormParser]
 
     @extend_schema(
         request=s.TokenRequestSerializer,
@@ -348,10 +349,10 @@ def _guideline_versions(params, *, allowed: set[str]) -> list[int]:
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ValidationError({name: [_("Unknown filter.")] for name in unknown})
-    versions = params.getlist("guideline_version")
-    if not all(v.isdigit() for v in versions):
+    versions = [ascii_int(v) for v in params.getlist("guideline_version")]
+    if not all(v is not None and v >= 1 for v in versions):
         raise ValidationError({"guideline_version": [_("Whole numbers only.")]})
-    return [int(v) for v in versions]
+    return versions
 
 
 class AnnotationsView(ListAPIView):

@@ -113,10 +113,15 @@ PUBLIC = {("/api/auth/token/", "post"), ("/api/schema/", "get")}
 
 def schema_error_responses(result, generator, request, public):
     """drf-spectacular post-processing: document the error answers every operation can
-    give in the one envelope: 401 (no or bad token), 403 (a member without the role),
-    404 (not a member, no such object, or a list page past its end)."""
+    give in the one envelope: 400 (labelling.inputs refuses any request's query string),
+    401 (no or bad token), 403 (a member without the role), 404 (not a member, no such
+    object, or a list page past its end)."""
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     reasons = {
+        "400": (
+            "The request has errors: a field's value, or a query parameter the strict input "
+            "layer refuses (NUL, control characters, direction overrides)."
+        ),
         "401": "Not authenticated.",
         "403": "A member without the role this needs.",
         "404": "No such object (or not a member of its project), or no such page.",

@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
 from labelling.guidelines import METADATA_KEY
+from labelling.inputs import ascii_int
 from labelling.models import Membership
 from labelling.visibility import labels_by_letter
 
@@ -42,15 +43,15 @@ def form_values(post, *, response_ids: list, criteria: list[dict]) -> dict:
         flags["all"] = ["none_acceptable"]
     return {
         "rank": {
-            rid: int(post[f"rank-{rid}"])
+            rid: rank
             for rid in response_ids
-            if post.get(f"rank-{rid}", "").isdigit()
+            if (rank := ascii_int(post.get(f"rank-{rid}", ""))) is not None
         },
         "ratings": {
             rid: {
-                c["key"]: int(value)
+                c["key"]: _signed(value)
                 for c in criteria
-                if (value := post.get(f"rating-{rid}-{c['key']}", "")).lstrip("-").isdigit()
+                if _signed(value := post.get(f"rating-{rid}-{c['key']}", "")) is not None
             }
             for rid in response_ids
         },
@@ -58,6 +59,12 @@ def form_values(post, *, response_ids: list, criteria: list[dict]) -> dict:
         "flags": flags,
         "comment": post.get("comment", ""),
     }
+
+
+def _signed(text: str) -> int | None:
+    """A whole number typed in a form: ASCII digits, perhaps after a minus sign."""
+    number = ascii_int(text.removeprefix("-"))
+    return None if number is None else (-number if text.startswith("-") else number)
 
 
 def labels_from_values(values: dict, *, response_ids: list) -> dict:

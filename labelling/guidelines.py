@@ -9,6 +9,7 @@ from difflib import SequenceMatcher
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef
+from django.db.models.fields.json import KeyTransform
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -154,8 +155,12 @@ def relabel_candidates(*, project: Project, filters: RelabelFilters):
     )
     if filters.versions:
         prompts = prompts.filter(Exists(annotated.filter(guideline_version__in=filters.versions)))
-    for key, value in (filters.metadata or {}).items():
-        prompts = prompts.filter(**{f"metadata__{key}": value})
+    for index, (key, value) in enumerate(sorted((filters.metadata or {}).items())):
+        # The key is one JSON key, never a lookup: an explicit key transform compared
+        # by equality, so "contains" or "a__b" name keys, not operators.
+        prompts = prompts.alias(**{f"_metadata_{index}": KeyTransform(key, "metadata")}).filter(
+            **{f"_metadata_{index}": value}
+        )
     if filters.prompt_ids:
         prompts = prompts.filter(pk__in=filters.prompt_ids)
     if filters.max_agreement is not None:
@@ -181,9 +186,10 @@ def relabel_request(
     if not 1 <= annotations_wanted <= 50:
         raise DomainError(_("Ask for 1 to 50 fresh annotations."), field="annotations_wanted")
     for key in filters.metadata or {}:
-        # A plain key only: "__" would make the rest of it a database lookup.
-        if not METADATA_KEY.fullmatch(key):
-            raise DomainError(_("Unknown metadata key %(key)s.") % {"key": key}, field="metadata")
+        if not isinstance(key, str) or not 0 < len(key) <= 200:
+            raise DomainError(
+                _("A metadata key is a name of 1 to 200 characters."), field="metadata"
+            )
     with transaction.atomic():
         return _relabel(
             project=project,

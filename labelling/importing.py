@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from labelling.inputs import json_problems
 from labelling.models import AuditEvent, Project, Prompt, Response
 from labelling.services import audit_record
 
@@ -155,7 +156,7 @@ def _check_line(raw: bytes, line: int, project: Project, report: _Report) -> Pro
             report.add(line, where, message)
         return None
 
-    ok = True
+    ok = _check_text(item, line, report)
     expected = project.responses_per_prompt
     if len(item.responses) != expected:
         report.add(
@@ -191,6 +192,34 @@ def _check_line(raw: bytes, line: int, project: Project, report: _Report) -> Pro
     if item.gold is not None:
         ok = _check_gold(item, line, project, report) and ok
     return item if ok else None
+
+
+def _check_text(item: PromptIn, line: int, report: _Report) -> bool:
+    """The strict input layer (labelling.inputs) over a line: no NUL, control characters
+    or lone surrogates anywhere, metadata nested at most MAX_DEPTH deep, and no
+    direction overrides in ids (model output and model names may hold them: they are
+    shown escaped, as written)."""
+    problems: list[tuple[str, str]] = []
+    names = [("external_id", item.external_id)]
+    texts: list[tuple[str, object]] = [("metadata", item.metadata), ("gold", item.gold)]
+    if isinstance(item.prompt, str):
+        texts.append(("prompt", item.prompt))
+    else:
+        texts += [(f"prompt.{i}.content", m.content) for i, m in enumerate(item.prompt)]
+    for i, response in enumerate(item.responses):
+        names.append((f"responses.{i}.external_id", response.external_id))
+        texts += [
+            (f"responses.{i}.model", response.model),
+            (f"responses.{i}.text", response.text),
+            (f"responses.{i}.metadata", response.metadata),
+        ]
+    for where, value in names:
+        problems += json_problems(value, path=where)
+    for where, value in texts:
+        problems += json_problems(value, path=where, typed=False)
+    for where, message in sorted(set(problems)):
+        report.add(line, where, message)
+    return not problems
 
 
 def _check_gold(item: PromptIn, line: int, project: Project, report: _Report) -> bool:

@@ -19,6 +19,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from labelling.inputs import ascii_int
 from labelling.models import (
     Adjudication,
     Annotation,
@@ -88,10 +89,11 @@ def with_annotation_counts(prompts: QuerySet[Prompt]) -> QuerySet[Prompt]:
 
 
 def prompt_get_for_review(*, project: Project, prompt_id: object) -> Prompt:
-    try:
-        return Prompt.objects.get(project=project, pk=int(str(prompt_id)))
-    except (ValueError, Prompt.DoesNotExist):
-        raise Http404 from None
+    pk = ascii_int(prompt_id)
+    prompt = Prompt.objects.filter(project=project, pk=pk).first() if pk is not None else None
+    if prompt is None:
+        raise Http404
+    return prompt
 
 
 @dataclass

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
+from labelling.inputs import ascii_int
 from labelling.models import Annotation, Assignment, Membership, Project, Prompt
 from labelling.queue import open_prompts_count
 from labelling.rows import columns_as, instance_from_row
@@ -35,10 +36,9 @@ def project_get_for_member(
 ) -> Project:
     """The project if `user` is a member (404 otherwise, so outsiders learn nothing),
     with one of `roles` if given (403: a member may know the project exists)."""
-    try:
-        pk = int(str(project_id))
-    except ValueError:
-        raise Http404 from None
+    pk = ascii_int(project_id)
+    if pk is None:
+        raise Http404
     if not user.is_authenticated:
         raise Http404
     # One hand-written query for the project and the user's role in it: every API call
@@ -117,10 +117,9 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: objec
     visible, not even its existence), with its project; its prompt is read if asked for.
 
     One hand-written query, as for project_get_for_member: every submit asks this first."""
-    try:
-        pk = int(str(assignment_id))
-    except ValueError:
-        raise Http404 from None
+    pk = ascii_int(assignment_id)
+    if pk is None:
+        raise Http404
     found = list(
         Assignment.objects.raw(
             f"SELECT a.*, {columns_as(Project, table='p', prefix='project__')}"  # noqa: S608

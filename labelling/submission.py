@@ -17,6 +17,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from labelling.inputs import ascii_int
 from labelling.models import FLAGS, Annotation, Assignment, AuditEvent, Project, Prompt
 from labelling.queue import slot_claim
 from labelling.review import prompt_review_refresh
@@ -66,13 +67,7 @@ class Names:
     def parse(self, value: Any) -> int | None:
         if self.letters:
             return self.by_letter.get(value) if isinstance(value, str) else None
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        return None
+        return ascii_int(value)
 
     def show(self, rid: int) -> str:
         return self.letter_of[rid] if self.letters else str(rid)
@@ -201,7 +196,7 @@ def _check_ratings(value, known: set[int], criteria: list[dict], errors, names: 
             if key not in scores:
                 continue
             score, (low, high) = scores[key], criterion["scale"]
-            if isinstance(score, str) and score.lstrip("-").isdigit():
+            if isinstance(score, str) and ascii_int(score.removeprefix("-")) is not None:
                 score = int(score)
             if isinstance(score, bool) or not isinstance(score, int):
                 errors.append((f"ratings.{shown}.{key}", _("Must be a whole number.")))

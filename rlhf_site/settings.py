@@ -58,6 +58,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Query strings and form fields: no NUL, control characters or direction overrides
+    # (labelling.inputs); JSON bodies are checked by the API's parser.
+    "labelling.inputs.StrictInputMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -205,7 +208,8 @@ REST_FRAMEWORK = {
     # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header.
     # JSON bodies only (the import endpoint adds its own JSONL and upload parsers): one
     # way to send data, as the schema documents.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Every JSON body passes the strict input layer (labelling.inputs).
+    "DEFAULT_PARSER_CLASSES": ["labelling.inputs.StrictJSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "labelling.authentication.TokenAuthentication",

@@ -367,13 +367,46 @@ def test_statistics_and_exports_can_be_restricted_to_guideline_versions(api, pro
     assert preferences_for(project=project, include_ties=False).count() == 18
 
 
-@pytest.mark.parametrize("key", ["domain__contains", "a__b", "__class__", "has space", "9lives"])
-def test_relabel_metadata_keys_cannot_become_lookups(api, project, key):
-    response = api("adam").post(
-        f"/api/projects/{project.pk}/relabel/", {"metadata": {key: "x"}}, format="json"
+def test_relabel_metadata_keys_are_keys_and_values_compare_by_equality(api, project, cast):
+    """issue 15: no metadata key can become a database lookup or transform. "contains"
+    or "domain__contains" name keys of the prompt's metadata, nothing else."""
+    project.annotations_per_prompt = 1
+    project.save()
+    lines = [
+        prompt_line("p-0", metadata={"domain": "maths", "contains": "x"}),
+        prompt_line("p-1", metadata={"domain": "mathsy", "domain__contains": "math"}),
+        prompt_line("p-2", metadata={"domain": ["maths"]}),
+    ]
+    prompts_import(
+        project=project, stream=io.BytesIO(jsonl(*lines)), actor=None, now=timezone.now()
     )
-    assert response.status_code == 400
-    assert response.json()["errors"][0]["field"] == "metadata"
+    client = api("alice")
+    for _ in lines:
+        label_one(client, project)
+    publish(project, cast)
+    raised = []
+    for metadata in (
+        {"contains": "x"},  # the key "contains", not JSON containment
+        {"domain__contains": "math"},  # the key "domain__contains", not a substring
+        {"domain": "maths"},  # equal: not "mathsy", not ["maths"]
+        {"domain": ["maths"]},
+        {"__class__": "x"},
+        {"has space": "x"},
+    ):
+        request = relabel(project, cast, metadata=metadata)
+        raised.append(sorted(Prompt.objects.filter(target=2).values_list("external_id", flat=True)))
+        assert request.prompts_raised == len(raised[-1])
+        Prompt.objects.update(target=1)
+    assert raised == [["p-0"], ["p-1"], ["p-0"], ["p-2"], [], []]
+
+
+def test_relabel_metadata_keys_must_be_names(api, project):
+    for key in ("", "k" * 201):
+        response = api("adam").post(
+            f"/api/projects/{project.pk}/relabel/", {"metadata": {key: "x"}}, format="json"
+        )
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["field"] == "metadata"
 
 
 def test_relabelling_can_target_prompts_with_low_agreement(api, project, cast):

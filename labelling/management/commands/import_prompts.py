@@ -7,13 +7,15 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from labelling.importing import ImportRejected, iter_lines, prompts_import
+from labelling.inputs import ascii_int
 from labelling.models import Project
 
 
 def project_by_id_or_name(ref: str) -> Project:
     project = None
-    if ref.isdigit():
-        project = Project.objects.filter(pk=int(ref)).first()
+    pk = ascii_int(ref)
+    if pk is not None:
+        project = Project.objects.filter(pk=pk).first()
     project = project or Project.objects.filter(name=ref).first()
     if project is None:
         raise CommandError(f"No project with id or name {ref!r}.")
