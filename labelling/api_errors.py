@@ -5,6 +5,8 @@ while the database is away for a moment (pages answer 503 then too).
 import problems), so a script can point at what to fix.
 """
 
+import json
+import logging
 import sys
 
 from django.core.exceptions import PermissionDenied
@@ -18,6 +20,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from labelling.services import DomainError
+from rlhf_site.errors import SERVER_ERROR
 
 
 def _flatten(detail, prefix: str = "") -> list[dict]:
@@ -36,6 +39,8 @@ def _flatten(detail, prefix: str = "") -> list[dict]:
         return out
     return [{"field": prefix, "message": str(detail)}]
 
+
+logger = logging.getLogger("django.request")
 
 UNAVAILABLE = _("The database is unavailable for a moment; try again.")
 
@@ -68,9 +73,16 @@ def exception_handler(exc, context):
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
-    if response is not None:
-        detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
-        response.data = {"detail": str(detail), "errors": []}
+    if response is None:
+        # A failure of ours: logged with its traceback, answered with the envelope and
+        # nothing of the failure (with DEBUG on too, where Django's page would show the
+        # settings and the environment).
+        request = context.get("request")
+        logger.error("Internal Server Error: %s", getattr(request, "path", "?"), exc_info=exc)
+        set_rollback()
+        return Response(json.loads(SERVER_ERROR), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
+    response.data = {"detail": str(detail), "errors": []}
     return response
 
 
@@ -101,10 +113,7 @@ def api_server_error(request):
         response["Retry-After"] = "1"
         return response
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {"detail": "The server failed on this request; it is logged.", "errors": []},
-            status=500,
-        )
+        return HttpResponse(SERVER_ERROR, status=500, content_type="application/json")
     return server_error(request)
 
 

@@ -12,6 +12,11 @@ urlpatterns = [
     path(
         "assignments/<id:assignment_id>/skip/", views.assignment_skip_page, name="assignment-skip"
     ),
+    path(
+        "assignments/<id:assignment_id>/responses/<letter:letter>/",
+        views.assignment_response_page,
+        name="assignment-response",
+    ),
     path("projects/<id:project_id>/guidelines/", views.guidelines_page, name="guidelines"),
     path("projects/<id:project_id>/guidelines/new/", views.guideline_new, name="guideline-new"),
     path(
@@ -36,6 +41,11 @@ urlpatterns = [
         "projects/<id:project_id>/review/<id:prompt_id>/",
         views.review_prompt_page,
         name="review-prompt",
+    ),
+    path(
+        "projects/<id:project_id>/review/<id:prompt_id>/responses/<id:response_id>/",
+        views.review_response_page,
+        name="review-response",
     ),
     path(
         "projects/<id:project_id>/review/<id:prompt_id>/reject/<id:annotation_id>/",

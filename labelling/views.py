@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -34,9 +34,9 @@ from labelling.guidelines import (
     word_diff,
 )
 from labelling.importing import ImportRejected, prompts_import
-from labelling.models import Annotation, Assignment, Membership, Project
+from labelling.models import Annotation, Assignment, Membership, Project, Response
 from labelling.queue import assignment_next, assignment_skip
-from labelling.rendering import render_markdown
+from labelling.rendering import render_folded, render_markdown
 from labelling.review import (
     annotation_reject,
     prompt_adjudicate,
@@ -244,6 +244,8 @@ def _labelling_context(request, assignment, *, errors=(), initial=None, current=
     cards = [
         {
             **response,
+            # Long responses are sent folded: their beginning, and a link to the whole.
+            "html_left_out": render_folded(response["text"]),
             "rank": initial.get("rank", {}).get(response["id"]),
             "ratings": initial.get("ratings", {}).get(response["id"], {}),
             "critique": initial.get("critiques", {}).get(response["id"], ""),
@@ -334,6 +336,34 @@ def _assignment_submit(request, assignment):
     else:
         messages.success(request, _("Saved. Here is the next one."))
     return _go_to_next(request, project)
+
+
+@login_required
+def assignment_response_page(request, assignment_id: int, letter: str):
+    """One response of the annotator's own item, whole (a long one is folded on the
+    labelling page): a page, or with `?fragment=1` the rendered text for the page's
+    "show all" to put in place."""
+    assignment = selectors.assignment_get_for_annotator(
+        user=request.user, assignment_id=assignment_id
+    )
+    shown = {r["id"]: r for r in item_for_annotator(assignment=assignment)["responses"]}
+    if letter not in shown:
+        raise Http404
+    return _response_whole(
+        request,
+        text=shown[letter]["text"],
+        title=_("Response %(letter)s") % {"letter": letter},
+        back=reverse("assignment", args=[assignment.pk]),
+    )
+
+
+def _response_whole(request, *, text: str, title: str, back: str):
+    html = render_markdown(text)
+    if request.GET.get("fragment") == "1":
+        return HttpResponse(html)
+    return render(
+        request, "labelling/response_whole.html", {"title": title, "html": html, "back": back}
+    )
 
 
 @login_required
@@ -566,6 +596,7 @@ def review_prompt_page(request, project_id: int, prompt_id: int):
                     "letter": letters[r.pk],
                     "rank": rank_of.get(r.pk),
                     "score": review.scores.get(r.pk),
+                    "html_left_out": render_folded(r.text),
                 }
                 for r in responses
             ],
@@ -582,6 +613,20 @@ def review_prompt_page(request, project_id: int, prompt_id: int):
             ),
             "upcoming": upcoming,
         },
+    )
+
+
+@login_required
+def review_response_page(request, project_id: int, prompt_id: int, response_id: int):
+    """One response of a prompt under review, whole."""
+    project = _review_project(request, project_id)
+    prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
+    response = get_object_or_404(Response, prompt=prompt, pk=response_id)
+    return _response_whole(
+        request,
+        text=response.text,
+        title=f"{prompt.external_id} · {response.external_id}",
+        back=reverse("review-prompt", args=[project.pk, prompt.pk]),
     )
 
 

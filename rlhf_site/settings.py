@@ -17,6 +17,7 @@ from rlhf_site.env import env_bool, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", default=False)
+DEVELOPMENT_KEY = "django-insecure-local-development-only-never-in-production"
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
@@ -27,7 +28,17 @@ if not SECRET_KEY:
             "or set DEBUG=true for local development."
         )
     # Only ever used with DEBUG on, where `check --deploy` complains anyway.
-    SECRET_KEY = "django-insecure-local-development-only-never-in-production"  # noqa: S105
+    SECRET_KEY = DEVELOPMENT_KEY
+elif not DEBUG and (len(SECRET_KEY) < 50 or SECRET_KEY == DEVELOPMENT_KEY):
+    # Sessions, CSRF tokens, password-reset links and rater pseudonyms all rest on it.
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for production: it must be at least 50 characters and "
+        "not the development key "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
+# With DEBUG on (make run), an error page shows neither settings nor the environment:
+# the traceback goes to the console only (rlhf_site.errors).
+DEFAULT_EXCEPTION_REPORTER = "rlhf_site.errors.QuietExceptionReporter"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

@@ -25,8 +25,21 @@ class IdConverter:
         return str(value)
 
 
-# Registered before the apps' URLconfs are included: they use it.
+class LetterConverter:
+    """A response's letter in an assignment: A to I."""
+
+    regex = "[A-I]"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+# Registered before the apps' URLconfs are included: they use them.
 register_converter(IdConverter, "id")
+register_converter(LetterConverter, "letter")
 
 # Under /api/, errors without a view of their own are JSON too.
 handler404 = "labelling.api_errors.api_not_found"

@@ -108,12 +108,17 @@ PAGE_CASES = [
      {"alice": 200, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 302}),
     ("post", "/assignments/{aid}/skip/", {"reason": "unclear prompt"},
      {"alice": 302, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 302}),
+    # A whole response of alice's own item ({letter} is A).
+    ("get", "/assignments/{aid}/responses/{letter}/", None,
+     {"alice": 200, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 302}),
     # Review: the one place annotators' work is shown to someone else, reviewers and
     # admins only. {prid} is the prompt of {nid}, bob's annotation; empty forms are
     # refused with a message and a redirect, so 302 means "reached the service".
     ("get", "/projects/{pid}/review/", None,
      {"alice": 403, "rita": 200, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 302}),
     ("get", "/projects/{pid}/review/{prid}/", None,
+     {"alice": 403, "rita": 200, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("get", "/projects/{pid}/review/{prid}/responses/{rid}/", None,
      {"alice": 403, "rita": 200, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 302}),
     ("post", "/projects/{pid}/review/{prid}/reject/{nid}/", {"reason": ""},
      {"alice": 403, "rita": 302, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
@@ -233,6 +238,8 @@ def test_page_permissions(
         aid=alices_assignment.pk,
         prid=bobs_annotation.prompt_id,
         nid=bobs_annotation.pk,
+        rid=bobs_annotation.ranking[0][0],
+        letter="A",
     )
     response = getattr(client, method)(url, body or {})
     assert response.status_code == expected
@@ -259,6 +266,8 @@ def test_every_url_of_ours_is_in_the_tables():
         .replace("<id:prompt_id>", "{prid}")
         .replace("<id:annotation_id>", "{nid}")
         .replace("<id:export_id>", "{eid}")
+        .replace("<id:response_id>", "{rid}")
+        .replace("<letter:letter>", "{letter}")
         for route in _paths(get_resolver())
         if not route.startswith(("admin/", "accounts/"))
     }

@@ -180,3 +180,65 @@ def test_a_connection_that_worked_a_moment_ago_is_used_without_a_check(persisten
         _backend_pid()
     close_old_connections()  # that request ends: Django drops the broken connection
     assert _backend_pid() != before
+
+
+# --- errors that leak nothing (issue 15 point 10) -----------------------------------------------
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_an_error_page_shows_no_setting_and_no_environment(client, settings, monkeypatch, debug):
+    """make run serves with DEBUG on; Django's technical error page would print the
+    settings and, under runserver, the process's environment."""
+    from django.test import Client
+
+    monkeypatch.setenv("CANARY_TOKEN", "env-canary-4242")
+    settings.DEBUG = debug
+    settings.ROOT_URLCONF = "tests.urls_failing"
+    quiet = Client(raise_request_exception=False)
+    for path, kind in (
+        ("/failing/", "text/html"),
+        ("/api/failing/", "application/json"),
+        ("/api/failing-plain/", "application/json"),
+    ):
+        response = quiet.get(path, HTTP_ACCEPT=kind)
+        body = response.content.decode()
+        assert response.status_code == 500, path
+        for leak in ("env-canary-4242", "CANARY_TOKEN", settings.SECRET_KEY, "DATABASES",
+                     "sk-test-canary", "Traceback", "RuntimeError"):  # fmt: skip
+            assert leak not in body, (debug, path, leak)
+    page = quiet.get("/failing/", HTTP_ACCEPT="text/html").content.decode()
+    assert "Something went wrong on our side" in page
+    api = quiet.get("/api/failing/", HTTP_ACCEPT="application/json")
+    assert api.json() == {
+        "detail": "The server failed on this request; it is logged.",
+        "errors": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "refused"),
+    [
+        ("short-key", True),
+        ("django-insecure-local-development-only-never-in-production", True),
+        ("k" * 49, True),
+        ("k" * 50, False),
+    ],
+)
+def test_a_weak_secret_key_stops_a_production_start(key, refused):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": key,
+        "DJANGO_SETTINGS_MODULE": "rlhf_site.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert (result.returncode != 0) == refused, result.stderr[-500:]
+    if refused:
+        assert "SECRET_KEY is too weak" in result.stderr

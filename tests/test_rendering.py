@@ -1,0 +1,121 @@
+"""The renderer of model output is linear and bounded (issue 15 point 2): highlighting in
+an allow-list of languages, a line at a time, within a budget; huge texts shown escaped;
+long responses folded on the pages with "show all"."""
+
+import io
+import time
+
+import pytest
+from django.utils import timezone
+
+from labelling.importing import prompts_import
+from labelling.queue import assignment_lease_next
+from labelling.rendering import (
+    FOLD_CHARS,
+    HIGHLIGHT_BUDGET,
+    HIGHLIGHT_LINE,
+    LANGUAGES,
+    MARKDOWN_MAX,
+    render_markdown,
+)
+from tests.conftest import PASSWORD, jsonl, prompt_line
+
+# Inputs that trip regular expressions: runs of one character or a short unit, tabs and
+# nesting. Each is repeated to the size asked for.
+ADVERSARIAL = [
+    "a", " ", "\t", "a\n", "\t\n", "  \n", "(", "[", "{", "'", '"', "`", "/*", "<!--", "#",
+    "\\", "<", "${", "$(", "'a", '"\\', "a.", "a ", ";", ",", ")", "~", "0x", "::", "->",
+]  # fmt: skip
+
+
+def _code(language: str, unit: str, size: int) -> str:
+    return f"```{language}\n{(unit * (size // len(unit) + 1))[:size]}\n```\n"
+
+
+def _seconds(text: str, tries: int = 2) -> float:
+    best = float("inf")
+    for _ in range(tries):
+        start = time.perf_counter()
+        render_markdown(text)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def test_only_allowed_languages_are_highlighted():
+    assert '<span class="k">def</span>' in render_markdown("```python\ndef f(): pass\n```")
+    plain = render_markdown("```brainfuck\n+++[>+<-]\n```")
+    assert "<span" not in plain and "+++[&gt;+&lt;-]" in plain
+    assert "<span" not in render_markdown("```\nno language\n```")
+
+
+def test_long_lines_and_code_past_the_budget_stay_plain():
+    long_line = "x = 1  # " + "a" * HIGHLIGHT_LINE
+    html = render_markdown(f"```python\ndef f(): pass\n{long_line}\n```")
+    assert '<span class="k">def</span>' in html and ("a" * HIGHLIGHT_LINE) in html
+    lines = "\n".join(["def f(): pass"] * (HIGHLIGHT_BUDGET // 10))
+    html = render_markdown(f"```python\n{lines}\n```\n\n```python\ndef g(): pass\n```")
+    assert html.count('<span class="k">def</span>') < HIGHLIGHT_BUDGET // 10
+
+
+def test_a_huge_text_is_shown_escaped_without_markdown():
+    text = "<b>**bold**</b> " * (MARKDOWN_MAX // 10)
+    html = render_markdown(text)
+    assert html.startswith('<pre class="plain-text">') and "<strong>" not in html
+    assert "&lt;b&gt;**bold**&lt;/b&gt;" in html
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", sorted(set(LANGUAGES.values())))
+def test_every_allowed_lexer_grows_linearly_on_adversarial_input(language):
+    """Four times the text should take about four times as long; a quadratic lexer takes
+    sixteen. The bound, 10, leaves room for a noisy machine and for memory (measured:
+    5-7 times for linear work that outgrows the caches); the small size is large enough
+    for the timer."""
+    for unit in ADVERSARIAL:
+        small = _seconds(_code(language, unit, 2_000))
+        big = _seconds(_code(language, unit, 8_000))
+        assert big < max(small, 0.002) * 10, (language, unit, small, big)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", ["\\", "&", "a\n", "*_", "a*", "](", "> \n", "- \n", "`", "["])
+def test_markdown_grows_linearly_on_adversarial_input(unit):
+    small = _seconds((unit * 30_000)[:30_000])
+    big = _seconds((unit * 120_000)[:120_000])
+    assert big < max(small, 0.002) * 10, (unit, small, big)
+
+
+@pytest.fixture
+def long_item(project, cast):
+    long_text = "\n".join(f"Line {i}: " + "word " * 20 for i in range(1_500))  # ~160 KB
+    item = prompt_line("p-1")
+    for response in item["responses"]:
+        response["text"] = long_text + "\n\nTHE END"
+    prompts_import(project=project, stream=io.BytesIO(jsonl(item)), actor=None, now=timezone.now())
+    return assignment_lease_next(project=project, annotator=cast["alice"], now=timezone.now())
+
+
+def test_a_long_response_is_sent_folded_with_show_all(client, project, long_item):
+    client.login(username="alice", password=PASSWORD)
+    page = client.get(f"/assignments/{long_item.pk}/").content.decode()
+    assert "THE END" not in page and "Line 10:" in page
+    assert page.count("Show all (") == 4
+    assert len(page) < 4 * FOLD_CHARS * 2 + 30_000  # not the 640 KB of the four texts
+    whole = client.get(f"/assignments/{long_item.pk}/responses/B/")
+    assert whole.status_code == 200 and "THE END" in whole.content.decode()
+    fragment = client.get(f"/assignments/{long_item.pk}/responses/B/?fragment=1").content.decode()
+    assert fragment.startswith("<p>") and "THE END" in fragment and "<html" not in fragment
+    assert client.get(f"/assignments/{long_item.pk}/responses/I/").status_code == 404
+
+
+def test_the_review_page_folds_long_responses_too(client, project, cast, long_item):
+    from tests.conftest import annotate
+
+    annotate(project, cast["bob"])
+    client.login(username="rita", password=PASSWORD)
+    prompt = long_item.prompt
+    page = client.get(f"/projects/{project.pk}/review/{prompt.pk}/").content.decode()
+    assert "THE END" not in page and page.count("Show all (") == 4
+    response = prompt.responses.first()
+    whole = client.get(f"/projects/{project.pk}/review/{prompt.pk}/responses/{response.pk}/")
+    assert "THE END" in whole.content.decode()
