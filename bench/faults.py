@@ -197,6 +197,9 @@ def scoring_killed(env: dict, prompts: int) -> list[str]:
     folder = build_tiny_reward_model(Path(tempfile.mkdtemp(prefix="faults-model-")) / "rm")
     # Small enough for the retried task to finish within the short task timeout.
     project = build(prompts, now=timezone.now())
+    from ranking.models import RegisteredRewardModel
+
+    RegisteredRewardModel.objects.get_or_create(name=str(folder), source=str(folder))
     project.reward_model = str(folder)
     project.save(update_fields=["reward_model"])
     responses = Response.objects.filter(prompt__project=project).count()

@@ -100,8 +100,7 @@ def main() -> None:
         "external_id": "big-1",
         "prompt": "Answer at length.",
         "responses": [
-            {"external_id": f"r{i}", "model": f"m-{i}", "text": response_text(i)}
-            for i in range(9)
+            {"external_id": f"r{i}", "model": f"m-{i}", "text": response_text(i)} for i in range(9)
         ],
     }
     prompts_import(

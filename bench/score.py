@@ -101,7 +101,7 @@ def main() -> None:
     from django.utils import timezone
 
     from labelling.models import Prompt, Response
-    from ranking.models import ResponseScore, ScoringJob
+    from ranking.models import RegisteredRewardModel, ResponseScore, ScoringJob
     from ranking.scoring import BATCH, reward_model_load, scoring_run
     from tests.reward_model import build_tiny_reward_model
 
@@ -113,6 +113,8 @@ def main() -> None:
     project = build(args.prompts, now=now)
     total = Response.objects.filter(prompt__project=project).count()
 
+    # Staff register the model: the only kind a project may name.
+    RegisteredRewardModel.objects.get_or_create(name=str(folder), source=str(folder))
     model = reward_model_load(str(folder))
     contents = dict(Prompt.objects.filter(project=project).values_list("pk", "content"))
     pairs = [

@@ -46,6 +46,7 @@ from labelling.visibility import (
     annotator_names,
     item_for_annotator,
     project_fields_for,
+    pseudonym_owners,
 )
 from ranking.agreement import agreement_report, agreement_shown, labels_load, model_leaderboard
 from ranking.raters import KEYS as RATER_KEYS
@@ -371,12 +372,31 @@ class AnnotationsView(ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
-        project = selectors.project_get_for_member(
-            user=self.request.user,
-            project_id=self.kwargs["project_id"],
-            roles=[Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER],
+    def get_serializer_context(self):
+        """Each annotation's annotator as this viewer may see them (labelling.visibility):
+        usernames for admins and reviewers, pseudonyms for engineers."""
+        context = super().get_serializer_context()
+        project = self._project()
+        owners = pseudonym_owners(project=project)
+        context["annotator_names"] = annotator_names(
+            project=project,
+            viewer=self.request.user,
+            role=project.member_role,
+            user_ids=owners.values(),
         )
+        return context
+
+    def _project(self):
+        if not hasattr(self, "_scoped"):
+            self._scoped = selectors.project_get_for_member(
+                user=self.request.user,
+                project_id=self.kwargs["project_id"],
+                roles=[Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER],
+            )
+        return self._scoped
+
+    def get_queryset(self):
+        project = self._project()
         params = self.request.query_params
         versions = _guideline_versions(params, allowed=self.FILTERS | {"page"})
         annotations = project.annotations.select_related("prompt").order_by("id")

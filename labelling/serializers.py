@@ -248,6 +248,12 @@ class RelabelResultSerializer(serializers.Serializer):
 class AnnotationListedSerializer(AnnotationSerializer):
     prompt_external_id = serializers.CharField(source="prompt.external_id")
     is_current = serializers.BooleanField()
+    annotator = serializers.SerializerMethodField(
+        help_text="A username for admins and reviewers, the pseudonym of exports for engineers."
+    )
+
+    def get_annotator(self, annotation) -> str:
+        return self.context["annotator_names"][annotation.annotator_id]
 
 
 class LeaderboardRowSerializer(serializers.Serializer):

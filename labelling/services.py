@@ -13,6 +13,7 @@ from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
 
 from labelling.models import AuditEvent, GuidelineVersion, Membership, Project, Prompt
+from ranking.models import RegisteredRewardModel
 
 User = get_user_model()
 
@@ -136,6 +137,13 @@ def project_update(
     *, project: Project, actor: AbstractBaseUser, now: datetime, **changes: Any
 ) -> Project:
     project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
+    # A reward model is a name staff registered, never a path or an id of the tenant's
+    # choosing: the loader only ever sees what staff wrote (ranking.scoring).
+    named = changes.get("reward_model")
+    if named and not RegisteredRewardModel.objects.filter(name=named).exists():
+        raise DomainError(
+            _("Choose one of the reward models staff registered."), field="reward_model"
+        )
     frozen = _FROZEN_ONCE_PROMPTS_EXIST & changes.keys()
     for field in frozen:
         if changes[field] != getattr(project, field) and project.prompts.exists():

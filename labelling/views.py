@@ -49,6 +49,7 @@ from labelling.review import (
 from labelling.services import DomainError, membership_set, project_update
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
 from labelling.visibility import is_blind, item_for_annotator, letters
+from ranking.models import RegisteredRewardModel
 from ranking.scoring import scoring_request, scoring_status
 
 
@@ -99,7 +100,10 @@ def _project_context(
         in (Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER),
         "can_review": role in REVIEWERS,
         "can_export": role in (Membership.Role.ADMIN, Membership.Role.ENGINEER),
-        "scoring": scoring_status(project=project) if is_admin else None,
+        "scoring": scoring_status(project=project, viewer=request.user) if is_admin else None,
+        "reward_models": (
+            list(RegisteredRewardModel.objects.values_list("name", flat=True)) if is_admin else []
+        ),
         "queue_orders": Project.QueueOrder.choices,
         "progress": selectors.project_progress(project_ids=[project.pk])[project.pk],
         "guideline": project.guidelines.order_by("-version").first(),
@@ -719,13 +723,17 @@ def project_reward_model(request, project_id: int):
     if order not in Project.QueueOrder.values:
         messages.error(request, _("Unknown queue order."))
         return redirect("project", project_id=project.pk)
-    project_update(
-        project=project,
-        actor=request.user,
-        now=timezone.now(),
-        reward_model=name,
-        queue_order=order,
-    )
+    try:
+        project_update(
+            project=project,
+            actor=request.user,
+            now=timezone.now(),
+            reward_model=name,
+            queue_order=order,
+        )
+    except DomainError as refused:
+        messages.error(request, refused.message)
+        return redirect(f"{reverse('project', args=[project.pk])}#reward-model")
     messages.success(request, _("Reward-model settings saved."))
     return redirect(f"{reverse('project', args=[project.pk])}#reward-model")
 

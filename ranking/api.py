@@ -24,7 +24,7 @@ class ScoreView(APIView):
         project = project_get_for_member(
             user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
         )
-        return Response(scoring_status(project=project))
+        return Response(scoring_status(project=project, viewer=request.user))
 
     @extend_schema(
         request=None,
@@ -36,4 +36,6 @@ class ScoreView(APIView):
             user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
         )
         scoring_request(project=project, user=request.user, now=timezone.now())
-        return Response(scoring_status(project=project), status=status.HTTP_202_ACCEPTED)
+        return Response(
+            scoring_status(project=project, viewer=request.user), status=status.HTTP_202_ACCEPTED
+        )

@@ -7,6 +7,7 @@ are queries rather than loops over JSON rankings.
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -145,7 +146,10 @@ class ScoringJob(models.Model):
     status = models.CharField(_("status"), max_length=8, choices=Status.choices)
     progress_done = models.PositiveIntegerField(_("responses scored"), default=0)
     progress_total = models.PositiveIntegerField(_("responses to score"), default=0)
+    # What the project's admins are told, and what only staff see (a loading error can
+    # say whether a path exists on the server).
     error = models.TextField(_("error"), blank=True)
+    error_detail = models.TextField(_("error, for staff"), blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -166,3 +170,39 @@ class ScoringJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} · {self.reward_model} · {self.status}"
+
+
+class RegisteredRewardModel(models.Model):
+    """A reward model staff allow projects to use (issue 15): project admins pick one of
+    these by name, and only its `source`, which staff wrote, ever reaches the loader."""
+
+    name = models.CharField(
+        _("name"), max_length=300, unique=True, help_text=_("What project admins choose.")
+    )
+    source = models.CharField(
+        _("source"),
+        max_length=500,
+        help_text=_("An absolute local folder, or a Hugging Face model id."),
+    )
+    downloads_allowed = models.BooleanField(
+        _("may be downloaded"),
+        default=False,
+        help_text=_(
+            "For a model id: fetch it from the Hub. Needs REWARD_MODEL_DOWNLOADS=true on the "
+            "server too; otherwise only files already on this machine are used."
+        ),
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("registered at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("registered reward model")
+        verbose_name_plural = _("registered reward models")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_local(self) -> bool:
+        return self.source.startswith("/")

@@ -1,25 +1,38 @@
-"""Reward-model assistance (issue 7): score every response of a project with the team's
-own reward model, through Hugging Face transformers.
+"""Reward-model assistance (issues 7 and 15): score every response of a project with the
+team's own reward model, through Hugging Face transformers.
 
 torch and transformers are the optional `ml` extra: without them the service runs and
-says scoring is unavailable. A model is a local folder or a Hugging Face model id, loaded
-with AutoTokenizer and AutoModelForSequenceClassification (one output: the reward);
-HF_HUB_OFFLINE is honoured by transformers itself. Loading errors become a message on
-the job, never a crashed worker.
+says scoring is unavailable. A model is one staff registered (RegisteredRewardModel): a
+project names it, and only the source staff wrote reaches AutoTokenizer and
+AutoModelForSequenceClassification (one output: the reward), with the model's own code
+never run (trust_remote_code=False) and files from this machine only unless staff
+allowed downloads (settings.REWARD_MODEL_DOWNLOADS, which also decides HF_HUB_OFFLINE).
+
+A run has hard limits: the memory it may add to its worker (SCORING_MEMORY_MB, as the
+address-space limit), its wall-clock time (SCORING_MAX_SECONDS, checked between rounds;
+django-q2's timeout kills the worker past Q_TIMEOUT), and the time one rendering of a
+model's chat template may take (CHAT_TEMPLATE_SECONDS: the template is the model's,
+Jinja, and may loop). Any error while loading or scoring fails the job with a message,
+never the worker, and frees the project for the next run; project admins are told what
+happened in words that say nothing of the server's files, staff see the detail.
 """
 
 import os
+import signal
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.util import find_spec
 from itertools import chain
 from pathlib import Path
 
 import orjson
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -29,7 +42,7 @@ from django_q.tasks import async_task
 
 from labelling.models import Project, Prompt, Response
 from labelling.services import DomainError, job_abandoned_after
-from ranking.models import ResponseScore, ScoringJob
+from ranking.models import RegisteredRewardModel, ResponseScore, ScoringJob
 
 BATCH = 128  # responses a forward pass
 ROUND_BATCHES = 4  # batches read from and stored to the database together
@@ -46,9 +59,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class RewardModelError(Exception):
-    def __init__(self, message: str) -> None:
+    """`message` for the project's admins; `detail`, which may name server paths or
+    library errors, for staff only."""
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail or message
+
+
+class ChatTemplateTimeout(Exception):
+    pass
 
 
 def scoring_available() -> bool:
@@ -77,10 +98,7 @@ class RewardModel:
         the tokenizer has one, else (prompt, response) as a text pair."""
         if self.uses_chat_template:
             inputs = [
-                self.tokenizer.apply_chat_template(
-                    [*_messages(prompt), {"role": "assistant", "content": response}],
-                    tokenize=False,
-                )
+                self.chat([*_messages(prompt), {"role": "assistant", "content": response}])
                 for prompt, response in pairs
             ]
         else:
@@ -93,6 +111,28 @@ class RewardModel:
             texts, seconds, truncation=True, max_length=self._max_length(), padding=True,
             return_tensors="pt",
         )  # fmt: skip
+
+    def chat(self, messages: list[dict]) -> str:
+        """The model's chat template over a conversation, within CHAT_TEMPLATE_SECONDS:
+        the template is the model's own Jinja and may loop. The bound is a timer signal,
+        which only the main thread receives; elsewhere (never in a worker, which runs
+        jobs on its main thread) the conversation is written out plainly instead."""
+        if threading.current_thread() is not threading.main_thread():
+            return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+        seconds = settings.CHAT_TEMPLATE_SECONDS
+
+        def expired(_signum, _frame):
+            raise ChatTemplateTimeout(
+                f"the chat template took more than {seconds} s for one conversation"
+            )
+
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
     def _encode_fast(self, inputs: list):
         """The Rust tokenizer straight, unpadded, then padded into tensors by numpy:
@@ -149,36 +189,34 @@ def _plain(prompt) -> str:
 
 
 def reward_model_load(name: str) -> RewardModel:
-    """Load a reward model, or raise RewardModelError saying what is wrong in words."""
+    """Load a registered reward model, or raise RewardModelError saying what is wrong."""
     if not scoring_available():
         raise RewardModelError(
             _("Scoring is unavailable: install the ml extra (pip install -e '.[ml]').")
         )
+    name = name.strip()
+    if not name:
+        raise RewardModelError(_("The project names no reward model."))
+    entry = RegisteredRewardModel.objects.filter(name=name).first()
+    if entry is None:
+        raise RewardModelError(
+            _("%(name)s is not a reward model staff registered.") % {"name": name}
+        )
+    failed = _("The reward model %(name)s could not be loaded; staff can see why.") % {"name": name}
+    download = entry.downloads_allowed and settings.REWARD_MODEL_DOWNLOADS and not entry.is_local
+    if entry.is_local and not Path(entry.source).is_dir():
+        raise RewardModelError(failed, detail=f"There is no model folder at {entry.source}.")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # a worker's log is no terminal
-
-    name = name.strip()
-    if not name:
-        raise RewardModelError(_("The project names no reward model."))
-    path = Path(name).expanduser()
-    looks_local = name.startswith(("/", ".", "~")) or path.exists()
-    if looks_local and not path.is_dir():
-        raise RewardModelError(_("There is no model folder at %(path)s.") % {"path": name})
-    source = str(path) if looks_local else name
+    options = {"trust_remote_code": False, "local_files_only": not download}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(source)
-    except OSError as error:
-        # Missing files, an unknown id, or no network (HF_HUB_OFFLINE or offline).
+        tokenizer = AutoTokenizer.from_pretrained(entry.source, **options)
+        model = AutoModelForSequenceClassification.from_pretrained(entry.source, **options)
+    except Exception as error:  # whatever the files make the library raise
         raise RewardModelError(
-            _("Cannot load %(name)s: %(reason)s") % {"name": name, "reason": _first_line(error)}
-        ) from error
-    except (ValueError, KeyError, TypeError) as error:
-        raise RewardModelError(
-            _("%(name)s is not a sequence-classification model: %(reason)s")
-            % {"name": name, "reason": _first_line(error)}
+            failed, detail=f"{type(error).__name__}: {_first_line(error)}"
         ) from error
     outputs = getattr(model.config, "num_labels", None)
     if outputs != 1:
@@ -269,26 +307,79 @@ def scoring_run(
     job = ScoringJob.objects.select_related("project").get(pk=job_id)
     if not claimed:
         return job
-    try:
-        model = loader(job.reward_model)
-    except RewardModelError as error:
-        return _finish(job, ScoringJob.Status.FAILED, error.message)
-    try:
-        _score_all(job, model, batch)
-    except Exception as error:  # recorded on the job; the scores so far are kept
-        return _finish(job, ScoringJob.Status.FAILED, f"{type(error).__name__}: {error}"[:2000])
+    # Whatever goes wrong, the job says so and the project is free for the next run: a
+    # failure of any type, memory the run may not have (MemoryError under the limit),
+    # a template that loops, a run past its time.
+    with _memory_limit(settings.SCORING_MEMORY_MB):
+        try:
+            model = loader(job.reward_model)
+        except RewardModelError as error:
+            return _finish(job, ScoringJob.Status.FAILED, error.message, error.detail)
+        except Exception as error:
+            detail = f"{type(error).__name__}: {_first_line(error)}"
+            return _finish(
+                job, ScoringJob.Status.FAILED, _("The model could not be loaded."), detail
+            )
+        try:
+            _score_all(
+                job, model, batch, deadline=now + timedelta(seconds=settings.SCORING_MAX_SECONDS)
+            )
+        except Exception as error:  # recorded on the job; the scores so far are kept
+            return _finish(
+                job, ScoringJob.Status.FAILED, _failure(error), f"{type(error).__name__}: {error}"
+            )
     return _finish(job, ScoringJob.Status.DONE, "")
 
 
-def _finish(job: ScoringJob, status: str, error: str) -> ScoringJob:
+def _failure(error: Exception) -> str:
+    """What the project's admins are told of a failed run."""
+    if isinstance(error, ScoringTimeout | ChatTemplateTimeout):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return _("The run needed more memory than a scoring run may use.")
+    return _("Scoring failed (%(kind)s); staff can see why.") % {"kind": type(error).__name__}
+
+
+class ScoringTimeout(Exception):
+    pass
+
+
+@contextmanager
+def _memory_limit(megabytes: int):
+    """The run may add `megabytes` to the worker's address space, no more: beyond it an
+    allocation fails (MemoryError, or torch's own error) instead of the machine
+    swapping. The soft limit is lowered for the run and restored after it."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            used = int(statm.read().split()[0]) * resource.getpagesize()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):  # not Linux: no limit
+        yield
+        return
+    cap = used + megabytes * 1024 * 1024
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _finish(job: ScoringJob, status: str, error: str, detail: str = "") -> ScoringJob:
     ScoringJob.objects.filter(pk=job.pk).update(
-        status=status, error=error, finished_at=timezone.now()
+        status=status,
+        error=error[:2000],
+        error_detail=detail[:4000],
+        finished_at=timezone.now(),
     )
     job.refresh_from_db()
     return job
 
 
-def _score_all(job: ScoringJob, model: RewardModel, batch: int) -> None:
+def _score_all(job: ScoringJob, model: RewardModel, batch: int, *, deadline: datetime) -> None:
     """Responses in id order, read and stored a round of ROUND_BATCHES batches at a
     time, each round committed with its scores, its prompts' gaps and the progress (a
     kill loses one round at most). On a small model, tokenising and the database cost
@@ -352,7 +443,7 @@ def _score_all(job: ScoringJob, model: RewardModel, batch: int) -> None:
     switch = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     try:
-        _pipeline(job, model, batch, fetch, pairs, incomplete)
+        _pipeline(job, model, batch, fetch, pairs, incomplete, deadline)
     finally:
         sys.setswitchinterval(switch)
     if incomplete:
@@ -361,7 +452,7 @@ def _score_all(job: ScoringJob, model: RewardModel, batch: int) -> None:
 
 
 def _pipeline(
-    job: ScoringJob, model: RewardModel, batch: int, fetch, pairs, incomplete: dict
+    job: ScoringJob, model: RewardModel, batch: int, fetch, pairs, incomplete: dict, deadline
 ) -> None:
     """Two stages at once: while the model works through round i, a batch at a time on
     its own thread (torch releases the GIL in its kernels), this thread reads round i+1,
@@ -385,6 +476,11 @@ def _pipeline(
         rows = fetch(0)
         running = submit(rows)
         while rows:
+            if timezone.now() > deadline:
+                raise ScoringTimeout(
+                    _("The run took longer than %(n)d s; what it scored is kept.")
+                    % {"n": settings.SCORING_MAX_SECONDS}
+                )
             upcoming = fetch(rows[-1][0])
             following = submit(upcoming)
             scores = [score for future in running for score in future.result()]
@@ -511,8 +607,9 @@ def gaps_refresh(*, prompt_ids: set[int], reward_model: str) -> None:
     )
 
 
-def scoring_status(*, project: Project) -> dict:
-    """What the page and the API show: the latest job and how much is scored."""
+def scoring_status(*, project: Project, viewer: AbstractBaseUser | None = None) -> dict:
+    """What the page and the API show: the latest job and how much is scored; what went
+    wrong in full only to staff."""
     job = project.scoring_jobs.order_by("-created_at", "-id").first()
     responses = Response.objects.filter(prompt__project=project).count()
     scored = (
@@ -531,6 +628,11 @@ def scoring_status(*, project: Project) -> dict:
             "total": job.progress_total if job else 0,
         },
         "error": job.error if job else "",
+        **(
+            {"error_detail": job.error_detail if job else ""}
+            if viewer is not None and viewer.is_staff
+            else {}
+        ),
         "job_id": job.pk if job else None,
         "scored": scored,
         "responses": responses,

@@ -4,6 +4,7 @@ The README's configuration table lists every variable. There is no separate prod
 file: production differs only by the variables it sets.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -269,6 +270,24 @@ if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
 IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 1_000_000)
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 1_000_000_000)
 IMPORT_MAX_ERRORS = env_int("IMPORT_MAX_ERRORS", 1000)
+
+# Reward models (issue 15, ranking.scoring): only staff-registered ones are loaded, from
+# files on this machine unless downloads are switched on here (and for the model).
+REWARD_MODEL_DOWNLOADS = env_bool("REWARD_MODEL_DOWNLOADS", default=False)
+if not REWARD_MODEL_DOWNLOADS:
+    # Hugging Face's libraries read these: nothing is fetched, whatever a model names.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# Hard limits on a scoring run: memory it may add to the worker, wall-clock seconds (the
+# run fails, keeping what it scored), and seconds for one rendering of a chat template.
+SCORING_MEMORY_MB = env_int("SCORING_MEMORY_MB", 4096)
+SCORING_MAX_SECONDS = env_int("SCORING_MAX_SECONDS", 1500)
+CHAT_TEMPLATE_SECONDS = env_int("CHAT_TEMPLATE_SECONDS", 2)
+if Q_CLUSTER["timeout"] <= SCORING_MAX_SECONDS:
+    raise ImproperlyConfigured(
+        "SCORING_MAX_SECONDS must be below Q_TIMEOUT: a run stops itself before the "
+        "worker is killed."
+    )
 
 LOGGING = {
     "version": 1,

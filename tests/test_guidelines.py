@@ -342,6 +342,14 @@ def test_annotations_api_filters_by_version(api, project, cast):
     assert both["count"] == 3
     assert client.get(url, {"annotator": "alice"}).status_code == 400
     assert client.get(url, {"guideline_version": "two"}).status_code == 400
+    # erin, an engineer, sees raters by pseudonym; adam, an admin, by username.
+    from labelling.visibility import annotator_pseudonym
+
+    assert {a["annotator"] for a in only_v2["results"]} == {
+        annotator_pseudonym(project, cast["bob"].pk)
+    }
+    as_admin = api("adam").get(url, {"guideline_version": 2}).json()["results"]
+    assert [a["annotator"] for a in as_admin] == ["bob"]
 
 
 # --- selectors for statistics and exports -------------------------------------------------

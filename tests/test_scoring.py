@@ -3,6 +3,7 @@ with a tiny model the test run builds and saves itself; nothing touches the netw
 
 import io
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -12,7 +13,7 @@ from labelling.models import Prompt, Response
 from labelling.queue import assignment_lease_next
 from labelling.services import project_update
 from ranking.agreement import agreement_report
-from ranking.models import ResponseScore, ScoringJob
+from ranking.models import RegisteredRewardModel, ResponseScore, ScoringJob
 from ranking.scoring import reward_model_load, scoring_request, scoring_run
 from tests.conftest import PASSWORD, annotate, jsonl, prompt_line
 from tests.reward_model import build_tiny_reward_model
@@ -20,11 +21,21 @@ from tests.reward_model import build_tiny_reward_model
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
 
 
+def register(folder, name: str | None = None) -> str:
+    """Staff register a reward model (the only kind a project may name)."""
+    name = name or f"rm-{Path(folder).name}"
+    RegisteredRewardModel.objects.create(name=name, source=str(folder))
+    return name
+
+
 @pytest.fixture
 def scored_project(project, cast, tiny_reward_model):
     """Three prompts (one a chat) and the tiny reward model named on the project."""
     project = project_update(
-        project=project, actor=cast["adam"], now=timezone.now(), reward_model=str(tiny_reward_model)
+        project=project,
+        actor=cast["adam"],
+        now=timezone.now(),
+        reward_model=register(tiny_reward_model, "tiny"),
     )
     return project
 
@@ -103,19 +114,20 @@ def test_a_run_still_in_progress_is_not_taken_twice(scored_project):
 
 
 @pytest.mark.parametrize(
-    ("name", "message"),
+    ("source", "detail"),
     [
         ("/no/such/folder", "There is no model folder at /no/such/folder."),
-        ("some-org/some-reward-model", "Cannot load some-org/some-reward-model"),
-        ("two-outputs", "has 2 outputs; a reward model has one."),
+        # A hub id, and downloads off: never fetched, whatever the model is called.
+        ("some-org/some-reward-model", "couldn't find them in the cached files"),
+        ("two-outputs", None),
     ],
 )
-def test_a_model_that_cannot_be_loaded_fails_the_job_with_a_clear_message(
-    project, cast, tmp_path, monkeypatch, name, message
+def test_a_model_that_cannot_be_loaded_fails_the_job_and_tells_only_staff_why(
+    api, project, cast, tmp_path, source, detail
 ):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    if name == "two-outputs":
-        name = str(build_tiny_reward_model(tmp_path / "two", outputs=2))
+    if source == "two-outputs":
+        source = str(build_tiny_reward_model(tmp_path / "two", outputs=2))
+    name = register(source, "broken")
     project = project_update(
         project=project, actor=cast["adam"], now=timezone.now(), reward_model=name
     )
@@ -123,17 +135,112 @@ def test_a_model_that_cannot_be_loaded_fails_the_job_with_a_clear_message(
     job = ScoringJob.objects.get()
     job = scoring_run(job_id=job.pk)  # returns: the worker carries on
     assert job.status == "failed"
-    assert message in job.error
     assert not ResponseScore.objects.exists()
+    if detail is None:
+        assert "has 2 outputs; a reward model has one." in job.error
+        return
+    # The project's admins are told it failed, in words that say nothing of the server.
+    assert job.error == "The reward model broken could not be loaded; staff can see why."
+    assert detail in job.error_detail
+    status = api("adam").get(f"/api/projects/{project.pk}/score/").json()
+    assert "no/such" not in str(status) and "error_detail" not in status
+    assert detail in api("sam").get(f"/api/projects/{project.pk}/score/").json()["error_detail"]
+    # The project is free for the next run.
+    assert scoring_request(project=project, user=None, now=timezone.now()).pk != job.pk
+
+
+def test_a_project_admin_can_only_name_a_model_staff_registered(api, client, project, tmp_path):
+    for name in ("/etc", "../../models/x", "some-org/model", "unregistered"):
+        response = api("adam").patch(
+            f"/api/projects/{project.pk}/", {"reward_model": name}, format="json"
+        )
+        assert response.status_code == 400, name
+        assert response.json()["errors"][0]["field"] == "reward_model"
+    register(tmp_path, "team-rm")
+    response = api("adam").patch(
+        f"/api/projects/{project.pk}/", {"reward_model": "team-rm"}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["reward_model"] == "team-rm"
+    client.login(username="adam", password=PASSWORD)
+    client.post(f"/projects/{project.pk}/reward-model/", {"reward_model": "/etc"})
+    project.refresh_from_db()
+    assert project.reward_model == "team-rm"
+
+
+def test_the_service_is_offline_and_never_runs_a_models_own_code(db, tmp_path):
+    """A folder whose config asks for its own Python (auto_map) gets the library's own
+    class, and its code never runs."""
+    import json
+    import os
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # settings: downloads are off
+    folder = build_tiny_reward_model(tmp_path / "custom")
+    ran = tmp_path / "RAN"
+    (folder / "evil.py").write_text(f"import pathlib; pathlib.Path({str(ran)!r}).touch()\n")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForSequenceClassification": "evil.Evil"}
+    (folder / "config.json").write_text(json.dumps(config))
+    model = reward_model_load(register(folder, "custom"))
+    assert type(model.model).__module__.startswith("transformers.")
+    assert not ran.exists()
+
+
+def test_a_chat_template_that_never_ends_fails_the_run_within_its_bound(
+    project, cast, tmp_path, settings
+):
+    settings.CHAT_TEMPLATE_SECONDS = 1
+    folder = build_tiny_reward_model(
+        tmp_path / "loop",
+        chat_template=(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+        ),
+    )
+    project = project_update(
+        project=project, actor=cast["adam"], now=timezone.now(), reward_model=register(folder)
+    )
+    load(project, prompt_line("p-1", prompt=CHAT))
+    job = ScoringJob.objects.get()
+    started = timezone.now()
+    job = scoring_run(job_id=job.pk)
+    assert job.status == "failed"
+    assert "chat template took more than 1 s" in job.error
+    assert (timezone.now() - started).total_seconds() < 30
+
+
+def test_a_run_that_needs_too_much_memory_fails_with_a_message(project, cast, tmp_path, settings):
+    settings.SCORING_MEMORY_MB = 64
+    folder = build_tiny_reward_model(
+        tmp_path / "greedy",
+        # Each rendering asks for gigabytes of text.
+        chat_template="{{ 'x' * 4000000000 }}",
+    )
+    project = project_update(
+        project=project, actor=cast["adam"], now=timezone.now(), reward_model=register(folder)
+    )
+    load(project, prompt_line("p-1", prompt=CHAT))
+    job = scoring_run(job_id=ScoringJob.objects.get().pk)
+    assert job.status == "failed", job.error
+    assert job.error  # said in words; the worker carries on
+    # The limit was for the run only.
+    import resource
+
+    assert resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY
+
+
+def test_a_run_past_its_time_stops_and_keeps_what_it_scored(scored_project, settings):
+    settings.SCORING_MAX_SECONDS = 0
+    load(scored_project, prompt_line("p-1"), prompt_line("p-2"))
+    job = scoring_run(job_id=ScoringJob.objects.get().pk)
+    assert job.status == "failed" and "took longer than 0 s" in job.error
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
-def test_the_batch_is_what_the_tokenizers_own_call_gives(tiny_reward_model, side):
+def test_the_batch_is_what_the_tokenizers_own_call_gives(db, tiny_reward_model, side):
     # The job pads in numpy rather than through the tokenizer's wrapper: the same ids and
     # mask, whatever the lengths, the side padded, or a pad token in the text itself.
     import torch
 
-    model = reward_model_load(str(tiny_reward_model))
+    model = reward_model_load(register(tiny_reward_model))
     model.tokenizer.padding_side = side
     pairs = [("Explain TCP slow start?", "the window " * n + "[PAD] good") for n in (1, 7, 200)]
     ours = model.encode(pairs)
@@ -151,12 +258,12 @@ def test_the_batch_is_what_the_tokenizers_own_call_gives(tiny_reward_model, side
     assert ours["input_ids"].shape == (3, 128)  # the longest was cut at the model's limit
 
 
-def test_the_tokenizers_chat_template_is_used_when_it_has_one(tmp_path):
+def test_the_tokenizers_chat_template_is_used_when_it_has_one(db, tmp_path):
     folder = build_tiny_reward_model(
         tmp_path / "chat",
         chat_template="{% for m in messages %}{{ m.role }} {{ m.content }} {% endfor %}",
     )
-    model = reward_model_load(str(folder))
+    model = reward_model_load(register(folder))
     assert model.uses_chat_template
     encoded = model.encode([(CHAT, "Answer 1")])
     words = model.tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
@@ -276,12 +383,15 @@ def test_the_project_page_lets_an_admin_name_the_model_and_score(
 ):
     load(project, prompt_line("p-1"))
     client.login(username="adam", password=PASSWORD)
+    name = register(tiny_reward_model, "team-rm")
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert '<option value="team-rm">team-rm</option>' in page
     client.post(
         f"/projects/{project.pk}/reward-model/",
-        {"reward_model": str(tiny_reward_model), "queue_order": "uncertainty"},
+        {"reward_model": name, "queue_order": "uncertainty"},
     )
     project.refresh_from_db()
-    assert project.reward_model == str(tiny_reward_model)
+    assert project.reward_model == name
     assert project.queue_order == "uncertainty"
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/projects/{project.pk}/score/")
