@@ -115,10 +115,10 @@ def prepare(prompts: int, annotators: int, k: int) -> tuple[int, dict[str, str]]
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
     from labelling.guidelines import guideline_acknowledge
     from labelling.importing import prompts_import
+    from labelling.models import ApiToken
     from labelling.services import membership_set, project_create
 
     call_command("migrate", verbosity=0)
@@ -149,7 +149,7 @@ def prepare(prompts: int, annotators: int, k: int) -> tuple[int, dict[str, str]]
         membership_set(project=project, user=user, role="annotator", actor=None, now=now)
         # as every annotator must before their first item
         guideline_acknowledge(project=project, user=user, version=1, now=now)
-        tokens[user.username] = Token.objects.create(user=user).key
+        tokens[user.username] = ApiToken.objects.create(user=user)[1]
     return project.pk, tokens
 
 

@@ -12,7 +12,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
@@ -41,6 +40,7 @@ from labelling.services import (
     user_create,
 )
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
+from labelling.tokens import token_create
 from labelling.visibility import (
     annotation_for_annotator,
     annotator_names,
@@ -77,7 +77,7 @@ class TokenView(APIView):
     @extend_schema(
         request=s.TokenRequestSerializer,
         responses={200: s.TokenSerializer, 400: ERROR},
-        summary="Exchange a username and password for an API token",
+        summary="Exchange a username and password for a new API token (shown once)",
     )
     def post(self, request):
         data = s.TokenRequestSerializer(data=request.data)
@@ -101,8 +101,14 @@ class TokenView(APIView):
         if user is None or not user.is_active:
             # 400 as DRF's own token view answers: the request, not a session, is wrong.
             raise ValidationError({"password": [_("Unknown username or wrong password.")]})
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token, key = token_create(
+            user=user,
+            name=data.validated_data.get("name", ""),
+            days=data.validated_data.get("expires_in_days"),
+            now=timezone.now(),
+        )
+        # The only time the token is shown: the database keeps its digest.
+        return Response({"token": key, "name": token.name, "expiry": token.expiry})
 
     @extend_schema(
         request=None,

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from knox.models import AbstractAuthToken
 
 from labelling.criteria import criteria_validate
 
@@ -607,6 +608,8 @@ class AuditEvent(models.Model):
         PROMPT_REVIEWED = "prompt.reviewed", _("prompt reviewed")
         RELABEL_REQUESTED = "relabel.requested", _("re-labelling requested")
         EXPORT_MADE = "export.made", _("export made")
+        TOKEN_CREATED = "token.created", _("API token created")
+        TOKEN_REVOKED = "token.revoked", _("API token revoked")
 
     project = models.ForeignKey(
         Project,
@@ -626,7 +629,7 @@ class AuditEvent(models.Model):
     )
     verb = models.CharField(_("what"), max_length=40, choices=Verb.choices)
     object_type = models.CharField(_("object type"), max_length=40)
-    object_id = models.CharField(_("object id"), max_length=40)
+    object_id = models.CharField(_("object id"), max_length=200)
     data = models.JSONField(_("details"), default=dict, blank=True)
     created_at = models.DateTimeField(_("when"))
 
@@ -640,3 +643,19 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.verb} {self.object_type}"
+
+
+class ApiToken(AbstractAuthToken):
+    """An API token (django-rest-knox's, with a name and when it was last used): the
+    database holds its digest, never the token itself."""
+
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.name or self.token_key}"

@@ -10,10 +10,18 @@ from labelling.models import MAX_RESPONSES, MIN_RESPONSES, GuidelineVersion, Mem
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    name = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="What the token is for."
+    )
+    expires_in_days = serializers.IntegerField(
+        required=False, min_value=1, max_value=365, help_text="Default: API_TOKEN_DAYS (90)."
+    )
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField()
+    token = serializers.CharField(help_text="Shown this once: the server keeps only a digest.")
+    name = serializers.CharField()
+    expiry = serializers.DateTimeField()
 
 
 class UserCreateSerializer(serializers.Serializer):

@@ -4,6 +4,13 @@ from labelling import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("account/tokens/", views.tokens_page, name="tokens"),
+    path(
+        "account/tokens/<token_key:token_key>/revoke/",
+        views.token_revoke_page,
+        name="token-revoke",
+    ),
+    path("account/password/", views.PasswordChangePage.as_view(), name="password-change"),
     path("projects/<id:project_id>/", views.project_detail, name="project"),
     path("projects/<id:project_id>/import/", views.project_import, name="project-import"),
     path("projects/<id:project_id>/members/", views.project_member_add, name="project-member-add"),

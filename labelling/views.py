@@ -1,11 +1,13 @@
 """Server-rendered pages of the labelling app: adapters over selectors and services."""
 
+from django import forms
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -48,6 +50,7 @@ from labelling.review import (
 )
 from labelling.services import DomainError, membership_set, project_update
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
+from labelling.tokens import token_create, token_revoke, tokens_of
 from labelling.visibility import is_blind, item_for_annotator, letters
 from ranking.models import RegisteredRewardModel
 from ranking.scoring import scoring_request, scoring_status
@@ -751,3 +754,86 @@ def project_score(request, project_id: int):
     else:
         messages.info(request, _("Scoring started; this page shows its progress."))
     return redirect(f"{reverse('project', args=[project.pk])}#reward-model")
+
+
+# --- the account: API tokens and password -----------------------------------------------------
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(
+        label=_lazy("What it is for"),
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": _lazy("e.g. training pipeline")}),
+    )
+    days = forms.TypedChoiceField(
+        label=_lazy("Expires after"),
+        coerce=int,
+        choices=[(30, _lazy("30 days")), (90, _lazy("90 days")), (365, _lazy("a year"))],
+        initial=90,
+    )
+
+
+@login_required
+def tokens_page(request):
+    """The user's API tokens: made here (shown once), listed with when they expire and
+    were last used, revoked one by one."""
+    created_key = None
+    form = TokenForm()
+    if request.method == "POST":
+        form = TokenForm(request.POST)
+        if form.is_valid():
+            try:
+                _token, created_key = token_create(
+                    user=request.user,
+                    name=form.cleaned_data["name"],
+                    days=form.cleaned_data["days"],
+                    now=timezone.now(),
+                )
+            except DomainError as refused:
+                form.add_error(None, refused.message)
+            else:
+                form = TokenForm()
+    return render(
+        request,
+        "account/tokens.html",
+        {
+            "form": form,
+            "created_key": created_key,
+            "tokens": tokens_of(user=request.user),
+            "now": timezone.now(),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def token_revoke_page(request, token_key: str):
+    if token_revoke(user=request.user, token_key=token_key, now=timezone.now()):
+        messages.success(request, _("The token is revoked: it opens nothing any more."))
+    else:
+        messages.error(request, _("No token of yours has that key."))
+    return redirect("tokens")
+
+
+class PasswordChangePage(auth_views.PasswordChangeView):
+    """Django's password change; saving the new password revokes every API token of the
+    user (labelling.tokens.TokenRevocation), which the page says."""
+
+    template_name = "account/password.html"
+    success_url = reverse_lazy("tokens")
+
+    def form_valid(self, form):
+        had = tokens_of(user=self.request.user).count()
+        response = super().form_valid(form)
+        messages.success(
+            self.request,
+            ngettext(
+                "Your password is changed, and your %(n)d API token is revoked.",
+                "Your password is changed, and your %(n)d API tokens are revoked.",
+                had,
+            )
+            % {"n": had},
+        )
+        return response

@@ -53,7 +53,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    # DRF's plain tokens: kept only so a migration can turn the old ones into hashed ones.
     "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
@@ -151,12 +153,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a rule: every password change revokes the user's API tokens (labelling.tokens).
+    {"NAME": "labelling.tokens.TokenRevocation"},
 ]
 LOGIN_URL = "login"
 
-# Login rate limiting (django-axes): after LOGIN_FAILURE_LIMIT failed attempts for one
-# username from one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES, on the
-# login page, the admin and the API's token endpoint alike. A success clears the count.
+# Login rate limiting (django-axes, labelling.lockout): within LOGIN_LOCKOUT_MINUTES,
+# LOGIN_FAILURE_LIMIT failures for one username from one address lock that pair,
+# LOGIN_ADDRESS_FAILURE_LIMIT from one address lock the address, and
+# LOGIN_USER_FAILURE_LIMIT for one username lock it for addresses it never logged in
+# from; on the login page, the admin and the API's token endpoint alike. A success
+# clears the pair's count. Behind reverse proxies, TRUSTED_PROXIES says how many.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -168,6 +175,11 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
+AXES_HANDLER = "labelling.lockout.LockoutHandler"
+AXES_CLIENT_IP_CALLABLE = "labelling.lockout.client_address"
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 30)
+LOGIN_USER_FAILURE_LIMIT = env_int("LOGIN_USER_FAILURE_LIMIT", 20)
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -232,6 +244,17 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "labelling.api_errors.exception_handler",
+}
+# API tokens (issue 15): django-rest-knox stores a SHA-512 digest, never the token, which
+# is shown once; each has a name and an expiry, a user may hold several, and they are
+# revoked from the tokens page, by the API, and all at once on a password change.
+KNOX_TOKEN_MODEL = "labelling.ApiToken"  # noqa: S105 - a model name
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_DAYS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_PREFIX": "rlhf_",  # recognisable to secret scanners
+    "AUTO_REFRESH": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Preference labelling API",

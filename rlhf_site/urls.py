@@ -37,9 +37,22 @@ class LetterConverter:
         return str(value)
 
 
+class TokenKeyConverter:
+    """The key an API token is listed by (its first characters): letters, digits and _."""
+
+    regex = "[A-Za-z0-9_]{1,25}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
 # Registered before the apps' URLconfs are included: they use them.
 register_converter(IdConverter, "id")
 register_converter(LetterConverter, "letter")
+register_converter(TokenKeyConverter, "token_key")
 
 # Under /api/, errors without a view of their own are JSON too.
 handler404 = "labelling.api_errors.api_not_found"

@@ -1,9 +1,8 @@
 """The REST API of section 6 for users, tokens, projects and members."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 
-from labelling.models import AuditEvent, GuidelineVersion, Membership, Project
+from labelling.models import ApiToken, AuditEvent, GuidelineVersion, Membership, Project
 from tests.conftest import CRITERIA, PASSWORD, jsonl, prompt_line
 
 # --- tokens ---------------------------------------------------------------------------------
@@ -14,7 +13,10 @@ def test_a_password_buys_a_token_that_authenticates(api, cast):
     response = client.post("/api/auth/token/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 200
     token = response.json()["token"]
-    assert Token.objects.get(user=cast["alice"]).key == token
+    # Stored as a digest: the token itself is nowhere in the database.
+    stored = ApiToken.objects.get(user=cast["alice"])
+    assert token.startswith("rlhf_") and token not in (stored.digest, stored.token_key)
+    assert token.startswith(stored.token_key)
 
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get("/api/projects/").status_code == 200
@@ -29,7 +31,7 @@ def test_a_wrong_password_gets_400_and_no_token(api, cast, body):
     assert response.json()["errors"] == [
         {"field": "password", "message": "Unknown username or wrong password."}
     ]
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
 
 
 def test_token_request_without_fields_names_them(api, cast):

@@ -85,6 +85,10 @@ API_CASES = [
 
 PAGE_CASES = [
     ("get", "/", None, {"alice": 200, "olga": 200, None: 302}),
+    # Everyone's own account: their API tokens ({tk} names none of theirs) and password.
+    ("get", "/account/tokens/", None, {"alice": 200, "olga": 200, "sam": 200, None: 302}),
+    ("post", "/account/tokens/{tk}/revoke/", None, {"alice": 302, "olga": 302, None: 302}),
+    ("get", "/account/password/", None, {"alice": 200, "olga": 200, None: 302}),
     ("get", "/favicon.ico", None, {"alice": 301, None: 301}),
     ("get", "/projects/{pid}/", None,
      {"alice": 200, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),
@@ -240,6 +244,7 @@ def test_page_permissions(
         nid=bobs_annotation.pk,
         rid=bobs_annotation.ranking[0][0],
         letter="A",
+        tk="rlhf_nosuchtoken",
     )
     response = getattr(client, method)(url, body or {})
     assert response.status_code == expected
@@ -268,6 +273,7 @@ def test_every_url_of_ours_is_in_the_tables():
         .replace("<id:export_id>", "{eid}")
         .replace("<id:response_id>", "{rid}")
         .replace("<letter:letter>", "{letter}")
+        .replace("<token_key:token_key>", "{tk}")
         for route in _paths(get_resolver())
         if not route.startswith(("admin/", "accounts/"))
     }

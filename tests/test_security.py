@@ -242,3 +242,180 @@ def test_a_weak_secret_key_stops_a_production_start(key, refused):
     assert (result.returncode != 0) == refused, result.stderr[-500:]
     if refused:
         assert "SECRET_KEY is too weak" in result.stderr
+
+
+# --- API tokens fit for production (issue 15 point 8) -------------------------------------------
+
+
+def test_tokens_are_hashed_named_several_and_expire(api, cast):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labelling.models import ApiToken
+
+    anonymous = APIClient()
+    made = [
+        anonymous.post(
+            "/api/auth/token/",
+            {"username": "alice", "password": PASSWORD, "name": name, "expires_in_days": days},
+            format="json",
+        ).json()
+        for name, days in (("laptop", 30), ("pipeline", 365))
+    ]
+    assert [m["name"] for m in made] == ["laptop", "pipeline"]
+    stored = ApiToken.objects.filter(user=cast["alice"])
+    assert stored.count() == 2
+    for token in stored:
+        assert all(m["token"] not in (token.digest, token.token_key, token.name) for m in made)
+    laptop, pipeline = (APIClient() for _ in made)
+    laptop.credentials(HTTP_AUTHORIZATION=f"Token {made[0]['token']}")
+    pipeline.credentials(HTTP_AUTHORIZATION=f"Token {made[1]['token']}")
+    assert laptop.get("/api/projects/").status_code == 200
+    assert ApiToken.objects.get(name="laptop").last_used_at is not None
+    # An expired token opens nothing; the other still works.
+    ApiToken.objects.filter(name="laptop").update(expiry=timezone.now() - timedelta(seconds=1))
+    refused = laptop.get("/api/projects/")
+    assert refused.status_code == 401 and refused.json()["detail"] == "Token expired."
+    assert pipeline.get("/api/projects/").status_code == 200
+    too_long = anonymous.post(
+        "/api/auth/token/",
+        {"username": "alice", "password": PASSWORD, "expires_in_days": 3650},
+        format="json",
+    )
+    assert too_long.status_code == 400
+    assert too_long.json()["errors"][0]["field"] == "expires_in_days"
+
+
+def test_the_tokens_page_makes_shows_once_and_revokes(client, cast):
+    from labelling.models import ApiToken
+
+    client.login(username="alice", password=PASSWORD)
+    page = client.post("/account/tokens/", {"name": "notebook", "days": "30"})
+    html = page.content.decode()
+    token = ApiToken.objects.get(user=cast["alice"])
+    key = html.split('id="new-token">')[1].split("</code>")[0]
+    assert key.startswith(token.token_key) and len(key) > 40
+    again = client.get("/account/tokens/").content.decode()
+    assert key not in again and "notebook" in again  # shown once, listed after
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/projects/").status_code == 200
+    client.post(f"/account/tokens/{token.token_key}/revoke/")
+    assert not ApiToken.objects.exists()
+    assert api.get("/api/projects/").status_code == 401
+    # Nobody revokes someone else's token.
+    other, _key = ApiToken.objects.create(user=cast["bob"])
+    client.post(f"/account/tokens/{other.token_key}/revoke/")
+    assert ApiToken.objects.filter(pk=other.pk).exists()
+
+
+def test_a_password_change_revokes_every_token(client, api, cast):
+    first, second = api("alice"), api("alice")
+    assert first.get("/api/projects/").status_code == 200
+    client.login(username="alice", password=PASSWORD)
+    new = "a new and long passphrase"
+    page = client.post(
+        "/account/password/",
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+        follow=True,
+    )
+    assert "your 2 API tokens are revoked" in page.content.decode()
+    assert first.get("/api/projects/").status_code == 401
+    assert second.get("/api/projects/").status_code == 401
+    # Whatever the door: a password set in the shell or the admin revokes them too.
+    third = APIClient()
+    third.post("/api/auth/token/", {"username": "bob", "password": PASSWORD}, format="json")
+    from labelling.models import ApiToken
+
+    assert ApiToken.objects.filter(user=cast["bob"]).exists()
+    cast["bob"].set_password("another long passphrase")
+    cast["bob"].save()
+    assert not ApiToken.objects.filter(user=cast["bob"]).exists()
+
+
+# --- lockout that cannot be turned against a user (issue 15 point 9) ---------------------------
+
+
+def _attempt(username, password, address, forwarded=None):
+    extra = {"REMOTE_ADDR": address}
+    if forwarded:
+        extra["HTTP_X_FORWARDED_FOR"] = forwarded
+    return Client().post(LOGIN, {"username": username, "password": password}, **extra)
+
+
+@override_settings(AXES_ENABLED=True, LOGIN_ADDRESS_FAILURE_LIMIT=12)
+def test_one_address_trying_many_users_is_locked_out(make_user, cast):
+    for i in range(12):
+        make_user(f"victim{i}")
+        # The twelfth failure is the one that locks: it is answered with the lockout.
+        expected = 429 if i == 11 else 200
+        assert _attempt(f"victim{i}", "guess", "203.0.113.7").status_code == expected
+    # The address is out, even with the right password for an account it never tried...
+    assert _attempt("bob", PASSWORD, "203.0.113.7").status_code == 429
+    # ...and bob from his own address is not.
+    assert _attempt("bob", PASSWORD, "198.51.100.2").status_code == 302
+
+
+@override_settings(AXES_ENABLED=True, LOGIN_USER_FAILURE_LIMIT=8)
+def test_many_addresses_trying_one_user_cannot_lock_the_user_out(cast):
+    # alice logged in from her office before.
+    assert _attempt("alice", PASSWORD, "198.51.100.10").status_code == 302
+    # An attacker guesses from eight addresses, once each: under the pair limit, and the
+    # eighth failure reaches the username's limit.
+    for i in range(8):
+        expected = 429 if i == 7 else 200
+        assert _attempt("alice", "guess", f"203.0.113.{i}").status_code == expected
+    # A ninth address, even with the password, is refused for alice...
+    assert _attempt("alice", PASSWORD, "203.0.113.99").status_code == 429
+    # ...but alice, from where she logs in, is not locked out.
+    assert _attempt("alice", PASSWORD, "198.51.100.10").status_code == 302
+    # Nor is anyone else.
+    assert _attempt("bob", PASSWORD, "203.0.113.99").status_code == 302
+
+
+def test_behind_trusted_proxies_the_real_client_address_counts(settings, cast):
+    from django.test import RequestFactory
+
+    # The settings fixture only: mixing it with override_settings leaks on teardown.
+    settings.AXES_ENABLED = True
+
+    from labelling.lockout import client_address
+
+    request = RequestFactory().get(
+        "/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4, 5.6.7.8"
+    )
+    settings.TRUSTED_PROXIES = 0
+    assert client_address(request) == "10.0.0.1"  # no proxy: the header is the client's
+    settings.TRUSTED_PROXIES = 1
+    assert client_address(request) == "5.6.7.8"  # what the one proxy saw
+    settings.TRUSTED_PROXIES = 2
+    assert client_address(request) == "1.2.3.4"
+    settings.TRUSTED_PROXIES = 3
+    assert client_address(request) == "10.0.0.1"  # fewer entries than proxies: the peer
+    junk = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="not-an-ip")
+    settings.TRUSTED_PROXIES = 1
+    assert client_address(junk) == "10.0.0.1"
+    # Behind one proxy, a client cannot pick its address: forging the header's left part
+    # leaves the right-most entry, the proxy's own, counting.
+    settings.TRUSTED_PROXIES = 1
+    for _ in range(5):
+        _attempt("alice", "guess", "10.0.0.1", forwarded="9.9.9.9, 203.0.113.50")
+    assert (
+        _attempt("alice", PASSWORD, "10.0.0.1", forwarded="8.8.8.8, 203.0.113.50").status_code
+        == 429
+    )
+    assert _attempt("alice", PASSWORD, "10.0.0.1", forwarded="203.0.113.51").status_code == 302
+
+
+@override_settings(AXES_ENABLED=True)
+def test_the_api_token_endpoint_follows_the_same_limits(cast):
+    with override_settings(LOGIN_USER_FAILURE_LIMIT=4):
+        for i in range(4):
+            APIClient(REMOTE_ADDR=f"203.0.113.{i}").post(
+                "/api/auth/token/", {"username": "alice", "password": "guess"}, format="json"
+            )
+        refused = APIClient(REMOTE_ADDR="203.0.113.200").post(
+            "/api/auth/token/", {"username": "alice", "password": PASSWORD}, format="json"
+        )
+        assert refused.status_code == 429

@@ -1,0 +1,82 @@
+"""API tokens (issue 15): made, listed and revoked here; django-rest-knox stores them.
+
+A token is shown once, when it is made; the database keeps its digest. Each has a name
+(the script or machine it is for) and an expiry (API_TOKEN_DAYS by default, at most a
+year). A password change revokes every token of the user, whichever way the password
+changes (the tokens page, the admin, `manage.py changepassword`): Django tells the
+password validators of every change, and TokenRevocation is one of them.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.utils.translation import gettext as _
+
+from labelling.models import ApiToken, AuditEvent
+from labelling.services import DomainError, audit_record
+
+MAX_DAYS = 365
+
+
+def token_create(
+    *, user: AbstractBaseUser, name: str, days: int | None, now: datetime
+) -> tuple[ApiToken, str]:
+    """A new token for `user`; returns it and the token itself, which nobody can see
+    again."""
+    days = settings.API_TOKEN_DAYS if days is None else days
+    if not 1 <= days <= MAX_DAYS:
+        raise DomainError(
+            _("A token lasts 1 to %(n)d days.") % {"n": MAX_DAYS}, field="expires_in_days"
+        )
+    name = (name or "").strip()
+    if len(name) > 100:
+        raise DomainError(_("At most 100 characters."), field="name")
+    token, key = ApiToken.objects.create(user=user, expiry=timedelta(days=days), name=name)
+    audit_record(
+        actor=user,
+        verb=AuditEvent.Verb.TOKEN_CREATED,
+        obj=token,
+        now=now,
+        data={"name": name, "expiry": token.expiry.isoformat()},
+    )
+    return token, key
+
+
+def tokens_of(*, user: AbstractBaseUser):
+    return ApiToken.objects.filter(user=user).order_by("-created")
+
+
+def token_revoke(*, user: AbstractBaseUser, token_key: str, now: datetime) -> int:
+    """Revoke the user's token(s) whose key starts so (the key the tokens page shows)."""
+    revoked = list(tokens_of(user=user).filter(token_key=token_key))
+    for token in revoked:
+        audit_record(
+            actor=user,
+            verb=AuditEvent.Verb.TOKEN_REVOKED,
+            obj=token,
+            now=now,
+            data={"name": token.name},
+        )
+        token.delete()
+    return len(revoked)
+
+
+def tokens_revoke_all(*, user: AbstractBaseUser) -> int:
+    count, _detail = ApiToken.objects.filter(user=user).delete()
+    return count
+
+
+class TokenRevocation:
+    """A password 'validator' that validates nothing: Django calls `password_changed`
+    on every validator whenever a user's password is saved, by whatever door."""
+
+    def validate(self, password, user=None) -> None:
+        return None
+
+    def password_changed(self, password, user=None) -> None:
+        if user is not None and user.pk is not None:
+            tokens_revoke_all(user=user)
+
+    def get_help_text(self) -> str:
+        return ""
