@@ -63,6 +63,7 @@ bench: install-dev
 	$(PY) bench/annotate.py
 	$(PY) bench/agreement.py
 	$(PY) bench/export.py
+	$(PY) bench/render.py
 	$(PY) bench/score.py
 	$(PY) bench/faults.py
 

@@ -109,7 +109,8 @@ def labels_by_letter(annotation: Annotation, display_order: list[int]) -> dict:
     """An annotation's labels with its responses named by the letters its annotator saw."""
     letter = letters(display_order)
     return {
-        "ranking": [[letter[rid] for rid in group] for group in annotation.ranking],
+        # A tie is kept in id order; shown, its letters are in their own order.
+        "ranking": [sorted(letter[rid] for rid in group) for group in annotation.ranking],
         "ratings": {letter[int(rid)]: scores for rid, scores in annotation.ratings.items()},
         "critiques": {letter[int(rid)]: text for rid, text in annotation.critiques.items()},
         "flags": {
