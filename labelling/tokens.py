@@ -79,4 +79,4 @@ class TokenRevocation:
             tokens_revoke_all(user=user)
 
     def get_help_text(self) -> str:
-        return ""
+        return _("Changing your password revokes every API token you hold.")

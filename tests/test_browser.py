@@ -206,6 +206,8 @@ def test_every_page_runs_under_the_content_security_policy(
         (f"/projects/{project.pk}/exports/", "New export"),
         (f"/projects/{project.pk}/guidelines/", "Version 1"),
         (f"/projects/{project.pk}/guidelines/new/", "What changed"),
+        ("/account/tokens/", "Make a token"),
+        ("/account/password/", "revokes every API token"),
         ("/admin/", "Site administration"),
     ]:
         page.goto(f"{live_server.url}{path}")
