@@ -19,7 +19,6 @@ import argparse
 import io
 import json
 import multiprocessing
-import os
 import resource
 import sys
 import time
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from annotate import recreate_database  # noqa: E402
+from annotate import recreate_database, use_settings  # noqa: E402
 
 MODELS = ["atlas", "borealis", "cirrus", "dune"]
 QUALITY = [1.0, 0.4, -0.2, -0.9]
@@ -168,12 +167,7 @@ def main() -> None:
     )
     parser.add_argument("--prompts", type=int, default=100_000)
     args = parser.parse_args()
-    os.environ.update(
-        DATABASE_URL=args.database_url,
-        DEBUG="false",
-        SECRET_KEY="benchmark-only-" + "k" * 40,
-        DJANGO_SETTINGS_MODULE="rlhf_site.settings",
-    )
+    use_settings(args.database_url)
     recreate_database(args.database_url)
     # The data is built in a process of its own, so that this one's peak memory is the
     # figures' alone (a process's peak never goes down).

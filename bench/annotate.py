@@ -92,6 +92,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def use_settings(database_url: str, **extra: str) -> None:
+    """Point this process, and every process it starts, at a production-like settings
+    module over the benchmark's own database."""
+    os.environ.update(
+        DATABASE_URL=database_url,
+        DEBUG="false",
+        SECRET_KEY="benchmark-only-" + "k" * 40,
+        DJANGO_SETTINGS_MODULE="rlhf_site.settings",
+        **extra,
+    )
+
+
 def recreate_database(url: str) -> None:
     import psycopg
 
@@ -275,19 +287,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     args = parser.parse_args()
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
-        "DEBUG": "false",
-        "SECRET_KEY": "benchmark-only-" + "k" * 40,
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "rlhf_site.settings",
-    }
-    os.environ.update(env)
+    use_settings(
+        args.database_url,
+        SECURE_SSL_REDIRECT="false",
+        SESSION_COOKIE_SECURE="false",
+        CSRF_COOKIE_SECURE="false",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+    )
+    env = dict(os.environ)
     print(machine_speed())
     recreate_database(args.database_url)
     project_id, tokens = prepare(args.prompts, args.annotators, args.k)

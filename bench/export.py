@@ -17,7 +17,6 @@ machine.
 
 import argparse
 import multiprocessing
-import os
 import resource
 import sys
 import time
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from agreement import build  # noqa: E402
-from annotate import machine_speed, recreate_database  # noqa: E402
+from annotate import machine_speed, recreate_database, use_settings  # noqa: E402
 
 
 def _build_in_child(prompts: int) -> int:
@@ -106,12 +105,7 @@ def main() -> None:
         "--reuse", action="store_true", help="export the project of an earlier run, if there is one"
     )
     args = parser.parse_args()
-    os.environ.update(
-        DATABASE_URL=args.database_url,
-        DEBUG="false",
-        SECRET_KEY="benchmark-only-" + "k" * 40,
-        DJANGO_SETTINGS_MODULE="rlhf_site.settings",
-    )
+    use_settings(args.database_url)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
     start = time.perf_counter()

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from annotate import recreate_database  # noqa: E402
+from annotate import recreate_database, use_settings  # noqa: E402
 
 TIMEOUT, RETRY = 20, 25  # the worker's task timeout and re-delivery, in seconds
 
@@ -103,19 +103,15 @@ def main() -> None:
     parser.add_argument("--score-prompts", type=int, default=3_000, help="x 4 responses")
     args = parser.parse_args()
     exports_dir = Path(tempfile.mkdtemp(prefix="faults-exports-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
-        "DEBUG": "false",
-        "SECRET_KEY": "benchmark-only-" + "k" * 40,
-        "DJANGO_SETTINGS_MODULE": "rlhf_site.settings",
-        "EXPORTS_DIR": str(exports_dir),
-        "Q_TIMEOUT": str(TIMEOUT),
-        "Q_RETRY": str(RETRY),
-        "Q_WORKERS": "1",
-        "HF_HUB_OFFLINE": "1",  # the reward model is a local folder; nothing is fetched
-    }
-    os.environ.update(env)
+    use_settings(
+        args.database_url,
+        EXPORTS_DIR=str(exports_dir),
+        Q_TIMEOUT=str(TIMEOUT),
+        Q_RETRY=str(RETRY),
+        Q_WORKERS="1",
+        HF_HUB_OFFLINE="1",  # the reward model is a local folder; nothing is fetched
+    )
+    env = dict(os.environ)
     recreate_database(args.database_url)
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         project_id = pool.apply(_build_in_child, (args.prompts,))

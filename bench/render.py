@@ -16,7 +16,6 @@ go in the README.
 import argparse
 import io
 import json
-import os
 import statistics
 import sys
 import time
@@ -56,17 +55,15 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    os.environ.update(
-        DATABASE_URL=args.database_url,
-        DEBUG="false",
-        SECRET_KEY="benchmark-only-" + "k" * 40,
-        DJANGO_SETTINGS_MODULE="rlhf_site.settings",
+    from annotate import machine_speed, recreate_database, use_settings
+
+    use_settings(
+        args.database_url,
         SECURE_SSL_REDIRECT="false",
+        LOG_LEVEL="WARNING",
         IMPORT_MAX_LINE_BYTES="5000000",
         STATIC_ROOT=str(ROOT / "bench" / "out" / "static"),
     )
-    from annotate import machine_speed, recreate_database
-
     recreate_database(args.database_url)
     import django
 

@@ -17,7 +17,6 @@ cleared between runs) and the median ratio is the figure.
 import argparse
 import io
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from annotate import machine_speed, recreate_database  # noqa: E402
+from annotate import machine_speed, recreate_database, use_settings  # noqa: E402
 
 WORDS = [
     "the",
@@ -84,13 +83,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, help="default: the job's own (ranking.scoring)")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    os.environ.update(
-        DATABASE_URL=args.database_url,
-        DEBUG="false",
-        SECRET_KEY="benchmark-only-" + "k" * 40,
-        DJANGO_SETTINGS_MODULE="rlhf_site.settings",
-        HF_HUB_OFFLINE="1",
-    )
+    use_settings(args.database_url, HF_HUB_OFFLINE="1")
     recreate_database(args.database_url)
     import django
 
