@@ -1,6 +1,7 @@
 """The cast (STYLE.md): alice the annotator, bob a second annotator, rita the reviewer,
 adam the admin, erin the engineer, olga an outsider, and sam, staff."""
 
+import io
 import json
 from collections.abc import Callable
 
@@ -148,6 +149,19 @@ def jsonl(*items: object) -> bytes:
     """Items as JSONL bytes; a str item is written as it is (for broken lines)."""
     return b"".join(
         (item if isinstance(item, str) else json.dumps(item)).encode() + b"\n" for item in items
+    )
+
+
+def import_items(project, *items: object, now=None):
+    """Import items (dicts from `prompt_line`, or raw lines) into a project, as the
+    import form does, with no one recorded as the importer."""
+    from labelling.importing import prompts_import
+
+    return prompts_import(
+        project=project,
+        stream=io.BytesIO(jsonl(*items)),
+        actor=None,
+        now=now or timezone.now(),
     )
 
 

@@ -1,17 +1,14 @@
 """GET /api/projects/{id}/agreement/ from real annotations (DESIGN.md sections 6 and 7)."""
 
-import io
-
 import krippendorff
 import numpy as np
 from django.utils import timezone
 
-from labelling.importing import prompts_import
 from labelling.models import Response
 from labelling.queue import assignment_lease_next
 from labelling.submission import annotation_submit, submission_check
 from labelling.visibility import annotator_pseudonym
-from tests.conftest import jsonl, prompt_line
+from tests.conftest import import_items, prompt_line
 
 
 def annotate(project, user, prompt_external_id, order_by_model, helpfulness=None):
@@ -47,12 +44,7 @@ ABCD = ["model-a", "model-b", "model-c", "model-d"]
 
 
 def test_agreement_figures_from_two_annotators(api, project, cast):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
     alice, bob = cast["alice"], cast["bob"]
     annotate(project, alice, "p-1", ABCD)
     annotate(project, bob, "p-1", ABCD)
@@ -94,12 +86,7 @@ def test_agreement_figures_from_two_annotators(api, project, cast):
 
 def test_gold_accuracy_scores_annotators_against_the_gold_ranking(api, project, cast):
     gold = [["r1"], ["r2"], ["r3"], ["r4"]]  # r1 is model-a ... r4 is model-d
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("g-1", gold=gold))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("g-1", gold=gold))
     project.gold_rate = 1.0
     project.save()
     annotate(project, cast["alice"], "g-1", ABCD)
@@ -113,12 +100,7 @@ def test_gold_accuracy_scores_annotators_against_the_gold_ranking(api, project, 
 
 
 def test_the_report_and_the_leaderboard_take_the_rater_filters_of_exports(api, project, cast):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
     for prompt in ("p-1", "p-2"):
         annotate(project, cast["alice"], prompt, ABCD)
         annotate(project, cast["bob"], prompt, list(reversed(ABCD)))
@@ -170,12 +152,7 @@ def test_labels_are_read_exactly_as_the_annotators_gave_them(project, cast):
     from labelling.models import Annotation
     from ranking.agreement import labels_load
 
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
     annotate(project, cast["alice"], "p-1", ["model-c", "model-a", "model-d", "model-b"],
              helpfulness={"model-a": 7, "model-b": 1, "model-c": 3, "model-d": 5})  # fmt: skip
     annotate(project, cast["bob"], "p-1", ABCD)

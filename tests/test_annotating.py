@@ -1,19 +1,17 @@
 """The annotator's workflow (issue 3): the queue, validation, submission, edits, blindness."""
 
-import io
 import random
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from labelling.importing import prompts_import
 from labelling.models import Annotation, Assignment, AuditEvent, Membership, Prompt
 from labelling.queue import assignment_lease_next
 from labelling.services import membership_set
 from ranking.models import PairwisePreference
 from ranking.services import preference_pairs
-from tests.conftest import acknowledge, jsonl, prompt_line
+from tests.conftest import acknowledge, import_items, prompt_line
 
 
 def import_prompts(project, n: int, *, gold_every: int = 0) -> list[Prompt]:
@@ -24,9 +22,7 @@ def import_prompts(project, n: int, *, gold_every: int = 0) -> list[Prompt]:
         )
         for i in range(n)
     ]
-    prompts_import(
-        project=project, stream=io.BytesIO(jsonl(*lines)), actor=None, now=timezone.now()
-    )
+    import_items(project, *lines)
     return list(Prompt.objects.filter(project=project).order_by("pk"))
 
 

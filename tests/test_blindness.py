@@ -2,17 +2,15 @@
 that tells a gold item from an ordinary one, and nothing that follows the imported file's
 order; what each role sees of a project is decided in one place."""
 
-import io
 import random
 import re
 
 import pytest
 from django.utils import timezone
 
-from labelling.importing import prompts_import
 from labelling.models import Assignment, Prompt
 from labelling.queue import assignment_lease_next
-from tests.conftest import PASSWORD, jsonl, prompt_line
+from tests.conftest import PASSWORD, import_items, prompt_line
 
 SAME = [{"external_id": f"r{i}", "model": f"m-{i}", "text": "The same answer."} for i in range(4)]
 
@@ -40,9 +38,7 @@ def mixed(project, cast):
         prompt_line("gold-1", prompt="Same question?", responses=SAME, gold=gold),
         prompt_line("p-1", prompt="Same question?", responses=SAME),
     ]
-    prompts_import(
-        project=project, stream=io.BytesIO(jsonl(*items)), actor=None, now=timezone.now()
-    )
+    import_items(project, *items)
     now = timezone.now()
     held = {
         "alice": assignment_lease_next(
@@ -127,9 +123,7 @@ def test_nothing_an_annotator_is_shown_follows_the_file_order(api, project, cast
     project.annotations_per_prompt = 1
     project.save()
     items = [prompt_line(f"p-{i}") for i in range(12)]
-    prompts_import(
-        project=project, stream=io.BytesIO(jsonl(*items)), actor=None, now=timezone.now()
-    )
+    import_items(project, *items)
     client = api("alice")
     first_shown = []
     for _ in range(12):
@@ -160,9 +154,7 @@ def test_the_count_left_falls_by_one_after_a_gold_item_as_after_any_other(client
     project.save()
     gold = [["r1"], ["r2"], ["r3"], ["r4"]]
     items = [prompt_line("g-1", gold=gold), prompt_line("p-1"), prompt_line("p-2")]
-    prompts_import(
-        project=project, stream=io.BytesIO(jsonl(*items)), actor=None, now=timezone.now()
-    )
+    import_items(project, *items)
     from tests.conftest import annotate
 
     def left() -> int:
@@ -181,12 +173,7 @@ def test_the_count_left_falls_by_one_after_a_gold_item_as_after_any_other(client
 
 
 def test_annotators_are_not_shown_what_tells_gold_items_apart(api, client, project):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("g-1", gold=[["r1"], ["r2"], ["r3"], ["r4"]]))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("g-1", gold=[["r1"], ["r2"], ["r3"], ["r4"]]))
     project.gold_rate = 0.25
     project.reward_model = "secret-model"
     project.save()
@@ -209,12 +196,7 @@ def test_annotators_are_not_shown_what_tells_gold_items_apart(api, client, proje
 
 
 def test_the_submit_answer_uses_the_letters_the_annotator_saw(api, project):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"))
     client = api("alice")
     body = client.post(f"/api/projects/{project.pk}/next/").json()
     url = f"/api/assignments/{body['assignment_id']}/submit/"

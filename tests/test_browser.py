@@ -1,15 +1,13 @@
 """End to end in Debian's chromium, driven by Playwright: an annotator labels two items."""
 
-import io
 from pathlib import Path
 
 import pytest
 from django.db import connections
 from django.utils import timezone
 
-from labelling.importing import prompts_import
 from labelling.models import Annotation, Assignment
-from tests.conftest import PASSWORD, jsonl, prompt_line
+from tests.conftest import PASSWORD, import_items, prompt_line
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-results" / "browser"
@@ -59,16 +57,10 @@ def test_an_annotator_ranks_by_drag_and_keyboard_rates_critiques_and_gets_the_ne
 ):
     project.required_critiques = "worst"
     project.save()
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(
-            jsonl(
-                prompt_line("p-1", prompt="Explain **TCP** slow start."),
-                prompt_line("p-2", prompt="What is 2+2?"),
-            )
-        ),
-        actor=None,
-        now=timezone.now(),
+    import_items(
+        project,
+        prompt_line("p-1", prompt="Explain **TCP** slow start."),
+        prompt_line("p-2", prompt="What is 2+2?"),
     )
     page = browser_page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -134,12 +126,7 @@ def test_an_annotator_ranks_by_drag_and_keyboard_rates_critiques_and_gets_the_ne
 def test_a_bad_submission_keeps_what_was_typed_and_marks_the_fields(
     live_server, browser_page, project
 ):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"))
     page = browser_page
     start_labelling(page, live_server.url, "alice")
     page.focus('#rank-list .rank-item[data-label="B"]')
@@ -183,12 +170,7 @@ def test_every_page_runs_under_the_content_security_policy(
     no page may trip it (a violation is a console error the fixture records)."""
     from tests.conftest import annotate
 
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
     annotate(project, cast["alice"], rank=lambda ids: [[i] for i in ids])
     annotate(project, cast["bob"], rank=lambda ids: [[i] for i in reversed(ids)])
     page = browser_page
@@ -269,7 +251,7 @@ def test_hostile_text_never_runs_anywhere_it_is_shown(live_server, browser_page,
             response["text"] = PAYLOADS[(4 * i + r) % n]
             response["model"] = PAYLOADS[(4 * i + r + 7) % n][:200]
         items.append(item)
-    prompts_import(project=project, stream=io.BytesIO(jsonl(*items)), actor=None, now=now)
+    import_items(project, *items, now=now)
     guideline_publish(
         project=project,
         body="\n\n".join(PAYLOADS),

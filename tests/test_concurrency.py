@@ -1,6 +1,5 @@
 """The queue under real concurrency: threads with their own database connections."""
 
-import io
 import threading
 import time
 
@@ -8,12 +7,11 @@ import pytest
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from labelling.importing import prompts_import
 from labelling.models import Annotation, Assignment, Prompt
 from labelling.queue import assignment_lease_next
 from labelling.services import membership_set, project_create
 from labelling.submission import annotation_submit, submission_check
-from tests.conftest import jsonl, prompt_line
+from tests.conftest import import_items, prompt_line
 
 ANNOTATORS, PROMPTS, K = 30, 100, 3
 
@@ -25,7 +23,7 @@ def test_thirty_annotators_racing_for_a_hundred_prompts_fill_each_exactly_k_time
         name="race", created_by=None, now=now, responses_per_prompt=2, annotations_per_prompt=K
     )
     lines = [prompt_line(f"p-{i}", n=2) for i in range(PROMPTS)]
-    prompts_import(project=project, stream=io.BytesIO(jsonl(*lines)), actor=None, now=now)
+    import_items(project, *lines, now=now)
     users = [make_user(f"rater{i:02d}") for i in range(ANNOTATORS)]
     for user in users:
         membership_set(project=project, user=user, role="annotator", actor=None, now=now)
@@ -86,9 +84,7 @@ def test_the_last_prompt_locked_for_a_moment_by_someone_else_is_still_given(make
     project = project_create(
         name="last", created_by=None, now=now, responses_per_prompt=2, annotations_per_prompt=K
     )
-    prompts_import(
-        project=project, stream=io.BytesIO(jsonl(prompt_line("p-0", n=2))), actor=None, now=now
-    )
+    import_items(project, prompt_line("p-0", n=2), now=now)
     prompt = Prompt.objects.get(project=project)
     alice = make_user("alice")
     membership_set(project=project, user=alice, role="annotator", actor=None, now=now)
@@ -126,7 +122,7 @@ def test_one_annotator_asking_from_eight_tabs_at_once_holds_one_lease(make_user)
     now = timezone.now()
     project = project_create(name="tabs", created_by=None, now=now, responses_per_prompt=2)
     lines = [prompt_line(f"p-{i}", n=2) for i in range(20)]
-    prompts_import(project=project, stream=io.BytesIO(jsonl(*lines)), actor=None, now=now)
+    import_items(project, *lines, now=now)
     alice = make_user("alice")
     membership_set(project=project, user=alice, role="annotator", actor=None, now=now)
     tabs = 8
@@ -160,12 +156,7 @@ def test_one_annotator_asking_from_eight_tabs_at_once_holds_one_lease(make_user)
 def test_the_database_refuses_a_second_lease_for_one_annotator(project, cast):
     from django.db import IntegrityError, transaction
 
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
     first = assignment_lease_next(project=project, annotator=cast["alice"], now=timezone.now())
     other = Prompt.objects.exclude(pk=first.prompt_id).get(project=project)
     with pytest.raises(IntegrityError), transaction.atomic():

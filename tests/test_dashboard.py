@@ -1,20 +1,18 @@
 """The project dashboard (issue 5): figures computed by a django-q2 job and cached,
 charts, the annotator table with quality flags, the low-agreement list, the leaderboard."""
 
-import io
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from labelling.importing import prompts_import
 from labelling.models import Membership
 from labelling.services import membership_set, project_update
 from labelling.visibility import annotator_pseudonym
 from ranking import charts
 from ranking.figures import figures_compute, figures_request
 from ranking.models import ProjectFigures
-from tests.conftest import PASSWORD, acknowledge, annotate, jsonl, prompt_line
+from tests.conftest import PASSWORD, acknowledge, annotate, import_items, prompt_line
 
 
 def best_first(ids):
@@ -28,12 +26,7 @@ def worst_first(ids):
 @pytest.fixture
 def labelled(project, cast):
     """Three prompts, each labelled by alice and bob; they disagree on p-3."""
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(*(prompt_line(f"p-{i}") for i in range(1, 4)))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, *(prompt_line(f"p-{i}") for i in range(1, 4)))
     for _ in range(3):
         annotate(project, cast["alice"], rank=best_first)
     annotate(project, cast["bob"], rank=best_first)
@@ -90,12 +83,7 @@ def test_new_annotations_make_the_figures_stale_and_one_job_recomputes_them(
         figures_request(project=labelled, now=timezone.now())
     assert callbacks == []
 
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-4"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-4"))
     annotate(project, cast["alice"])
     html = watch(client).get(f"/projects/{labelled.pk}/dashboard/status/")
     assert html.json()["status"] == "queued"
@@ -144,12 +132,7 @@ def test_fast_and_inaccurate_annotators_are_flagged(
     client, project, cast, django_capture_on_commit_callbacks
 ):
     gold = [["r4"], ["r3"], ["r2"], ["r1"]]
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(*(prompt_line(f"g-{i}", gold=gold) for i in range(3)))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, *(prompt_line(f"g-{i}", gold=gold) for i in range(3)))
     project = project_update(project=project, actor=cast["adam"], now=timezone.now(), gold_rate=1.0)
     # alice answers the gold prompts backwards, in no time at all.
     for _ in range(3):
@@ -183,7 +166,7 @@ def test_model_names_on_the_dashboard_are_escaped(
     item = prompt_line("x-1", n=2)
     item["responses"][0]["model"] = "<script>alert(1)</script>"
     project_update(project=project, actor=cast["adam"], now=timezone.now(), responses_per_prompt=2)
-    prompts_import(project=project, stream=io.BytesIO(jsonl(item)), actor=None, now=timezone.now())
+    import_items(project, item)
     annotate(project, cast["alice"])
     with django_capture_on_commit_callbacks(execute=True):
         figures_request(project=project, now=timezone.now())

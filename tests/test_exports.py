@@ -17,12 +17,11 @@ from django.utils import timezone
 from exports.formats import hh_prompt, split_of
 from exports.models import Export
 from exports.services import export_build, export_create, export_path
-from labelling.importing import prompts_import
 from labelling.models import Annotation, Membership
 from labelling.review import annotation_reject
 from labelling.services import membership_set, project_update
 from labelling.visibility import annotator_pseudonym
-from tests.conftest import PASSWORD, acknowledge, annotate, jsonl, prompt_line
+from tests.conftest import PASSWORD, acknowledge, annotate, import_items, prompt_line
 
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
 # alice's ratings of p-1's responses, the same on both criteria; everyone else rates every
@@ -50,9 +49,7 @@ def rated(values):
 
 
 def load(project, *items):
-    prompts_import(
-        project=project, stream=io.BytesIO(jsonl(*items)), actor=None, now=timezone.now()
-    )
+    import_items(project, *items)
 
 
 @pytest.fixture

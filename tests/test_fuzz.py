@@ -2,16 +2,12 @@
 annotator, with a bounded number of generated requests: no 5xx, and every response
 matches the schema."""
 
-import io
-
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
-from django.utils import timezone
 from hypothesis import HealthCheck, settings
 
-from labelling.importing import prompts_import
-from tests.conftest import jsonl, prompt_line
+from tests.conftest import import_items, prompt_line
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 EXAMPLES = 15  # generated requests per operation and user: bounded for CI
@@ -33,12 +29,7 @@ def wsgi_keeps_the_test_connection():
 
 @pytest.fixture
 def fuzz_tokens(project, cast, wsgi_keeps_the_test_connection):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
     from labelling.models import ApiToken
 
     return project, {

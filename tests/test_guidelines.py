@@ -1,12 +1,9 @@
 """Guidelines that change mid-project (issue 4)."""
 
-import io
-
 import pytest
 from django.utils import timezone
 
 from labelling.guidelines import RelabelFilters, guideline_publish, relabel_request, word_diff
-from labelling.importing import prompts_import
 from labelling.models import (
     Annotation,
     Assignment,
@@ -16,7 +13,7 @@ from labelling.models import (
     Prompt,
 )
 from labelling.services import DomainError
-from tests.conftest import PASSWORD, acknowledge, jsonl, prompt_line
+from tests.conftest import PASSWORD, acknowledge, import_items, prompt_line
 
 V2 = "# Guidelines\n\nRank by **correctness** first, then clarity.\n"
 
@@ -106,12 +103,7 @@ def test_published_versions_have_no_way_to_change(api, project):
 
 
 def test_after_a_publish_the_api_asks_for_acknowledgement_first(api, project, cast):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"))
     publish(project, cast)
     client = api("alice")
     response = client.post(f"/api/projects/{project.pk}/next/")
@@ -139,12 +131,7 @@ def test_a_new_annotator_reads_version_one_first(api, project, cast):
 
 
 def test_a_lease_spanning_a_publish_finishes_under_its_version(api, project, cast):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
     client = api("alice")
     held = client.post(f"/api/projects/{project.pk}/next/").json()
     publish(project, cast)
@@ -162,12 +149,7 @@ def test_a_lease_spanning_a_publish_finishes_under_its_version(api, project, cas
 
 
 def test_the_page_shows_the_changes_and_records_the_acknowledgement(client, project, cast):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"))
     publish(project, cast)
     client.login(username="alice", password=PASSWORD)
     assert "guidelines updated to v2" in client.get("/").content.decode()
@@ -208,9 +190,7 @@ def _labelled_under_v1(project, api, n=2):
     project.annotations_per_prompt = 1
     project.save()
     lines = [prompt_line(f"p-{i}", metadata={"domain": "maths" if i else "code"}) for i in range(n)]
-    prompts_import(
-        project=project, stream=io.BytesIO(jsonl(*lines)), actor=None, now=timezone.now()
-    )
+    import_items(project, *lines)
     client = api("alice")
     for _ in range(n):
         label_one(client, project)
@@ -385,9 +365,7 @@ def test_relabel_metadata_keys_are_keys_and_values_compare_by_equality(api, proj
         prompt_line("p-1", metadata={"domain": "mathsy", "domain__contains": "math"}),
         prompt_line("p-2", metadata={"domain": ["maths"]}),
     ]
-    prompts_import(
-        project=project, stream=io.BytesIO(jsonl(*lines)), actor=None, now=timezone.now()
-    )
+    import_items(project, *lines)
     client = api("alice")
     for _ in lines:
         label_one(client, project)
@@ -420,12 +398,7 @@ def test_relabel_metadata_keys_must_be_names(api, project):
 def test_relabelling_can_target_prompts_with_low_agreement(api, project, cast):
     project.annotations_per_prompt = 2
     project.save()
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
     for name, reverse_on in [("alice", None), ("bob", "p-2")]:
         client = api(name)
         for _ in range(2):
@@ -461,12 +434,7 @@ def test_relabelling_can_target_prompts_with_low_agreement(api, project, cast):
 
 
 def test_the_page_gate_applies_after_saving_an_item_too(client, project, cast):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
     client.login(username="alice", password=PASSWORD)
     held = client.post(f"/projects/{project.pk}/next/")["Location"]
     publish(project, cast)  # while alice is labelling

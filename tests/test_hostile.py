@@ -4,17 +4,15 @@ nesting in every body field, query parameter and path parameter, as an admin and
 annotator, and answers a 4xx in the error envelope, never a 500, on either database
 (CI runs the suite on both). Forms and imports are held to the same rules."""
 
-import io
 import json
 
 import pytest
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
-from labelling.importing import prompts_import
 from labelling.inputs import MAX_DEPTH, json_problems
 from labelling.models import Annotation, Prompt
-from tests.conftest import PASSWORD, jsonl, prompt_line
+from tests.conftest import PASSWORD, import_items, prompt_line
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +65,7 @@ def world(project, cast, api):
     parameter can name a real object."""
     from exports.services import export_create
 
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"), prompt_line("p-2"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
     alice = api("alice")
     body = alice.post(f"/api/projects/{project.pk}/next/").json()
     export = export_create(
@@ -183,12 +176,7 @@ def test_an_import_line_with_hostile_text_is_refused_line_by_line(api, project):
 
 
 def test_ids_and_numbers_in_text_are_ascii_digits_only(api, project, client):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"))
     for digits in ("\u0661", "\u00b2", "1_0", " 1", "+1"):  # Arabic-Indic 1, superscript 2
         response = api("adam").get(
             f"/api/projects/{project.pk}/annotations/?guideline_version={digits}"

@@ -4,12 +4,10 @@ A non-member gets 404 (they learn nothing of the project), a member without the 
 role 403, anonymous 401 on the API and a redirect to the login page on the site.
 """
 
-import io
-
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.conftest import PASSWORD, annotate, jsonl, prompt_line
+from tests.conftest import PASSWORD, annotate, import_items, jsonl, prompt_line
 
 PERSONAS = ["alice", "rita", "erin", "adam", "olga", "sam", None]
 
@@ -149,15 +147,9 @@ PAGE_CASES = [
 def alices_assignment(project, cast):
     from django.utils import timezone
 
-    from labelling.importing import prompts_import
     from labelling.queue import assignment_lease_next
 
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-0"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-0"))
     return assignment_lease_next(project=project, annotator=cast["alice"], now=timezone.now())
 
 

@@ -2,13 +2,11 @@
 an allow-list of languages, a line at a time, within a budget; huge texts shown escaped;
 long responses folded on the pages with "show all"."""
 
-import io
 import time
 
 import pytest
 from django.utils import timezone
 
-from labelling.importing import prompts_import
 from labelling.queue import assignment_lease_next
 from labelling.rendering import (
     FOLD_CHARS,
@@ -18,7 +16,7 @@ from labelling.rendering import (
     MARKDOWN_MAX,
     render_markdown,
 )
-from tests.conftest import PASSWORD, jsonl, prompt_line
+from tests.conftest import PASSWORD, import_items, prompt_line
 
 # Inputs that trip regular expressions: runs of one character or a short unit, tabs and
 # nesting. Each is repeated to the size asked for.
@@ -101,7 +99,7 @@ def long_item(project, cast):
     item = prompt_line("p-1")
     for response in item["responses"]:
         response["text"] = long_text + "\n\nTHE END"
-    prompts_import(project=project, stream=io.BytesIO(jsonl(item)), actor=None, now=timezone.now())
+    import_items(project, item)
     return assignment_lease_next(project=project, annotator=cast["alice"], now=timezone.now())
 
 

@@ -1,19 +1,16 @@
 """Review (issue 5): the queue of disagreeing and flagged prompts, annotations side by
 side, rejection with a reason, adjudication, and the audit trail of all of it."""
 
-import io
-
 import pytest
 from django.utils import timezone
 
-from labelling.importing import prompts_import
 from labelling.models import Adjudication, Annotation, Assignment, AuditEvent, Membership, Prompt
 from labelling.queue import assignment_lease_next
 from labelling.review import prompt_review, rankings_agreement
 from labelling.services import membership_set
 from ranking.agreement import agreement_report, labels_load, leaderboard_rows
 from ranking.models import PairwisePreference
-from tests.conftest import PASSWORD, acknowledge, annotate, jsonl, prompt_line
+from tests.conftest import PASSWORD, acknowledge, annotate, import_items, prompt_line
 
 
 def best_first(ids):
@@ -26,12 +23,7 @@ def worst_first(ids):
 
 @pytest.fixture
 def imported(project):
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line("p-1"))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line("p-1"))
     return Prompt.objects.get(project=project, external_id="p-1")
 
 

@@ -1,21 +1,19 @@
 """Reward-model assistance (issue 7), driven through the real transformers loading path
 with a tiny model the test run builds and saves itself; nothing touches the network."""
 
-import io
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
-from labelling.importing import prompts_import
 from labelling.models import Prompt, Response
 from labelling.queue import assignment_lease_next
 from labelling.services import project_update
 from ranking.agreement import agreement_report
 from ranking.models import RegisteredRewardModel, ResponseScore, ScoringJob
 from ranking.scoring import reward_model_load, scoring_request, scoring_run
-from tests.conftest import PASSWORD, annotate, jsonl, prompt_line
+from tests.conftest import PASSWORD, annotate, import_items, prompt_line
 from tests.reward_model import build_tiny_reward_model
 
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
@@ -41,9 +39,7 @@ def scored_project(project, cast, tiny_reward_model):
 
 
 def load(project, *items):
-    prompts_import(
-        project=project, stream=io.BytesIO(jsonl(*items)), actor=None, now=timezone.now()
-    )
+    import_items(project, *items)
 
 
 def test_import_scores_every_response_in_a_background_job(

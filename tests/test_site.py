@@ -15,7 +15,7 @@ from django.utils import timezone
 from labelling.models import GuidelineVersion, Membership, Project, Prompt, Response
 from labelling.rendering import render_markdown
 from rlhf_site.env import env_bool, env_int, env_list
-from tests.conftest import PASSWORD, jsonl, prompt_line
+from tests.conftest import PASSWORD, import_items, prompt_line
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -185,11 +185,8 @@ def test_seed_demo_keeps_an_older_demo_and_can_rebuild_it(db):
 
 
 def test_every_admin_page_of_ours_opens_for_staff(client, project, cast):
-    from labelling.importing import prompts_import
 
-    prompts_import(
-        project=project, stream=io.BytesIO(jsonl(prompt_line())), actor=None, now=timezone.now()
-    )
+    import_items(project, prompt_line())
     cast["sam"].is_superuser = True
     cast["sam"].save()
     client.login(username="sam", password=PASSWORD)
@@ -286,15 +283,9 @@ def test_login_page_and_home_list_my_projects(client, project, other_project):
 
 
 def test_project_page_escapes_prompt_text(client, project):
-    from labelling.importing import prompts_import
 
     hostile = "<img src=x onerror=alert(1)>"
-    prompts_import(
-        project=project,
-        stream=io.BytesIO(jsonl(prompt_line(prompt=hostile))),
-        actor=None,
-        now=timezone.now(),
-    )
+    import_items(project, prompt_line(prompt=hostile))
     # The project page lists prompts to those who may see them (not to annotators).
     client.login(username="adam", password=PASSWORD)
     page = client.get(f"/projects/{project.pk}/").content.decode()

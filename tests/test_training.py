@@ -4,7 +4,6 @@ standard and conversational; LLaMA-Factory's and OpenRLHF's own loaders read the
 their flavours; and the README's training code runs as printed (with a tiny model in
 place of yours)."""
 
-import io
 import json
 import re
 import zipfile
@@ -16,8 +15,7 @@ import yaml
 from django.utils import timezone
 
 from exports.services import export_build, export_create, export_path
-from labelling.importing import prompts_import
-from tests.conftest import annotate, jsonl, prompt_line
+from tests.conftest import annotate, import_items, prompt_line
 from tests.reward_model import CHAT_TEMPLATE
 
 pytestmark = pytest.mark.slow
@@ -55,9 +53,7 @@ def models(tmp_path_factory):
 def _labelled(project, cast, *, chat: bool):
     prompt = CHAT if chat else "Explain TCP slow start."
     items = [prompt_line(f"p-{i}", prompt=prompt) for i in range(8)]
-    prompts_import(
-        project=project, stream=io.BytesIO(jsonl(*items)), actor=None, now=timezone.now()
-    )
+    import_items(project, *items)
     for _ in items:
         annotate(project, cast["alice"])
         # bob agrees but for the first two: consensus keeps five pairs of six.
