@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from annotate import recreate_database, use_settings  # noqa: E402
 
 TIMEOUT, RETRY = 20, 25  # the worker's task timeout and re-delivery, in seconds
+SCORING_SECONDS = TIMEOUT - 2  # a scoring run stops itself before the worker's timeout
 
 
 def _build_in_child(prompts: int) -> int:
@@ -109,6 +110,7 @@ def main() -> None:
         Q_TIMEOUT=str(TIMEOUT),
         Q_RETRY=str(RETRY),
         Q_WORKERS="1",
+        SCORING_MAX_SECONDS=str(SCORING_SECONDS),
         HF_HUB_OFFLINE="1",  # the reward model is a local folder; nothing is fetched
     )
     env = dict(os.environ)
