@@ -54,10 +54,14 @@ def _existing_project(prompts: int) -> int | None:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import OperationalError
 
     from labelling.models import Project
 
-    call_command("migrate", verbosity=0)
+    try:
+        call_command("migrate", verbosity=0)
+    except OperationalError:  # no database yet: this machine has not run the benchmark
+        return None
     project = Project.objects.filter(name="bench").first()
     if project is None or project.prompts.count() != prompts:
         return None

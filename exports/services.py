@@ -27,7 +27,15 @@ from exports.filters import ExportInvalid, filters_parse
 from exports.formats import Source, has_chat_prompts, rows_for
 from exports.models import Export
 from exports.options import PREFERENCE_FORMATS, options_parse
-from exports.writers import SPLITS, FileFacts, data_file_name, write_archive, write_rows
+from exports.writers import (
+    SPLITS,
+    Archive,
+    FileFacts,
+    Target,
+    Written,
+    data_file_name,
+    write_rows,
+)
 from labelling.models import AuditEvent, Project
 from labelling.services import DomainError, audit_record, job_abandoned_after
 from ranking.raters import rater_filters_check
@@ -207,46 +215,56 @@ def export_build(
 def _write(
     export: Export, source: Source, target: Path, partial: Path, workdir: Path, progress
 ) -> tuple[dict, str]:
-    """Write the rows (and for a folder, its card, its trainer config and the archive)
-    under temporary names; returns the manifest and the sha256 of what will be served."""
+    """Write the rows (and for a folder, its card and trainer config, all in one
+    archive) under temporary names; returns the manifest and the sha256 of what will be
+    served."""
     ext = export.file_format
-    if export.is_folder:
-        paths = {split: workdir / data_file_name(split, ext) for split in SPLITS}
-        for path in paths.values():
-            path.parent.mkdir(parents=True, exist_ok=True)
-    else:
-        paths = {"all": partial}
-    written = write_rows(source, paths, ext, progress)
-    files = [
-        FileFacts(
-            path=data_file_name(key, ext) if export.is_folder else target.name,
-            split=None if key == "all" else key,
-            rows=rows,
-            bytes=paths[key].stat().st_size,
-            sha256=sha,
-        )
-        for key, (rows, sha) in written.items()
-    ]
-    manifest = _manifest(export, source, target, files)
     if not export.is_folder:
-        return manifest, files[0].sha256
-    extra = {}
-    if export.options.get("flavour") == "llamafactory":
-        extra["dataset_info.json"] = (
-            json.dumps(manifest["trainer"]["dataset_info"], indent=2, ensure_ascii=False) + "\n"
-        )
-    card = dataset_card(manifest=manifest, schema=source.schema, files=files)
-    extra = {"README.md": card, **extra}
-    for name, text in extra.items():
-        (workdir / name).write_text(text, encoding="utf-8")
-        data = text.encode()
-        manifest["files"].append(
-            FileFacts(
-                path=name, split=None, rows=0, bytes=len(data), sha256=_sha_bytes(data)
-            ).as_dict()
-        )
-    members = [*extra, *sorted(f.path for f in files)]
-    return manifest, write_archive(workdir, members, partial)
+        written = write_rows(source, {"all": partial}, ext, progress)
+        files = [_facts(target.name, None, written["all"])]
+        return _manifest(export, source, target, files), files[0].sha256
+    # The folder is the archive: JSON lines of the train split go straight into it, the
+    # other splits (and Parquet, which is small) into files copied in after.
+    archive = Archive(partial)
+    try:
+        targets: dict[str, Target] = {
+            split: workdir / data_file_name(split, ext) for split in SPLITS
+        }
+        for path in targets.values():
+            path.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+        if ext == "jsonl":
+            targets["train"] = archive.stream(data_file_name("train", ext))
+        written = write_rows(source, targets, ext, progress)
+        for split, path in targets.items():
+            if isinstance(path, Path):
+                archive.copy(data_file_name(split, ext), path)
+        files = [
+            _facts(data_file_name(split, ext), split, facts) for split, facts in written.items()
+        ]
+        manifest = _manifest(export, source, target, files)
+        extra = {"README.md": dataset_card(manifest=manifest, schema=source.schema, files=files)}
+        if export.options.get("flavour") == "llamafactory":
+            extra["dataset_info.json"] = (
+                json.dumps(manifest["trainer"]["dataset_info"], indent=2, ensure_ascii=False) + "\n"
+            )
+        for name, text in extra.items():
+            archive.text(name, text)
+            data = text.encode()
+            manifest["files"].append(
+                FileFacts(
+                    path=name, split=None, rows=0, bytes=len(data), sha256=_sha_bytes(data)
+                ).as_dict()
+            )
+    except BaseException:
+        archive.abandon()
+        raise
+    return manifest, archive.close()
+
+
+def _facts(path: str, split: str | None, written: Written) -> FileFacts:
+    return FileFacts(
+        path=path, split=split, rows=written.rows, bytes=written.bytes, sha256=written.sha256
+    )
 
 
 def _sha_bytes(data: bytes) -> str:

@@ -4,22 +4,26 @@ file per split, packed as one archive (issue 14).
 A folder is what `datasets.load_dataset(folder)` reads as a DatasetDict with `train` and
 `test`, and what can be pushed to the Hub as it is:
 
-    README.md                          the dataset card: YAML configs, features, splits
     data/train-00000-of-00001.jsonl    (or .parquet)
     data/test-00000-of-00001.jsonl
+    README.md                          the dataset card: YAML configs, features, splits
     dataset_info.json                  LLaMA-Factory's entry, for that flavour
 
+in that order: the card holds the data files' counts and hashes, so it follows them.
 Every byte is a function of the rows and the export's options: the archive's entries
 have a fixed date and order and the card names no time or export id, so the same filters
 over the same labels give the same archive.
 """
 
 import hashlib
+import shutil
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 import pyarrow as pa
@@ -54,37 +58,55 @@ def data_file_name(split: str, file_format: str) -> str:
     return f"data/{split}-00000-of-00001.{file_format}"
 
 
+Target = Path | BinaryIO  # a file to create, or a stream to write into (an archive entry)
+
+
+@dataclass(frozen=True)
+class Written:
+    rows: int
+    bytes: int
+    sha256: str
+
+
 def write_rows(
     source: Source,
-    paths: dict[str, Path],
+    targets: dict[str, Target],
     file_format: str,
     progress: Callable[[int], None],
-) -> dict[str, tuple[int, str]]:
-    """Write the rows to one file per key of `paths`: "all" for a single file, or
-    "train" and "test". Returns (rows, sha256) per key."""
-    writer = _write_parquet if file_format == "parquet" else _write_jsonl
-    return writer(source, paths, progress)
+) -> dict[str, Written]:
+    """Write the rows to one file per key of `targets`: "all" for a single file, or
+    "train" and "test". JSON lines may go into a stream (closed when written); Parquet
+    goes to files."""
+    if file_format == "parquet":
+        assert all(isinstance(t, Path) for t in targets.values())
+        return _write_parquet(source, targets, progress)  # type: ignore[arg-type]
+    return _write_jsonl(source, targets, progress)
 
 
 class _Digest:
-    """A file being written, its sha256 taken as it is written (reading a file of
-    hundreds of megabytes back to hash it cost a tenth of the time)."""
+    """A file or stream being written, its sha256 and size taken as it is written
+    (reading a file of hundreds of megabytes back to hash it cost a tenth of the time)."""
 
-    def __init__(self, path: Path) -> None:
-        self.file = open(path, "wb")  # noqa: SIM115 - closed by close()
+    def __init__(self, target: Target) -> None:
+        self.file = open(target, "wb") if isinstance(target, Path) else target  # noqa: SIM115
         self.sha = hashlib.sha256()
         self.rows = 0
+        self.bytes = 0
 
-    def write(self, block: bytes) -> None:
+    def write(self, block: bytes | memoryview) -> None:
         self.file.write(block)
         self.sha.update(block)
+        self.bytes += len(block)
 
     def close(self) -> None:
         self.file.close()
 
+    def written(self) -> Written:
+        return Written(rows=self.rows, bytes=self.bytes, sha256=self.sha.hexdigest())
 
-def _write_jsonl(source: Source, paths: dict[str, Path], progress) -> dict[str, tuple[int, str]]:
-    outs = {key: _Digest(path) for key, path in paths.items()}
+
+def _write_jsonl(source: Source, targets: dict[str, Target], progress) -> dict[str, Written]:
+    outs = {key: _Digest(target) for key, target in targets.items()}
     try:
         if source.lines is not None:
             _write_lines(source, outs, progress)
@@ -93,7 +115,7 @@ def _write_jsonl(source: Source, paths: dict[str, Path], progress) -> dict[str, 
     finally:
         for out in outs.values():
             out.close()
-    return {key: (out.rows, out.sha.hexdigest()) for key, out in outs.items()}
+    return {key: out.written() for key, out in outs.items()}
 
 
 def _write_rows(source: Source, outs: dict[str, "_Digest"], progress) -> None:
@@ -145,7 +167,7 @@ def _string_bytes(strings: pa.Array) -> memoryview:
     return memoryview(strings.buffers()[2])[first:last]
 
 
-def _write_parquet(source: Source, paths: dict[str, Path], progress) -> dict[str, tuple[int, str]]:
+def _write_parquet(source: Source, paths: dict[str, Path], progress) -> dict[str, Written]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -177,7 +199,10 @@ def _write_parquet(source: Source, paths: dict[str, Path], progress) -> dict[str
     finally:
         for writer in writers.values():
             writer.close()
-    return {key: (counts[key], file_sha256(path)) for key, path in paths.items()}
+    return {
+        key: Written(rows=counts[key], bytes=path.stat().st_size, sha256=file_sha256(path))
+        for key, path in paths.items()
+    }
 
 
 def _blocks(source: Source) -> Iterator[dict[str, list]]:
@@ -218,20 +243,62 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_archive(folder: Path, members: list[str], target: Path) -> str:
-    """Pack `members` (paths inside `folder`) into a zip at `target`, in the order given,
-    each with the same date and mode, so the archive is a function of the files alone.
-    Stored, not compressed: Parquet is compressed already, and deflating hundreds of
-    megabytes of JSON lines cost more than the rest of the export. Returns its sha256."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name in members:
-            info = zipfile.ZipInfo(name, date_time=ARCHIVE_DATE)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_STORED
-            with (
-                open(folder / name, "rb") as data,
-                archive.open(info, "w", force_zip64=True) as out,
-            ):
-                while chunk := data.read(1 << 20):
-                    out.write(chunk)
-    return file_sha256(target)
+class _Appending:
+    """A file that is only ever appended to, hashed as it is written. It cannot seek, so
+    zipfile puts each entry's sizes after its data (a data descriptor) instead of going
+    back to its header: the archive is written once and never read back."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.sha = hashlib.sha256()
+
+    def write(self, block: bytes) -> int:
+        self.file.write(block)
+        self.sha.update(block)
+        return len(block)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class Archive:
+    """A zip being written entry by entry: an entry can be streamed into (the biggest
+    data file goes straight in, never written twice), copied from a file, or given as
+    text. Entries have the same date and mode, so the archive is a function of its
+    entries and their order. Stored, not compressed: Parquet is compressed already, and
+    deflating hundreds of megabytes of JSON lines cost more than the rest of the export."""
+
+    def __init__(self, target: Path) -> None:
+        self.out = _Appending(target)
+        self.zip = zipfile.ZipFile(self.out, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+
+    def _info(self, name: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, date_time=ARCHIVE_DATE)
+        info.external_attr = 0o644 << 16
+        info.compress_type = zipfile.ZIP_STORED
+        return info
+
+    def stream(self, name: str) -> BinaryIO:
+        """An entry to write into; it is complete when closed."""
+        return self.zip.open(self._info(name), "w", force_zip64=True)  # type: ignore[return-value]
+
+    def copy(self, name: str, path: Path) -> None:
+        with open(path, "rb") as data, self.stream(name) as out:
+            shutil.copyfileobj(data, out, 1 << 20)
+
+    def text(self, name: str, text: str) -> None:
+        self.zip.writestr(self._info(name), text.encode())
+
+    def close(self) -> str:
+        """Finish the archive; returns its sha256."""
+        self.zip.close()
+        self.out.close()
+        return self.out.sha.hexdigest()
+
+    def abandon(self) -> None:
+        with suppress(Exception):
+            self.zip.close()
+        self.out.close()

@@ -213,9 +213,9 @@ def test_a_test_share_makes_a_dataset_folder_with_a_file_per_split(labelled):
     with archive(export) as packed:
         names = packed.namelist()
     assert names == [
-        "README.md",
-        "data/test-00000-of-00001.jsonl",
         "data/train-00000-of-00001.jsonl",
+        "data/test-00000-of-00001.jsonl",
+        "README.md",
     ]
     test, train = lines(export, "test"), lines(export, "train")
     # p-1 hashes into test, p-2 into train: no prompt on both sides.
@@ -787,7 +787,7 @@ def test_a_split_export_downloads_as_one_archive(api, labelled, django_capture_o
     assert "pairwise-openrlhf-jsonl-dataset-export" in download["Content-Disposition"]
     body = b"".join(download.streaming_content)
     assert hashlib.sha256(body).hexdigest() == status["sha256"]
-    assert zipfile.ZipFile(io.BytesIO(body)).namelist()[0] == "README.md"
+    assert zipfile.ZipFile(io.BytesIO(body)).namelist()[-1] == "README.md"
     assert "--data.apply_chat_template" in status["manifest"]["trainer"]["openrlhf_flags"]
 
 
