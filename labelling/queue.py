@@ -74,7 +74,7 @@ def leases_reclaim(
 # once, so they are not capped by a target. The uncapped conditions spell the queue
 # index's predicate (labelling_prompt_queue), so PostgreSQL scans that index.
 _OPEN = """
-    p.project_id = %(project)s AND NOT p.retired AND p.gold IS {gold}
+    {project} AND NOT p.retired AND p.gold IS {gold}
     AND NOT EXISTS (SELECT 1 FROM labelling_assignment a
                     WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s
                       AND a.round = p.round)
@@ -94,25 +94,39 @@ _ORDER = {
 }
 
 
-def _open_where(*, gold: bool) -> str:
-    return _OPEN.format(gold="NOT NULL" if gold else "NULL", cap="" if gold else _CAP)
+def _open_where(*, gold: bool, projects: int = 0) -> str:
+    """The condition for one project (`%(project)s`), or with `projects` for that many
+    (`%(project0)s`, `%(project1)s`, ...)."""
+    scope = (
+        "p.project_id IN ({})".format(", ".join(f"%(project{i})s" for i in range(projects)))
+        if projects
+        else "p.project_id = %(project)s"
+    )
+    return _OPEN.format(
+        project=scope, gold="NOT NULL" if gold else "NULL", cap="" if gold else _CAP
+    )
 
 
-def open_prompts_count(*, project: Project, annotator: AbstractBaseUser) -> int:
-    """How many prompts are still open to this annotator: gold ones too, where the
-    project serves them, so that the count falls by one after every item, gold or not
-    (a count that stood still after some items would tell the annotator which were
-    gold)."""
-    pools = [False, True] if project.gold_rate > 0 else [False]
-    total = 0
+def open_prompts_counts(*, projects: list[Project], annotator: AbstractBaseUser) -> dict[int, int]:
+    """How many prompts are still open to this annotator in each project: gold ones too,
+    where the project serves them, so that the count falls by one after every item, gold
+    or not (a count that stood still after some items would tell the annotator which
+    were gold). One query for every project at once, and one more if any serves gold."""
+    counts = dict.fromkeys((p.pk for p in projects), 0)
+    pools = [(False, list(counts)), (True, [p.pk for p in projects if p.gold_rate > 0])]
     with connection.cursor() as cursor:
-        for gold in pools:
+        for gold, ids in pools:
+            if not ids:
+                continue
+            params = {f"project{i}": pk for i, pk in enumerate(ids)}
             cursor.execute(
-                f"SELECT COUNT(*) FROM labelling_prompt p WHERE {_open_where(gold=gold)}",  # noqa: S608
-                {"project": project.pk, "annotator": annotator.pk},
+                "SELECT p.project_id, COUNT(*) FROM labelling_prompt p"  # noqa: S608
+                f" WHERE {_open_where(gold=gold, projects=len(ids))} GROUP BY p.project_id",
+                {**params, "annotator": annotator.pk},
             )
-            total += cursor.fetchone()[0]
-    return total
+            for project_id, n in cursor.fetchall():
+                counts[project_id] += n
+    return counts
 
 
 # What the claim returns of the prompt: what the annotator is shown, and the round.

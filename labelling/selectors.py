@@ -9,7 +9,7 @@ from django.http import Http404
 
 from labelling.inputs import ascii_int
 from labelling.models import Annotation, Assignment, Membership, Project, Prompt
-from labelling.queue import open_prompts_count
+from labelling.queue import open_prompts_counts
 from labelling.rows import columns_as, instance_from_row
 
 
@@ -141,16 +141,40 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: objec
 
 def annotator_progress(*, project: Project, user: AbstractBaseUser, now) -> dict[str, int]:
     """Done today and in total by this annotator, and prompts still open to them."""
+    return annotators_progress(projects=[project], user=user, now=now)[project.pk]
 
+
+def annotators_progress(
+    *, projects: list[Project], user: AbstractBaseUser, now
+) -> dict[int, dict[str, int]]:
+    """annotator_progress for every project of a page at once: the same few queries for
+    one project or fifty."""
+    ids = [p.pk for p in projects]
     start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    mine = Annotation.objects.filter(project=project, annotator=user, version=1)
-    left = open_prompts_count(project=project, annotator=user)
-    holding = Assignment.objects.filter(
-        project=project, annotator=user, status=Assignment.Status.LEASED, expires_at__gt=now
-    ).exists()
+    done = {
+        row["project_id"]: row
+        for row in Annotation.objects.filter(project_id__in=ids, annotator=user, version=1)
+        .values("project_id")
+        .annotate(total=Count("id"), today=Count("id", filter=Q(created_at__gte=start_of_day)))
+    }
+    holding = set(
+        Assignment.objects.filter(
+            project_id__in=ids,
+            annotator=user,
+            status=Assignment.Status.LEASED,
+            expires_at__gt=now,
+        )
+        .order_by()
+        .values_list("project_id", flat=True)
+        .distinct()
+    )
+    left = open_prompts_counts(projects=projects, annotator=user)
     return {
-        "today": mine.filter(created_at__gte=start_of_day).count(),
-        "total": mine.count(),
-        "left": left,
-        "holding": holding,
+        pk: {
+            "today": done.get(pk, {}).get("today", 0),
+            "total": done.get(pk, {}).get("total", 0),
+            "left": left[pk],
+            "holding": pk in holding,
+        }
+        for pk in ids
     }

@@ -65,23 +65,23 @@ def home(request):
     labels = dict(Membership.Role.choices)
     now = timezone.now()
     pending = guidelines_pending(projects=projects, user=request.user)
-    rows = []
-    for p in projects:
-        is_annotator = roles.get(p.pk) == Membership.Role.ANNOTATOR
-        rows.append(
-            {
-                "project": p,
-                "role": labels.get(roles.get(p.pk)),
-                "progress": progress.get(p.pk),
-                # Only annotators label; their own counts come with a start button.
-                "mine": (
-                    selectors.annotator_progress(project=p, user=request.user, now=now)
-                    if is_annotator
-                    else None
-                ),
-                "pending": pending[p.pk] if is_annotator else None,
-            }
-        )
+    # Only annotators label; their own counts come with a start button.
+    labelling = [p for p in projects if roles.get(p.pk) == Membership.Role.ANNOTATOR]
+    mine = (
+        selectors.annotators_progress(projects=labelling, user=request.user, now=now)
+        if labelling
+        else {}
+    )
+    rows = [
+        {
+            "project": p,
+            "role": labels.get(roles.get(p.pk)),
+            "progress": progress.get(p.pk),
+            "mine": mine.get(p.pk),
+            "pending": pending[p.pk] if p.pk in mine else None,
+        }
+        for p in projects
+    ]
     return render(request, "labelling/home.html", {"rows": rows})
 
 

@@ -1,0 +1,9 @@
+SELECT u.*, t.digest AS token__digest, t.token_key AS token__token_key, t.user_id AS token__user_id, t.created AS token__created, t.expiry AS token__expiry, t.name AS token__name, t.last_used_at AS token__last_used_at FROM labelling_apitoken t JOIN auth_user u ON u.id = t.user_id WHERE t.token_key = %s
+UPDATE "labelling_apitoken" SET "last_used_at" = %s WHERE "labelling_apitoken"."digest" = %s
+SELECT p.*, m.role AS member_role FROM labelling_project p LEFT JOIN labelling_membership m ON m.project_id = p.id AND m.user_id = %s WHERE p.id = %s
+SELECT (SELECT id FROM labelling_assignment WHERE annotator_id = %(annotator)s AND project_id = %(project)s AND status = 'leased' AND expires_at > %(now)s ORDER BY leased_at LIMIT 1), (SELECT MAX(version) FROM labelling_guidelineacknowledgement WHERE project_id = %(project)s AND user_id = %(annotator)s), EXISTS (SELECT 1 FROM labelling_assignment WHERE project_id = %(project)s AND status = 'leased' AND expires_at <= %(now)s)
+SAVEPOINT "savepoint"
+UPDATE labelling_prompt SET live_count = live_count + 1 WHERE id = (SELECT p.id FROM labelling_prompt p WHERE p.project_id = %(project)s AND NOT p.retired AND p.gold IS NULL AND NOT EXISTS (SELECT 1 FROM labelling_assignment a WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s AND a.round = p.round) AND (p.repeat_allowed OR NOT EXISTS (SELECT 1 FROM labelling_assignment a WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s)) AND p.live_count < p.target ORDER BY p.live_count DESC, p.id LIMIT 1) AND live_count < target RETURNING id, project_id, external_id, kind, content, gold, round
+SELECT id, text FROM labelling_response WHERE prompt_id = %s ORDER BY position
+INSERT INTO labelling_assignment (project_id, prompt_id, annotator_id, status, display_order, guideline_version, leased_at, expires_at, skip_reason, round) VALUES (%s, %s, %s, 'leased', %s, %s, %s, %s, '', %s) RETURNING id
+RELEASE SAVEPOINT "savepoint"
