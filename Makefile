@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench lint install install-dev chromium clean
+.PHONY: run test test-fast bench lint install install-dev chromium clean
 
 # Reinstall only when the dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -56,7 +56,13 @@ chromium:
 test: install-dev chromium
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-# Both need the PostgreSQL of DESIGN.md section 8 for their goals; the import benchmark
+# The inner loop: everything but the browser, fuzz, trainer and model tests, without the
+# plugins only those use (tests/conftest.py skips importing the modules that are slow whole).
+FAST := -m "not slow" -p no:schemathesis -p no:hypothesispytest -p no:anyio
+test-fast: install-dev
+	$(PY) -m pytest -n 2 $(FAST) $(PYTEST_ARGS)
+
+# Both need the PostgreSQL of design §8 for their goals; the import benchmark
 # runs on whatever DATABASE_URL names, the annotation one on a database of its own.
 bench: install-dev
 	$(PY) bench/import_prompts.py $(BENCH_ARGS)

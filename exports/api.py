@@ -1,4 +1,4 @@
-"""Export endpoints of the REST API (DESIGN.md section 6): adapters over exports.services."""
+"""Export endpoints of the REST API (design §6): adapters over exports.services."""
 
 from django.http import FileResponse, JsonResponse
 from django.urls import reverse

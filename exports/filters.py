@@ -1,4 +1,4 @@
-"""What an export may be restricted to (DESIGN.md section 5, issues 6 and 14), checked
+"""What an export may be restricted to (design §5, issues 6 and 14), checked
 against an allow-list: an unknown filter is an error, never a database lookup."""
 
 import re

@@ -1,4 +1,4 @@
-"""The rows of each export format (DESIGN.md sections 5 and 6, issue 14), streamed from the
+"""The rows of each export format (design §5 and §6, issue 14), streamed from the
 stored pairwise preferences and annotations in a fixed order, so the same filters over
 the same data give the same rows.
 

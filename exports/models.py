@@ -1,4 +1,4 @@
-"""Export jobs (DESIGN.md sections 3, 5 and 6): an immutable snapshot of a project's
+"""Export jobs (design §3, §5 and §6): an immutable snapshot of a project's
 labels in one training format, built by a django-q2 task."""
 
 from django.conf import settings

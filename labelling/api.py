@@ -1,4 +1,4 @@
-"""REST API of the labelling app (DESIGN.md section 6). Adapters: check, call a service, render."""
+"""REST API of the labelling app (design §6). Adapters: check, call a service, render."""
 
 from django.contrib.auth import authenticate, get_user_model
 from django.utils import timezone

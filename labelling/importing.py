@@ -1,4 +1,4 @@
-"""Prompt import (DESIGN.md section 4): one JSONL line per prompt with its responses.
+"""Prompt import (design §4): one JSONL line per prompt with its responses.
 
 One code path behind every door (management command, API, upload form):
 `prompts_import` reads the lines as a stream, checks each one, and inserts in batches

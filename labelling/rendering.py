@@ -1,4 +1,4 @@
-"""The one renderer for text that users and models wrote (DESIGN.md section 9), linear in
+"""The one renderer for text that users and models wrote (design §9), linear in
 the size of the text and bounded (issue 15 point 2).
 
 markdown-it-py turns markdown into HTML with raw HTML switched off (so `<script>` in the

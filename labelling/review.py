@@ -38,7 +38,7 @@ MAX_REASON = 2000
 
 
 def rankings_agreement(rankings: list[list[list[int]]]) -> float | None:
-    """Pairwise agreement (DESIGN.md section 7) of one prompt's rankings; None below two."""
+    """Pairwise agreement (design §7) of one prompt's rankings; None below two."""
     if len(rankings) < 2:
         return None
     ids = sorted(rid for group in rankings[0] for rid in group)

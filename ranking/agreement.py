@@ -1,4 +1,4 @@
-"""The agreement report of a project (DESIGN.md sections 6 and 7): read the current
+"""The agreement report of a project (design §6 and §7): read the current
 annotations once into arrays, then compute every figure with ranking.statistics."""
 
 from collections import defaultdict

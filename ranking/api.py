@@ -1,4 +1,4 @@
-"""Ranking endpoints of the REST API: reward-model scoring (DESIGN.md section 6)."""
+"""Ranking endpoints of the REST API: reward-model scoring (design §6)."""
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes

@@ -1,4 +1,4 @@
-"""Pairwise preferences derived from annotations (DESIGN.md section 3).
+"""Pairwise preferences derived from annotations (design §3).
 
 Stored, one row per response pair of each current annotation, so exports and statistics
 are queries rather than loops over JSON rankings.

@@ -1,4 +1,4 @@
-"""Agreement statistics as plain functions over numpy arrays (DESIGN.md section 7).
+"""Agreement statistics as plain functions over numpy arrays (design §7).
 
 Nothing here touches the database: selectors build the arrays, these functions compute.
 Every function is vectorised; none loops over annotations in Python.
@@ -159,7 +159,7 @@ def pairwise_agreement(
     prompt_index: np.ndarray, verdicts: np.ndarray, n_prompts: int | None = None
 ) -> PairwiseAgreement:
     """Over every pair of annotators of a prompt and every response pair, the share that
-    give the same verdict (A better, B better, or a tie), pooled (DESIGN.md section 7).
+    give the same verdict (A better, B better, or a tie), pooled (design §7).
 
     For one prompt and response pair with c_v annotators giving verdict v, the agreeing
     annotator pairs are sum_v c_v (c_v - 1) / 2 out of a (a - 1) / 2.

@@ -4,6 +4,7 @@ adam the admin, erin the engineer, olga an outsider, and sam, staff."""
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -15,21 +16,47 @@ from labelling.services import membership_set, project_create
 
 User = get_user_model()
 PASSWORD = "correct horse battery staple"
+SLOW_MODULE = "pytestmark = pytest.mark.slow"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In the inner loop (`-m "not slow"`), a module that is slow as a whole is not even
+    imported: collecting the fuzz tests alone builds the API schema and thousands of
+    cases (8 of the 9 s that collecting everything took)."""
+    if config.getoption("markexpr") != "not slow" or not collection_path.name.startswith("test_"):
+        return None
+    return SLOW_MODULE in collection_path.read_text(encoding="utf-8") or None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that loads a model (the tiny reward model, built with torch) is slow."""
+    for item in items:
+        if "tiny_reward_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+CAST = ["alice", "bob", "rita", "adam", "erin", "olga"]
+
+
+def user_create(username: str, **extra):
+    return User.objects.create_user(username=username, password=PASSWORD, **extra)
+
+
+def cast_create() -> dict:
+    users = {name: user_create(name) for name in CAST}
+    users["sam"] = user_create("sam", is_staff=True)
+    return users
 
 
 @pytest.fixture
 def make_user(db) -> Callable[..., object]:
-    def make(username: str, **extra):
-        return User.objects.create_user(username=username, password=PASSWORD, **extra)
-
-    return make
+    return user_create
 
 
 @pytest.fixture
-def cast(make_user) -> dict:
-    users = {name: make_user(name) for name in ["alice", "bob", "rita", "adam", "erin", "olga"]}
-    users["sam"] = make_user("sam", is_staff=True)
-    return users
+def cast(db) -> dict:
+    return cast_create()
 
 
 CRITERIA = [
@@ -38,8 +65,7 @@ CRITERIA = [
 ]
 
 
-@pytest.fixture
-def project(cast) -> Project:
+def project_build(cast: dict) -> Project:
     """A four-response project run by adam, with the cast in their roles (olga left out)."""
     now = timezone.now()
     project = project_create(
@@ -58,6 +84,11 @@ def project(cast) -> Project:
         membership_set(project=project, user=cast[name], role=role, actor=cast["adam"], now=now)
     acknowledge(project, cast["alice"], cast["bob"])
     return project
+
+
+@pytest.fixture
+def project(cast) -> Project:
+    return project_build(cast)
 
 
 @pytest.fixture
@@ -91,8 +122,7 @@ def acknowledge(project, *users) -> None:
         )
 
 
-@pytest.fixture
-def other_project(cast) -> Project:
+def other_project_build(cast: dict) -> Project:
     """A project olga annotates and nobody else of the cast belongs to."""
     now = timezone.now()
     project = project_create(
@@ -102,6 +132,11 @@ def other_project(cast) -> Project:
         project=project, user=cast["olga"], role=Membership.Role.ANNOTATOR, actor=None, now=now
     )
     return project
+
+
+@pytest.fixture
+def other_project(cast) -> Project:
+    return other_project_build(cast)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""GET /api/projects/{id}/agreement/ from real annotations (DESIGN.md sections 6 and 7)."""
+"""GET /api/projects/{id}/agreement/ from real annotations (design §6 and §7)."""
 
 import krippendorff
 import numpy as np

@@ -9,6 +9,8 @@ from django.utils import timezone
 from labelling.models import Annotation, Assignment
 from tests.conftest import PASSWORD, import_items, prompt_line
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-results" / "browser"
 CHROMIUM_ARGS = [

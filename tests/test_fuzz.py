@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, settings
 
 from tests.conftest import import_items, prompt_line
 
+pytestmark = pytest.mark.slow
+
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 EXAMPLES = 15  # generated requests per operation and user: bounded for CI
 

@@ -1,4 +1,4 @@
-"""Prompt import (DESIGN.md section 4) through the service and its three doors."""
+"""Prompt import (design §4) through the service and its three doors."""
 
 import io
 import json

@@ -4,10 +4,25 @@ A non-member gets 404 (they learn nothing of the project), a member without the 
 role 403, anonymous 401 on the API and a redirect to the login page on the site.
 """
 
-import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-from tests.conftest import PASSWORD, annotate, import_items, jsonl, prompt_line
+import pytest
+from django.db import transaction
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from tests.conftest import (
+    PASSWORD,
+    annotate,
+    cast_create,
+    import_items,
+    jsonl,
+    other_project_build,
+    project_build,
+    prompt_line,
+)
 
 PERSONAS = ["alice", "rita", "erin", "adam", "olga", "sam", None]
 
@@ -143,32 +158,54 @@ PAGE_CASES = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def alices_assignment(project, cast):
-    from django.utils import timezone
+@dataclass
+class World:
+    """What the tables read: the cast, their project and olga's, alice's lease, bob's
+    annotation, a finished export, and a token for every persona."""
 
-    from labelling.queue import assignment_lease_next
+    cast: dict
+    project: object
+    assignment: object
+    annotation: object
+    export: object
+    tokens: dict
 
-    import_items(project, prompt_line("p-0"))
-    return assignment_lease_next(project=project, annotator=cast["alice"], now=timezone.now())
 
-
-@pytest.fixture
-def an_export(project):
-    from django.utils import timezone
-
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker) -> Iterator[World]:
+    """Made once for the module, inside a transaction rolled back at its end: every test
+    runs in a savepoint of it (pytest-django's own), so what one test changes the next
+    never sees, and the 350 rows spend their time on the request they check."""
     from exports.services import export_build, export_create
+    from labelling.queue import assignment_lease_next
+    from labelling.tokens import token_create
 
-    export = export_create(
-        project=project, user=None, format="pairwise", file_format="jsonl", filters={},
-        test_fraction=0, now=timezone.now(),
-    )  # fmt: skip
-    return export_build(export_id=export.pk)
+    with django_db_blocker.unblock(), transaction.atomic():
+        cast = cast_create()
+        project = project_build(cast)
+        other_project_build(cast)
+        import_items(project, prompt_line("p-0"))
+        now = timezone.now()
+        assignment = assignment_lease_next(project=project, annotator=cast["alice"], now=now)
+        annotation = annotate(project, cast["bob"])
+        export = export_create(
+            project=project, user=None, format="pairwise", file_format="jsonl", filters={},
+            test_fraction=0, now=now,
+        )  # fmt: skip
+        export = export_build(export_id=export.pk)
+        tokens = {
+            name: token_create(user=user, name="tests", days=None, now=now)[1]
+            for name, user in cast.items()
+        }
+        yield World(cast, project, assignment, annotation, export, tokens)
+        transaction.set_rollback(True)
 
 
-@pytest.fixture
-def bobs_annotation(project, cast, alices_assignment):
-    return annotate(project, cast["bob"])
+def _api_client(world: World, persona: str | None) -> APIClient:
+    client = APIClient()
+    if persona is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {world.tokens[persona]}")
+    return client
 
 
 def _cells(cases, width):
@@ -182,21 +219,9 @@ def _cells(cases, width):
 @pytest.mark.parametrize(
     ("method", "path", "body", "fmt", "persona", "expected"), list(_cells(API_CASES, 4))
 )
-def test_api_permissions(
-    api,
-    project,
-    other_project,
-    alices_assignment,
-    an_export,
-    method,
-    path,
-    body,
-    fmt,
-    persona,
-    expected,
-):
-    client = api(persona)
-    url = path.format(pid=project.pk, aid=alices_assignment.pk, v=1, eid=an_export.pk)
+def test_api_permissions(world, db, method, path, body, fmt, persona, expected):
+    client = _api_client(world, persona)
+    url = path.format(pid=world.project.pk, aid=world.assignment.pk, v=1, eid=world.export.pk)
     if body == "jsonl":
         response = client.post(
             url, data=jsonl(prompt_line("p-1")), content_type="application/x-ndjson"
@@ -211,30 +236,20 @@ def test_api_permissions(
 @pytest.mark.parametrize(
     ("method", "path", "body", "persona", "expected"), list(_cells(PAGE_CASES, 3))
 )
-def test_page_permissions(
-    client,
-    project,
-    other_project,
-    alices_assignment,
-    bobs_annotation,
-    method,
-    path,
-    body,
-    persona,
-    expected,
-):
+def test_page_permissions(world, db, client, method, path, body, persona, expected):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     if persona:
-        client.login(username=persona, password=PASSWORD)
+        client.force_login(world.cast[persona])
     if body == "upload":
         body = {"file": SimpleUploadedFile("p.jsonl", jsonl(prompt_line("p-1")))}
+    annotation = world.annotation
     url = path.format(
-        pid=project.pk,
-        aid=alices_assignment.pk,
-        prid=bobs_annotation.prompt_id,
-        nid=bobs_annotation.pk,
-        rid=bobs_annotation.ranking[0][0],
+        pid=world.project.pk,
+        aid=world.assignment.pk,
+        prid=annotation.prompt_id,
+        nid=annotation.pk,
+        rid=annotation.ranking[0][0],
         letter="A",
         tk="rlhf_nosuchtoken",
     )
@@ -273,7 +288,8 @@ def test_every_url_of_ours_is_in_the_tables():
     assert ours - covered == set()
 
 
-def test_member_form_changes_a_role_and_refuses_an_unknown_user(client, project, cast):
+def test_member_form_changes_a_role_and_refuses_an_unknown_user(world, db, client):
+    project = world.project
     client.login(username="adam", password=PASSWORD)
     response = client.post(
         f"/projects/{project.pk}/members/", {"username": "olga", "role": "annotator"}, follow=True
