@@ -5,10 +5,8 @@ from django.http import Http404
 
 from exports.models import Export
 from labelling.inputs import ascii_int
-from labelling.models import Membership
+from labelling.roles import EXPORTERS
 from labelling.selectors import project_get_for_member
-
-EXPORTERS = [Membership.Role.ADMIN, Membership.Role.ENGINEER]
 
 
 def export_get_for_member(*, user: AbstractBaseUser, export_id: object) -> Export:

@@ -30,8 +30,8 @@ from labelling.guidelines import (
 )
 from labelling.importing import ImportRejected, prompts_import
 from labelling.inputs import StrictJSONParser, ascii_int
-from labelling.models import Membership
 from labelling.queue import assignment_next, assignment_skip
+from labelling.roles import ADMINS, ANNOTATORS, WATCHERS
 from labelling.services import (
     DomainError,
     membership_set,
@@ -58,7 +58,6 @@ from ranking.raters import (
     raters_select,
 )
 
-ADMIN = [Membership.Role.ADMIN]
 ERROR = inline_serializer(
     "Error",
     {
@@ -209,7 +208,7 @@ class ProjectView(APIView):
     )
     def patch(self, request, project_id: int):
         project = selectors.project_get_for_member(
-            user=request.user, project_id=project_id, roles=ADMIN
+            user=request.user, project_id=project_id, roles=ADMINS
         )
         data = s.ProjectUpdateSerializer(project, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -226,7 +225,7 @@ class MembersView(ListAPIView):
 
     def get_queryset(self):
         project = selectors.project_get_for_member(
-            user=self.request.user, project_id=self.kwargs["project_id"], roles=ADMIN
+            user=self.request.user, project_id=self.kwargs["project_id"], roles=ADMINS
         )
         return project.memberships.select_related("user").order_by("user__username")
 
@@ -243,7 +242,7 @@ class MembersView(ListAPIView):
     )
     def post(self, request, project_id: int):
         project = selectors.project_get_for_member(
-            user=request.user, project_id=project_id, roles=ADMIN
+            user=request.user, project_id=project_id, roles=ADMINS
         )
         data = s.MemberRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -290,7 +289,7 @@ class GuidelinesView(ListAPIView):
     )
     def post(self, request, project_id: int):
         project = selectors.project_get_for_member(
-            user=request.user, project_id=project_id, roles=ADMIN
+            user=request.user, project_id=project_id, roles=ADMINS
         )
         data = s.GuidelinePublishSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -308,7 +307,7 @@ class AcknowledgeView(APIView):
     )
     def post(self, request, project_id: int, version: int):
         project = selectors.project_get_for_member(
-            user=request.user, project_id=project_id, roles=ANNOTATOR
+            user=request.user, project_id=project_id, roles=ANNOTATORS
         )
         ack = guideline_acknowledge(
             project=project, user=request.user, version=version, now=timezone.now()
@@ -330,7 +329,7 @@ class RelabelView(APIView):
     )
     def post(self, request, project_id: int):
         project = selectors.project_get_for_member(
-            user=request.user, project_id=project_id, roles=ADMIN
+            user=request.user, project_id=project_id, roles=ADMINS
         )
         data = s.RelabelRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -397,7 +396,7 @@ class AnnotationsView(ListAPIView):
             self._scoped = selectors.project_get_for_member(
                 user=self.request.user,
                 project_id=self.kwargs["project_id"],
-                roles=[Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER],
+                roles=WATCHERS,
             )
         return self._scoped
 
@@ -445,7 +444,7 @@ class ImportView(APIView):
     )
     def post(self, request, project_id: int):
         project = selectors.project_get_for_member(
-            user=request.user, project_id=project_id, roles=ADMIN
+            user=request.user, project_id=project_id, roles=ADMINS
         )
         content_type = request.content_type.split(";")[0].strip()
         if content_type in (JSONLinesParser.media_type, JSONLParser.media_type):
@@ -480,8 +479,6 @@ class ImportView(APIView):
         return Response({"created": result.created, "unchanged": result.unchanged})
 
 
-ANNOTATOR = [Membership.Role.ANNOTATOR]
-
 # A serializer builds its fields by deep copy each time one is made; these two answer
 # every call an annotator makes, so one bound instance of each renders them
 # (`to_representation` keeps no state between calls).
@@ -502,7 +499,7 @@ class NextView(APIView):
     )
     def post(self, request, project_id: int):
         project = selectors.project_get_for_member(
-            user=request.user, project_id=project_id, roles=ANNOTATOR
+            user=request.user, project_id=project_id, roles=ANNOTATORS
         )
         given = assignment_next(project=project, annotator=request.user, now=timezone.now())
         if given.guideline_pending is not None:
@@ -634,9 +631,6 @@ def _rater_filters(project, params) -> RaterFilters:
     if errors:
         raise ValidationError({field: [message] for field, message in errors})
     return filters
-
-
-WATCHERS = [Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER]
 
 
 class LeaderboardView(APIView):

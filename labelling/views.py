@@ -48,6 +48,7 @@ from labelling.review import (
     review_queue,
     with_annotation_counts,
 )
+from labelling.roles import ADMINS, ANNOTATORS, EXPORTERS, REVIEWERS, WATCHERS
 from labelling.services import DomainError, membership_set, project_update
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
 from labelling.tokens import token_create, token_revoke, tokens_of
@@ -99,10 +100,9 @@ def _project_context(
         "blind": blind,
         "role_label": dict(Membership.Role.choices).get(role, ""),
         "is_admin": is_admin,
-        "can_watch": role
-        in (Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER),
+        "can_watch": role in WATCHERS,
         "can_review": role in REVIEWERS,
-        "can_export": role in (Membership.Role.ADMIN, Membership.Role.ENGINEER),
+        "can_export": role in EXPORTERS,
         "scoring": scoring_status(project=project, viewer=request.user) if is_admin else None,
         "reward_models": (
             list(RegisteredRewardModel.objects.values_list("name", flat=True)) if is_admin else []
@@ -142,7 +142,7 @@ def project_detail(request, project_id: int):
 @require_POST
 def project_import(request, project_id: int):
     project = selectors.project_get_for_member(
-        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
+        user=request.user, project_id=project_id, roles=ADMINS
     )
     form = ImportForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -176,7 +176,7 @@ def project_import(request, project_id: int):
 @require_POST
 def project_member_add(request, project_id: int):
     project = selectors.project_get_for_member(
-        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
+        user=request.user, project_id=project_id, roles=ADMINS
     )
     form = MemberForm(request.POST)
     if not form.is_valid():
@@ -204,7 +204,7 @@ def project_member_add(request, project_id: int):
 
 def _annotator_project(request, project_id):
     return selectors.project_get_for_member(
-        user=request.user, project_id=project_id, roles=[Membership.Role.ANNOTATOR]
+        user=request.user, project_id=project_id, roles=ANNOTATORS
     )
 
 
@@ -416,7 +416,7 @@ def guidelines_page(request, project_id: int):
 @login_required
 def guideline_new(request, project_id: int):
     project = selectors.project_get_for_member(
-        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
+        user=request.user, project_id=project_id, roles=ADMINS
     )
     current = project.guidelines.order_by("-version").first()
     form = GuidelineForm(request.POST or None, initial={"body": current.body if current else ""})
@@ -446,9 +446,7 @@ def guideline_new(request, project_id: int):
 @require_POST
 def guideline_preview(request, project_id: int):
     """The markdown as the annotators will see it, through the one sanitising renderer."""
-    selectors.project_get_for_member(
-        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
-    )
+    selectors.project_get_for_member(user=request.user, project_id=project_id, roles=ADMINS)
     return HttpResponse(render_markdown(request.POST.get("body", "")[:200_000]))
 
 
@@ -482,7 +480,7 @@ def guideline_acknowledge_page(request, project_id: int):
 @require_POST
 def relabel_page(request, project_id: int):
     project = selectors.project_get_for_member(
-        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
+        user=request.user, project_id=project_id, roles=ADMINS
     )
     form = RelabelForm(request.POST, versions=_older_versions(project))
     if not form.is_valid():
@@ -523,8 +521,6 @@ def _older_versions(project) -> list[int]:
 
 
 # --- review -----------------------------------------------------------------------------------
-
-REVIEWERS = [Membership.Role.REVIEWER, Membership.Role.ADMIN]
 
 
 def _review_project(request, project_id):
@@ -719,7 +715,7 @@ def review_close(request, project_id: int, prompt_id: int):
 @require_POST
 def project_reward_model(request, project_id: int):
     project = selectors.project_get_for_member(
-        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
+        user=request.user, project_id=project_id, roles=ADMINS
     )
     name = request.POST.get("reward_model", "").strip()[:300]
     order = request.POST.get("queue_order", project.queue_order)
@@ -745,7 +741,7 @@ def project_reward_model(request, project_id: int):
 @require_POST
 def project_score(request, project_id: int):
     project = selectors.project_get_for_member(
-        user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
+        user=request.user, project_id=project_id, roles=ADMINS
     )
     try:
         scoring_request(project=project, user=request.user, now=timezone.now())

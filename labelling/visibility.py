@@ -20,8 +20,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from labelling.models import Annotation, Assignment, Membership, Project, Response
+from labelling.roles import REVIEWERS
 
-SEES_USERNAMES = frozenset({Membership.Role.ADMIN, Membership.Role.REVIEWER})
+SEES_USERNAMES = REVIEWERS
 # Project settings an annotator is not shown (the API's project fields included).
 HIDDEN_FROM_ANNOTATORS = frozenset(
     {"gold_rate", "gold_threshold", "min_median_seconds", "review_below", "reward_model",

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labelling.api import ERROR
-from labelling.models import Membership
+from labelling.roles import ADMINS
 from labelling.selectors import project_get_for_member
 from ranking.scoring import scoring_request, scoring_status
 
@@ -21,9 +21,7 @@ class ScoreView(APIView):
         '"total"}, "reward_model", "error", "scored", "responses", "available"}',
     )
     def get(self, request, project_id: int):
-        project = project_get_for_member(
-            user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
-        )
+        project = project_get_for_member(user=request.user, project_id=project_id, roles=ADMINS)
         return Response(scoring_status(project=project, viewer=request.user))
 
     @extend_schema(
@@ -32,9 +30,7 @@ class ScoreView(APIView):
         summary="Start scoring the project's unscored responses (project admins)",
     )
     def post(self, request, project_id: int):
-        project = project_get_for_member(
-            user=request.user, project_id=project_id, roles=[Membership.Role.ADMIN]
-        )
+        project = project_get_for_member(user=request.user, project_id=project_id, roles=ADMINS)
         scoring_request(project=project, user=request.user, now=timezone.now())
         return Response(
             scoring_status(project=project, viewer=request.user), status=status.HTTP_202_ACCEPTED

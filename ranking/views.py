@@ -10,15 +10,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
-from labelling.models import Membership
 from labelling.review import review_queue
+from labelling.roles import REVIEWERS, WATCHERS
 from labelling.selectors import project_get_for_member, project_progress, role_for
 from labelling.visibility import annotator_names
 from ranking import charts
 from ranking.agreement import agreement_shown
 from ranking.figures import figures_data, figures_request, figures_stale, newest_annotation
 
-WATCHERS = [Membership.Role.ADMIN, Membership.Role.REVIEWER, Membership.Role.ENGINEER]
 QUALITY_FLAGS = {
     "low_gold": _lazy("gold accuracy below the project's threshold"),
     "too_fast": _lazy("implausibly fast"),
@@ -68,7 +67,7 @@ def dashboard(request, project_id: int):
             "version_chart": charts.version_chart(agreement.get("by_guideline_version", [])),
             "leaderboard_chart": charts.leaderboard_chart(data.get("leaderboard", [])),
             "low_agreement": review_queue(project=project)[:10],
-            "can_review": role in (Membership.Role.ADMIN, Membership.Role.REVIEWER),
+            "can_review": role in REVIEWERS,
         },
     )
 
