@@ -17,6 +17,7 @@ from exports.models import Export
 from exports.selectors import EXPORTERS, export_get_for_member
 from exports.services import export_create, export_enqueue, export_path
 from labelling.api import ERROR
+from labelling.api_errors import error_response
 from labelling.selectors import project_get_for_member
 
 CONTENT_TYPES = {
@@ -175,13 +176,9 @@ class ExportView(APIView):
 
 
 def _not_ready(export: Export) -> Response:
-    return Response(
-        {
-            "detail": _("The export is %(status)s; its file is not ready.")
-            % {"status": export.status},
-            "errors": [],
-        },
-        status=status.HTTP_409_CONFLICT,
+    return error_response(
+        _("The export is %(status)s; its file is not ready.") % {"status": export.status},
+        status.HTTP_409_CONFLICT,
     )
 
 
@@ -196,9 +193,8 @@ class ExportDownloadView(APIView):
             return _not_ready(export)
         path = export_path(export)
         if not path.is_file():
-            return Response(
-                {"detail": _("The file of this export is no longer on the server."), "errors": []},
-                status=status.HTTP_410_GONE,
+            return error_response(
+                _("The file of this export is no longer on the server."), status.HTTP_410_GONE
             )
         response = FileResponse(
             open(path, "rb"),  # noqa: SIM115 - FileResponse closes it when streamed

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from labelling import selectors
 from labelling import serializers as s
+from labelling.api_errors import error_response
 from labelling.authentication import TokenAuthentication
 from labelling.guidelines import (
     RelabelFilters,
@@ -87,15 +88,9 @@ class TokenView(APIView):
             password=data.validated_data["password"],
         )
         if getattr(request, "axes_locked_out", False):
-            return Response(
-                {
-                    "detail": _(
-                        "Too many failed attempts for this username from this address; "
-                        "try again later."
-                    ),
-                    "errors": [],
-                },
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
+            return error_response(
+                _("Too many failed attempts for this username from this address; try again later."),
+                status.HTTP_429_TOO_MANY_REQUESTS,
             )
         if user is None or not user.is_active:
             # 400 as DRF's own token view answers: the request, not a session, is wrong.
@@ -121,12 +116,9 @@ class TokenView(APIView):
         except AuthenticationFailed:
             found = None  # an unknown or revoked token
         if found is None:
-            return Response(
-                {
-                    "detail": _("Send the token to revoke in the Authorization header."),
-                    "errors": [],
-                },
-                status=status.HTTP_401_UNAUTHORIZED,
+            return error_response(
+                _("Send the token to revoke in the Authorization header."),
+                status.HTTP_401_UNAUTHORIZED,
                 headers={"WWW-Authenticate": "Token"},
             )
         found[1].delete()
@@ -467,14 +459,11 @@ class ImportView(APIView):
                 source=source,
             )
         except ImportRejected as rejected:
-            return Response(
-                {
-                    "detail": _("%(n)d problem(s) in the file; nothing was imported.")
-                    % {"n": rejected.total},
-                    "errors": [error.as_dict() for error in rejected.errors],
-                    "total_errors": rejected.total,
-                },
-                status=status.HTTP_400_BAD_REQUEST,
+            return error_response(
+                _("%(n)d problem(s) in the file; nothing was imported.") % {"n": rejected.total},
+                status.HTTP_400_BAD_REQUEST,
+                [error.as_dict() for error in rejected.errors],
+                total_errors=rejected.total,
             )
         return Response({"created": result.created, "unchanged": result.unchanged})
 
@@ -503,14 +492,11 @@ class NextView(APIView):
         )
         given = assignment_next(project=project, annotator=request.user, now=timezone.now())
         if given.guideline_pending is not None:
-            return Response(
-                {
-                    "detail": _("Read and acknowledge guideline version %(v)d first.")
-                    % {"v": given.guideline_pending},
-                    "errors": [],
-                    "guideline_version": given.guideline_pending,
-                },
-                status=status.HTTP_409_CONFLICT,
+            return error_response(
+                _("Read and acknowledge guideline version %(v)d first.")
+                % {"v": given.guideline_pending},
+                status.HTTP_409_CONFLICT,
+                guideline_version=given.guideline_pending,
             )
         assignment = given.assignment
         if assignment is None:
@@ -521,12 +507,10 @@ class NextView(APIView):
 
 def _conflict(refused: DomainError) -> Response:
     """409: the request is well formed, but the state of the item refuses it."""
-    return Response(
-        {
-            "detail": refused.message,
-            "errors": [{"field": refused.field, "message": refused.message}],
-        },
-        status=status.HTTP_409_CONFLICT,
+    return error_response(
+        refused.message,
+        status.HTTP_409_CONFLICT,
+        [{"field": refused.field, "message": str(refused.message)}],
     )
 
 

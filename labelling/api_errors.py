@@ -20,7 +20,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from labelling.services import DomainError
-from rlhf_site.errors import SERVER_ERROR
+from rlhf_site.errors import SERVER_ERROR, error_body
 
 
 def _flatten(detail, prefix: str = "") -> list[dict]:
@@ -40,6 +40,13 @@ def _flatten(detail, prefix: str = "") -> list[dict]:
     return [{"field": prefix, "message": str(detail)}]
 
 
+def error_response(
+    detail, code: int, errors: list[dict] | None = None, *, headers=None, **extra
+) -> Response:
+    """A DRF answer with the error envelope and status `code`."""
+    return Response(error_body(detail, errors, **extra), status=code, headers=headers)
+
+
 logger = logging.getLogger("django.request")
 
 UNAVAILABLE = _("The database is unavailable for a moment; try again.")
@@ -52,10 +59,8 @@ def exception_handler(exc, context):
         # (a submission sent again returns the stored one), so the answer is "try again",
         # not a server error. The connection is replaced at the end of the request.
         set_rollback()
-        return Response(
-            {"detail": UNAVAILABLE, "errors": []},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "1"},
+        return error_response(
+            UNAVAILABLE, status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"}
         )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
@@ -65,7 +70,7 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError({exc.field or "non_field_errors": [exc.message]})
     if isinstance(exc, exceptions.ValidationError):
         return Response(
-            {"detail": "The request has errors.", "errors": _flatten(exc.detail)},
+            error_body("The request has errors.", _flatten(exc.detail)),
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, Http404):
@@ -82,7 +87,7 @@ def exception_handler(exc, context):
         set_rollback()
         return Response(json.loads(SERVER_ERROR), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
-    response.data = {"detail": str(detail), "errors": []}
+    response.data = error_body(detail)
     return response
 
 
@@ -94,7 +99,7 @@ def api_not_found(request, exception=None):
     from django.views.defaults import page_not_found
 
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found.", "errors": []}, status=404)
+        return JsonResponse(error_body("Not found."), status=404)
     return page_not_found(request, exception)
 
 
@@ -107,7 +112,7 @@ def api_server_error(request):
         # Outside a DRF view (a page, a middleware): the same "try again" as the API's.
         # The page is rendered without the request, so it asks nothing of the database.
         if request.path.startswith("/api/"):
-            response = JsonResponse({"detail": UNAVAILABLE, "errors": []}, status=503)
+            response = JsonResponse(error_body(UNAVAILABLE), status=503)
         else:
             response = HttpResponse(render_to_string("503.html"), status=503)
         response["Retry-After"] = "1"

@@ -23,6 +23,8 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 
+from rlhf_site.errors import error_body
+
 MAX_DEPTH = 32
 MAX_INT = 2**63 - 1
 ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
@@ -133,10 +135,10 @@ class StrictInputMiddleware:
             return self.get_response(request)
         if request.path.startswith("/api/"):
             return JsonResponse(
-                {
-                    "detail": _("The request has errors."),
-                    "errors": [{"field": f, "message": m} for f, m in problems],
-                },
+                error_body(
+                    _("The request has errors."),
+                    [{"field": f, "message": m} for f, m in problems],
+                ),
                 status=400,
             )
         return HttpResponseBadRequest(
