@@ -4,11 +4,15 @@ against an allow-list: an unknown filter is an error, never a database lookup.""
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from ranking.raters import KEYS as RATER_KEYS
 from ranking.raters import RaterFilters, rater_filters_parse
 
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -63,6 +67,47 @@ class ExportFilters:
 
 KNOWN = set(ExportFilters.__dataclass_fields__)
 
+VersionNumber = Annotated[int, Field(ge=1)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class _Shape(BaseModel):
+    """The filters a request may give, as JSON types: strict (no "1" for 1, no 1 for
+    true) and closed (an unknown key is an error). Dates are text here and read by
+    _moment; the three rater filters are ranking.raters' to check, the same way for
+    exports, the agreement report and the leaderboard."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    guideline_versions: Annotated[list[VersionNumber], Field(min_length=1)] | None = None
+    min_guideline_version: VersionNumber | None = None
+    since: str | None = None
+    until: str | None = None
+    min_agreement: Annotated[float, Field(ge=0, le=1)] | None = None
+    include_ties: bool = False
+    include_rejected: bool = False
+    include_flagged: bool = False
+    include_gold: bool = False
+    models: Annotated[list[ModelName], Field(min_length=1)] | None = None
+    annotators: Any = None
+    exclude_annotators: Any = None
+    exclude_flagged_annotators: Any = None
+
+
+# What a wrong value of each filter is told, whatever pydantic found wrong with it.
+_EXPECTED = {
+    "guideline_versions": gettext_lazy("A list of version numbers."),
+    "min_guideline_version": gettext_lazy("A version number."),
+    "since": gettext_lazy("A date (2026-11-21) or an ISO date and time."),
+    "until": gettext_lazy("A date (2026-11-21) or an ISO date and time."),
+    "min_agreement": gettext_lazy("A number from 0 to 1."),
+    "include_ties": gettext_lazy("true or false."),
+    "include_rejected": gettext_lazy("true or false."),
+    "include_flagged": gettext_lazy("true or false."),
+    "include_gold": gettext_lazy("true or false."),
+    "models": gettext_lazy("A list of model names."),
+}
+
 
 def filters_parse(data: object, *, format: str) -> ExportFilters:
     """Filters from a request body or form: every field checked, unknown fields refused."""
@@ -70,80 +115,68 @@ def filters_parse(data: object, *, format: str) -> ExportFilters:
         data = {}
     if not isinstance(data, dict):
         raise ExportInvalid([("filters", _("Give the filters as an object."))])
-    errors: list[tuple[str, str]] = []
-    for key in sorted(set(data) - KNOWN):
-        errors.append(
-            (
-                f"filters.{key}",
-                _("Unknown filter. Known: %(known)s.") % {"known": ", ".join(sorted(KNOWN))},
-            )
-        )
-    values: dict = {}
-
-    versions = data.get("guideline_versions")
-    if versions is not None:
-        if (
-            not isinstance(versions, list)
-            or not versions
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in versions)
-        ):
-            errors.append(("filters.guideline_versions", _("A list of version numbers.")))
-        else:
-            values["guideline_versions"] = sorted(set(versions))
-    minimum = data.get("min_guideline_version")
-    if minimum is not None:
-        if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
-            errors.append(("filters.min_guideline_version", _("A version number.")))
-        else:
-            values["min_guideline_version"] = minimum
+    # An empty date is no date (a form sends the field it left blank).
+    data = {k: v for k, v in data.items() if not (k in ("since", "until") and v == "")}
+    try:
+        shape = _Shape.model_validate(data)
+    except ValidationError as invalid:
+        raise ExportInvalid(_shape_errors(invalid, data, format=format)) from None
+    errors = []
+    values = shape.model_dump(exclude_unset=True, exclude={*RATER_KEYS, "since", "until"})
+    values = {k: v for k, v in values.items() if v is not None}
+    for key in ("guideline_versions", "models"):
+        if key in values:
+            values[key] = sorted(set(values[key]))
+    if "models" in values and format == "annotations":
+        errors.append(("filters.models", _("Applies to the pair formats only.")))
     for key, end_of_day in (("since", False), ("until", True)):
-        if data.get(key) not in (None, ""):
-            moment = _moment(data[key], end_of_day=end_of_day)
-            if moment is None:
-                errors.append((f"filters.{key}", _("A date (2026-11-21) or an ISO date and time.")))
-            else:
-                values[key] = moment
-    agreement = data.get("min_agreement")
-    if agreement is not None:
-        if (
-            isinstance(agreement, bool)
-            or not isinstance(agreement, int | float)
-            or not 0 <= agreement <= 1
-        ):
-            errors.append(("filters.min_agreement", _("A number from 0 to 1.")))
-        else:
-            values["min_agreement"] = float(agreement)
-    for key in ("include_ties", "include_rejected", "include_flagged", "include_gold"):
-        if key in data:
-            if not isinstance(data[key], bool):
-                errors.append((f"filters.{key}", _("true or false.")))
-            else:
-                values[key] = data[key]
-    models = data.get("models")
-    if models is not None:
-        if format == "annotations":
-            errors.append(("filters.models", _("Applies to the pair formats only.")))
-        elif (
-            not isinstance(models, list)
-            or not models
-            or not all(isinstance(m, str) and 0 < len(m) <= 200 for m in models)
-        ):
-            errors.append(("filters.models", _("A list of model names.")))
-        else:
-            values["models"] = sorted(set(models))
+        text = getattr(shape, key)
+        if text is not None:
+            values[key] = _moment(text, end_of_day=end_of_day)
+            if values[key] is None:
+                errors.append((f"filters.{key}", str(_EXPECTED[key])))
     raters, rater_errors = rater_filters_parse(data, prefix="filters.")
     errors.extend(rater_errors)
-    values.update(
-        {
-            key: list(value) if isinstance(value, tuple) else value
-            for key, value in raters.as_dict().items()
-        }
-    )
+    values.update(raters.as_dict())
     if values.get("since") and values.get("until") and values["since"] >= values["until"]:
-        errors.append(("filters.until", _("Must be after since.")))
+        errors.append(_until_before_since())
     if errors:
-        raise ExportInvalid(errors)
+        raise ExportInvalid(_in_field_order(errors))
     return ExportFilters(**values)
+
+
+def _until_before_since() -> tuple[str, str]:
+    return ("filters.until", _("Must be after since."))
+
+
+def _shape_errors(invalid: ValidationError, data: dict, *, format: str) -> list[tuple[str, str]]:
+    """pydantic's findings as one message per filter; the other filters are checked too,
+    so that one answer names everything to fix."""
+    unknown = _("Unknown filter. Known: %(known)s.") % {"known": ", ".join(sorted(KNOWN))}
+    errors = {}
+    for error in invalid.errors():
+        key = str(error["loc"][0])
+        if error["type"] == "extra_forbidden":
+            errors[key] = unknown
+        elif key == "models" and format == "annotations":
+            errors[key] = _("Applies to the pair formats only.")
+        else:
+            errors[key] = str(_EXPECTED[key])
+    found = [(f"filters.{key}", message) for key, message in errors.items()]
+    try:  # what else is wrong, beyond the shape
+        filters_parse({k: v for k, v in data.items() if k not in errors}, format=format)
+    except ExportInvalid as more:
+        found += more.errors
+    return _in_field_order(found)
+
+
+def _in_field_order(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Unknown filters first (by name), then the known ones in their declared order,
+    then what is wrong between two of them."""
+    order = {f"filters.{key}": i for i, key in enumerate(_Shape.model_fields)}
+    between = _until_before_since()
+    unique = list(dict.fromkeys(errors))
+    return sorted(unique, key=lambda e: (e == between, e[0] in order, order.get(e[0], 0), e[0]))
 
 
 def _moment(value: object, *, end_of_day: bool) -> datetime | None:
