@@ -572,6 +572,9 @@ class PairChunk:
     pseudonyms: dict[int, str]
     splits: dict[int, str]
     at_rating: tuple[pa.Array, pa.Array] | None  # ratings combo of chosen, of rejected
+    # The combos known when the chunk was made (the list grows with later chunks, on
+    # the other thread): what at_rating points into.
+    combos: list[tuple[list, float | None]] = field(default_factory=list)
 
     def small_ints(self, values: np.ndarray) -> tuple[np.ndarray, pa.Array]:
         keys = np.unique(values)
@@ -653,6 +656,7 @@ def pairwise_rows(
                 pseudonyms=pseudonyms,
                 splits=splits,
                 at_rating=at_rating,
+                combos=list(ratings.combos),
             )
             stats.add_pairs(prepared_chunk)
             yield prepared_chunk
@@ -696,8 +700,8 @@ def pairwise_rows(
         }
         if c.at_rating is not None:
             at_c, at_r = c.at_rating
-            means = value([combo[1] for combo in ratings.combos], pa.float64())
-            listed = value([combo[0] for combo in ratings.combos], RATINGS)
+            means = value([combo[1] for combo in c.combos], pa.float64())
+            listed = value([combo[0] for combo in c.combos], RATINGS)
             result["chosen_rating"] = (means, at_c)
             result["rejected_rating"] = (means, at_r)
             result["chosen_ratings"] = (listed, at_c)
@@ -755,12 +759,21 @@ def _ahead(items: Iterator[T], work: Callable[[T], R], depth: int = 2) -> Iterat
     its own (and in a test, no view of the test's transaction)."""
     with ThreadPoolExecutor(1, thread_name_prefix="export-rows") as pool:
         pending: deque[Future[R]] = deque()
-        for item in items:
-            pending.append(pool.submit(work, item))
-            if len(pending) > depth:
+        try:
+            for item in items:
+                pending.append(pool.submit(work, item))
+                if len(pending) > depth:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        finally:
+            # Stopped early (a failed write): drop the waiting work and close the source,
+            # and with it the database cursor it streams from.
+            for future in pending:
+                future.cancel()
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
 
 def _combo_indices(data: np.ndarray, cells: "RatingCells | None") -> tuple:
