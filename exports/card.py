@@ -98,7 +98,11 @@ def _cell(text: object) -> str:
 
 def dataset_card(*, manifest: dict, schema: pa.Schema, files: list[FileFacts]) -> str:
     counts = manifest["counts"]
-    splits = [f for f in files if f.split]
+    # `datasets` refuses to load a split that has no rows ("corresponds to no data"), so
+    # the card declares only the splits that have some; an empty file stays in the folder
+    # and in the table of files below.
+    split_files = [f for f in files if f.split]
+    splits = [f for f in split_files if f.rows]
     front = {
         "pretty_name": f"{manifest['project']['name']} · {manifest['format']}",
         "tags": ["rlhf", "preference", manifest["format"]],
@@ -174,7 +178,7 @@ def dataset_card(*, manifest: dict, schema: pa.Schema, files: list[FileFacts]) -
         "",
         "| file | split | rows | sha256 |",
         "| --- | --- | --- | --- |",
-        *(f"| `{f.path}` | {f.split or ''} | {f.rows} | `{f.sha256}` |" for f in splits),
+        *(f"| `{f.path}` | {f.split or ''} | {f.rows} | `{f.sha256}` |" for f in split_files),
         "",
         "## Columns",
         "",
@@ -209,7 +213,7 @@ def llamafactory_entry(*, name: str, files: list[FileFacts]) -> dict:
     }
     info = {}
     for f in files:
-        if f.split:
+        if f.split and f.rows:  # an empty file is no dataset to train or evaluate on
             key = name if f.split == "train" else f"{name}_{f.split}"
             info[key] = {"file_name": f.path, **entry}
     return info

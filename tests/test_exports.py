@@ -562,22 +562,29 @@ def test_a_folder_export_loads_as_train_and_test_with_no_prompt_in_both(
 
 
 def test_an_empty_split_still_loads(labelled, tmp_path, monkeypatch):
+    """`datasets` refuses a split with no rows, so the card leaves an empty one out: the
+    folder loads with the splits that have rows (LLaMA-Factory's flavour is a folder
+    even without a test share)."""
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     from datasets import load_dataset
 
     for file_format in ("jsonl", "parquet"):
-        # p-1 is the only prompt in test and its pairs all have response 1 or 2... here
-        # only p-2's pairs without response 1 are kept: the test split is empty.
-        export = build(
-            labelled,
-            file_format=file_format,
-            test_fraction=0.5,
-            filters={"models": ["model-c", "model-d"], "min_agreement": 0.0},
-        )
-        folder = unpack(export, tmp_path / file_format)
-        dataset = load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
-        assert dataset["test"].num_rows == export.manifest["counts"]["test"]
-        assert dataset["train"].num_rows == export.manifest["counts"]["train"]
+        # p-1 and p-2 hash to 0.12 and 0.72: with a share of 0.1 both are train.
+        exports = [build(labelled, file_format=file_format, test_fraction=0.1)]
+        if file_format == "jsonl":
+            llamafactory = build(labelled, flavour="llamafactory")
+            exports.append(llamafactory)
+        for export in exports:
+            counts = export.manifest["counts"]
+            assert export.is_folder and counts["test"] == 0 and counts["train"] == counts["rows"]
+            folder = unpack(export, tmp_path / f"{file_format}-{export.pk}")
+            dataset = load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
+            assert set(dataset) == {"train"}
+            assert dataset["train"].num_rows == counts["train"]
+    # Its dataset entry names the train file only: the empty test file is no dataset.
+    assert list(llamafactory.manifest["trainer"]["dataset_info"]) == [
+        "chatbot_comparisons_pairwise"
+    ]
 
 
 def test_trl_recognises_the_pairwise_export_as_a_preference_dataset(
