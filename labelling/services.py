@@ -139,8 +139,14 @@ def project_update(
     project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     # A reward model is a name staff registered, never a path or an id of the tenant's
     # choosing: the loader only ever sees what staff wrote (ranking.scoring).
+    # A model kept as it is may have been unregistered since: the project keeps it (its
+    # scoring says it is gone) rather than refusing every other change.
     named = changes.get("reward_model")
-    if named and not RegisteredRewardModel.objects.filter(name=named).exists():
+    if (
+        named
+        and named != project.reward_model
+        and not RegisteredRewardModel.objects.filter(name=named).exists()
+    ):
         raise DomainError(
             _("Choose one of the reward models staff registered."), field="reward_model"
         )

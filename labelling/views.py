@@ -717,7 +717,9 @@ def project_reward_model(request, project_id: int):
     project = selectors.project_get_for_member(
         user=request.user, project_id=project_id, roles=ADMINS
     )
-    name = request.POST.get("reward_model", "").strip()[:300]
+    # A model that is no longer registered is shown as a disabled option, which a
+    # browser does not send: no field means "as it is", never "none".
+    name = request.POST.get("reward_model", project.reward_model).strip()[:300]
     order = request.POST.get("queue_order", project.queue_order)
     if order not in Project.QueueOrder.values:
         messages.error(request, _("Unknown queue order."))

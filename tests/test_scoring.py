@@ -163,6 +163,21 @@ def test_a_project_admin_can_only_name_a_model_staff_registered(api, client, pro
     assert project.reward_model == "team-rm"
 
 
+def test_a_model_unregistered_since_stays_while_other_settings_change(project, client, tmp_path):
+    """Its option is shown disabled, which a browser does not send: saving the queue
+    order neither clears the model nor is refused for it."""
+    register(tmp_path, "old-rm")
+    project.reward_model = "old-rm"
+    project.save(update_fields=["reward_model"])
+    RegisteredRewardModel.objects.filter(name="old-rm").delete()
+    client.login(username="adam", password=PASSWORD)
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "old-rm (no longer registered)" in page
+    client.post(f"/projects/{project.pk}/reward-model/", {"queue_order": "uncertainty"})
+    project.refresh_from_db()
+    assert (project.reward_model, project.queue_order) == ("old-rm", "uncertainty")
+
+
 def test_the_service_is_offline_and_never_runs_a_models_own_code(db, tmp_path):
     """A folder whose config asks for its own Python (auto_map) gets the library's own
     class, and its code never runs."""
