@@ -31,6 +31,7 @@ from labelling.guidelines import (
 )
 from labelling.importing import ImportRejected, prompts_import
 from labelling.inputs import StrictJSONParser, ascii_int
+from labelling.models import ApiToken
 from labelling.queue import assignment_next, assignment_skip
 from labelling.roles import ADMINS, ANNOTATORS, WATCHERS
 from labelling.services import (
@@ -41,7 +42,7 @@ from labelling.services import (
     user_create,
 )
 from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
-from labelling.tokens import token_create
+from labelling.tokens import token_create, tokens_revoke
 from labelling.visibility import (
     annotation_for_annotator,
     annotator_names,
@@ -121,7 +122,8 @@ class TokenView(APIView):
                 status.HTTP_401_UNAUTHORIZED,
                 headers={"WWW-Authenticate": "Token"},
             )
-        found[1].delete()
+        user, token = found
+        tokens_revoke(ApiToken.objects.filter(pk=token.pk), actor=user, now=timezone.now())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

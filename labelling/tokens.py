@@ -11,6 +11,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from labelling.models import ApiToken, AuditEvent
@@ -49,10 +52,21 @@ def tokens_of(*, user: AbstractBaseUser):
 
 def token_revoke(*, user: AbstractBaseUser, token_key: str, now: datetime) -> int:
     """Revoke the user's token(s) whose key starts so (the key the tokens page shows)."""
-    revoked = list(tokens_of(user=user).filter(token_key=token_key))
+    return tokens_revoke(tokens_of(user=user).filter(token_key=token_key), actor=user, now=now)
+
+
+def tokens_revoke_all(*, user: AbstractBaseUser) -> int:
+    return tokens_revoke(ApiToken.objects.filter(user=user), actor=user, now=timezone.now())
+
+
+@transaction.atomic
+def tokens_revoke(tokens: QuerySet[ApiToken], *, actor: AbstractBaseUser, now: datetime) -> int:
+    """The one way a token ends, by any door (the tokens page, the API's DELETE, a
+    password change): each revocation is audited."""
+    revoked = list(tokens)
     for token in revoked:
         audit_record(
-            actor=user,
+            actor=actor,
             verb=AuditEvent.Verb.TOKEN_REVOKED,
             obj=token,
             now=now,
@@ -60,11 +74,6 @@ def token_revoke(*, user: AbstractBaseUser, token_key: str, now: datetime) -> in
         )
         token.delete()
     return len(revoked)
-
-
-def tokens_revoke_all(*, user: AbstractBaseUser) -> int:
-    count, _detail = ApiToken.objects.filter(user=user).delete()
-    return count
 
 
 class TokenRevocation:

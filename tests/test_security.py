@@ -63,6 +63,26 @@ def test_a_token_can_be_revoked(api):
     assert APIClient().delete("/api/auth/token/").status_code == 401
 
 
+def test_every_door_that_ends_a_token_audits_it(api, cast):
+    from labelling.models import AuditEvent
+
+    def revoked() -> int:
+        return AuditEvent.objects.filter(verb=AuditEvent.Verb.TOKEN_REVOKED).count()
+
+    assert api("alice").delete("/api/auth/token/").status_code == 204
+    assert revoked() == 1
+    api("bob"), api("bob")
+    bob = cast["bob"]
+    bob.set_password("a different horse battery staple")
+    bob.save()  # Django tells the validators, which revoke bob's two tokens
+    assert revoked() == 3
+    assert set(
+        AuditEvent.objects.values_list("actor__username", flat=True).filter(
+            verb=AuditEvent.Verb.TOKEN_REVOKED
+        )
+    ) == {"alice", "bob"}
+
+
 def test_an_unknown_token_is_refused_with_401(cast):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
