@@ -48,7 +48,6 @@ from labelling.visibility import (
     annotator_names,
     item_for_annotator,
     project_fields_for,
-    pseudonym_owners,
 )
 from ranking.agreement import agreement_report, agreement_shown, labels_load, model_leaderboard
 from ranking.raters import KEYS as RATER_KEYS
@@ -371,19 +370,20 @@ class AnnotationsView(ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    def get_serializer_context(self):
+    def get_serializer(self, *args, **kwargs):
         """Each annotation's annotator as this viewer may see them (labelling.visibility):
-        usernames for admins and reviewers, pseudonyms for engineers."""
-        context = super().get_serializer_context()
+        usernames for admins and reviewers, pseudonyms for engineers; worked out for the
+        raters of the page being shown only."""
+        rows = args[0] if args else []
         project = self._project()
-        owners = pseudonym_owners(project=project)
+        context = kwargs.setdefault("context", self.get_serializer_context())
         context["annotator_names"] = annotator_names(
             project=project,
             viewer=self.request.user,
             role=project.member_role,
-            user_ids=owners.values(),
+            user_ids={annotation.annotator_id for annotation in rows},
         )
-        return context
+        return super().get_serializer(*args, **kwargs)
 
     def _project(self):
         if not hasattr(self, "_scoped"):
