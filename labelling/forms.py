@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from labelling.guidelines import METADATA_KEY
+from labelling.guidelines import MAX_BODY, METADATA_KEY
 from labelling.inputs import ascii_int
 from labelling.models import Membership
 from labelling.visibility import labels_by_letter
@@ -102,7 +102,7 @@ class GuidelineForm(forms.Form):
     body = forms.CharField(
         label=_("Guidelines (markdown)"),
         widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "true"}),
-        max_length=200_000,
+        max_length=MAX_BODY,
         strip=False,
     )
     change_summary = forms.CharField(

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from labelling.criteria import criteria_errors
+from labelling.guidelines import MAX_BODY
 from labelling.models import MAX_RESPONSES, MIN_RESPONSES, GuidelineVersion, Membership, Project
 
 
@@ -217,7 +218,7 @@ class SkipRequestSerializer(serializers.Serializer):
 
 
 class GuidelinePublishSerializer(serializers.Serializer):
-    body = serializers.CharField(trim_whitespace=False, max_length=200_000)
+    body = serializers.CharField(trim_whitespace=False, max_length=MAX_BODY)
     change_summary = serializers.CharField(max_length=2000)
 
 

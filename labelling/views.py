@@ -25,6 +25,7 @@ from labelling.forms import (
     labels_to_initial,
 )
 from labelling.guidelines import (
+    MAX_BODY,
     RelabelFilters,
     guideline_acknowledge,
     guideline_last_acknowledged,
@@ -447,7 +448,7 @@ def guideline_new(request, project_id: int):
 def guideline_preview(request, project_id: int):
     """The markdown as the annotators will see it, through the one sanitising renderer."""
     selectors.project_get_for_member(user=request.user, project_id=project_id, roles=ADMINS)
-    return HttpResponse(render_markdown(request.POST.get("body", "")[:200_000]))
+    return HttpResponse(render_markdown(request.POST.get("body", "")[:MAX_BODY]))
 
 
 @login_required
