@@ -178,9 +178,8 @@ def main() -> None:
     import django
 
     django.setup()
-    from labelling.models import Project
+    from labelling.models import PairwisePreference, Project
     from ranking.figures import figures_build
-    from ranking.models import PairwisePreference
 
     project = Project.objects.get(pk=project_id)
     n_preferences = PairwisePreference.objects.filter(project=project).count()

@@ -184,7 +184,7 @@ class Client:
         return response.status, (json.loads(raw) if raw else None), elapsed
 
 
-# While the database is away the service answers 503 (labelling/api_errors.py); a client
+# While the database is away the service answers 503 (core/api_errors.py); a client
 # sends the same call again (a page says so to a person). Every call here is safe to
 # repeat: `next` returns the lease already held, a submission sent again returns the
 # stored one.

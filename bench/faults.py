@@ -124,8 +124,7 @@ def main() -> None:
 
     from exports.models import Export
     from exports.services import export_create, export_enqueue
-    from labelling.models import Project
-    from ranking.models import PairwisePreference
+    from labelling.models import PairwisePreference, Project
 
     project = Project.objects.get(pk=project_id)
     total = PairwisePreference.objects.filter(project=project).count()
@@ -187,15 +186,14 @@ def scoring_killed(env: dict, prompts: int) -> list[str]:
     from django.utils import timezone
     from score import build
 
-    from labelling.models import Response
-    from ranking.models import ResponseScore, ScoringJob
-    from ranking.scoring import scoring_request
+    from labelling.models import Response, ResponseScore, ScoringJob
+    from labelling.scoring import scoring_request
     from tests.reward_model import build_tiny_reward_model
 
     folder = build_tiny_reward_model(Path(tempfile.mkdtemp(prefix="faults-model-")) / "rm")
     # Small enough for the retried task to finish within the short task timeout.
     project = build(prompts, now=timezone.now())
-    from ranking.models import RegisteredRewardModel
+    from labelling.models import RegisteredRewardModel
 
     RegisteredRewardModel.objects.get_or_create(name=str(folder), source=str(folder))
     project.reward_model = str(folder)

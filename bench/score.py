@@ -80,7 +80,7 @@ def main() -> None:
         "--database-url", default="postgres://postgres@127.0.0.1:5432/rlhf_bench_score"
     )
     parser.add_argument("--prompts", type=int, default=5000)
-    parser.add_argument("--batch", type=int, help="default: the job's own (ranking.scoring)")
+    parser.add_argument("--batch", type=int, help="default: the job's own (labelling.scoring)")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     use_settings(args.database_url, HF_HUB_OFFLINE="1")
@@ -93,9 +93,8 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from labelling.models import Prompt, Response
-    from ranking.models import RegisteredRewardModel, ResponseScore, ScoringJob
-    from ranking.scoring import BATCH, reward_model_load, scoring_run
+    from labelling.models import Prompt, RegisteredRewardModel, Response, ResponseScore, ScoringJob
+    from labelling.scoring import BATCH, reward_model_load, scoring_run
     from tests.reward_model import build_tiny_reward_model
 
     torch.set_num_threads(1)

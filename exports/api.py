@@ -12,12 +12,11 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_errors import ERROR, error_response
 from exports.filters import ExportInvalid
 from exports.models import Export
 from exports.selectors import EXPORTERS, export_get_for_member
 from exports.services import export_create, export_enqueue, export_path
-from labelling.api import ERROR
-from labelling.api_errors import error_response
 from labelling.selectors import project_get_for_member
 
 CONTENT_TYPES = {

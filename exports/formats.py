@@ -31,9 +31,9 @@ from django.db.models.sql.constants import MULTI
 from exports.filters import ExportFilters, ExportInvalid, filters_parse
 from exports.options import ExportOptions
 from labelling.models import Annotation, Project, Prompt, Response
+from labelling.selectors import annotations_for, preferences_for
 from labelling.visibility import annotator_pseudonym
 from ranking.raters import RaterSelection, raters_select
-from ranking.selectors import annotations_for, preferences_for
 
 CHUNK = 10_000
 

@@ -16,12 +16,15 @@ from uuid import uuid4
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
+from core.audit import audit_record
+from core.errors import DomainError
+from core.jobs import JobLife
+from core.models import AuditEvent
 from exports.card import dataset_card, llamafactory_entry
 from exports.filters import ExportInvalid, filters_parse
 from exports.formats import Source, has_chat_prompts, rows_for
@@ -36,9 +39,10 @@ from exports.writers import (
     data_file_name,
     write_rows,
 )
-from labelling.models import AuditEvent, Project
-from labelling.services import DomainError, audit_record, job_abandoned_after
+from labelling.models import Project
 from ranking.raters import rater_filters_check
+
+EXPORT_LIFE = JobLife(Export)
 
 
 def export_create(
@@ -147,15 +151,7 @@ def export_build(
     build was abandoned by a dead worker, is claimed; anything else returns as it is.
     The file is written under a temporary name and renamed when complete, so no half
     file is ever served; a failure marks the export failed with the reason."""
-    now = timezone.now()
-    claimed = (
-        Export.objects.filter(pk=export_id)
-        .filter(
-            Q(status=Export.Status.QUEUED)
-            | Q(status=Export.Status.RUNNING, started_at__lt=now - job_abandoned_after())
-        )
-        .update(status=Export.Status.RUNNING, started_at=now, progress_done=0, error="")
-    )
+    claimed = EXPORT_LIFE.claim(export_id, now=timezone.now(), progress_done=0, error="")
     export = Export.objects.select_related("project", "created_by").get(pk=export_id)
     if not claimed:
         return export
@@ -171,10 +167,10 @@ def export_build(
         for stale in target.parent.glob(f".{target.name}.*.d"):
             shutil.rmtree(stale, ignore_errors=True)
         source = rows_for(export)
-        Export.objects.filter(pk=export.pk).update(progress_total=source.total)
+        EXPORT_LIFE.progress(export.pk, total=source.total)
 
         def progress(done: int) -> None:
-            Export.objects.filter(pk=export.pk).update(progress_done=done)
+            EXPORT_LIFE.progress(export.pk, done=done)
             if on_progress is not None:
                 on_progress(done, source.total)
 
@@ -190,23 +186,21 @@ def export_build(
             if isinstance(error, ExportInvalid)
             else f"{type(error).__name__}: {error}"
         )
-        Export.objects.filter(pk=export.pk).update(
-            status=Export.Status.FAILED, error=message[:2000], finished_at=timezone.now()
-        )
+        EXPORT_LIFE.fail(export.pk, error=message, now=timezone.now())
         raise
     shutil.rmtree(workdir, ignore_errors=True)
     finished = timezone.now()
     manifest["sha256"] = digest
     manifest["finished_at"] = finished.isoformat()
     stored = str(target) if out is not None else target.name
-    Export.objects.filter(pk=export.pk).update(
-        status=Export.Status.DONE,
+    EXPORT_LIFE.finish(
+        export.pk,
+        now=finished,
         row_count=manifest["counts"]["rows"],
         sha256=digest,
         manifest=manifest,
         file=stored,
         progress_done=source.total,
-        finished_at=finished,
     )
     export.refresh_from_db()
     return export

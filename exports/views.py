@@ -7,13 +7,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import DomainError
 from exports.filters import ExportInvalid
 from exports.forms import ExportForm
 from exports.selectors import EXPORTERS
 from exports.services import export_create, export_enqueue
 from labelling.models import Response
 from labelling.selectors import project_get_for_member
-from labelling.services import DomainError
 
 
 def _form(project, data=None) -> ExportForm:

@@ -2,15 +2,18 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdmin
 from labelling.models import (
     Annotation,
     Assignment,
-    AuditEvent,
     GuidelineVersion,
     Membership,
+    PairwisePreference,
     Project,
     Prompt,
+    RegisteredRewardModel,
     Response,
+    ScoringJob,
 )
 from labelling.services import project_initialise
 
@@ -134,37 +137,6 @@ class ResponseAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor", "verb", "object_type", "object_id", "project"]
-    list_filter = ["verb", "project"]
-    search_fields = ["object_id", "actor__username"]
-    list_select_related = ["actor", "project"]
-    date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Labels are evidence: the admin shows them and never edits or deletes them."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Assignment)
 class AssignmentAdmin(ReadOnlyAdmin):
     list_display = ["id", "prompt", "annotator", "status", "guideline_version", "leased_at"]
@@ -192,3 +164,38 @@ class AnnotationAdmin(ReadOnlyAdmin):
     list_select_related = ["prompt", "annotator"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+@admin.register(PairwisePreference)
+class PairwisePreferenceAdmin(ReadOnlyAdmin):
+    """Derived from annotations: read-only here."""
+
+    list_display = [
+        "annotation",
+        "prompt",
+        "chosen",
+        "rejected",
+        "margin",
+        "is_tie",
+        "guideline_version",
+    ]
+    list_filter = ["is_tie", "guideline_version"]
+    search_fields = ["prompt__external_id"]
+    list_select_related = ["annotation", "prompt", "chosen", "rejected"]
+    show_full_result_count = False
+
+
+@admin.register(RegisteredRewardModel)
+class RegisteredRewardModelAdmin(admin.ModelAdmin):
+    """Staff decide which reward models projects may use, and where each comes from."""
+
+    list_display = ["name", "source", "downloads_allowed", "created_at"]
+    search_fields = ["name", "source"]
+
+
+@admin.register(ScoringJob)
+class ScoringJobAdmin(ReadOnlyAdmin):
+    """Scoring runs, with what went wrong in full (project admins see a short message)."""
+
+    list_display = ["project", "reward_model", "status", "progress_done", "progress_total"]
+    list_filter = ["status"]

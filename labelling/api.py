@@ -9,9 +9,8 @@ from drf_spectacular.utils import (
     OpenApiRequest,
     OpenApiResponse,
     extend_schema,
-    inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
@@ -19,9 +18,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_errors import ERROR, error_response
+from core.errors import DomainError
 from labelling import selectors
 from labelling import serializers as s
-from labelling.api_errors import error_response
 from labelling.authentication import TokenAuthentication
 from labelling.guidelines import (
     RelabelFilters,
@@ -30,41 +30,20 @@ from labelling.guidelines import (
     relabel_request,
 )
 from labelling.importing import ImportRejected, prompts_import
-from labelling.inputs import StrictJSONParser, ascii_int
+from labelling.inputs import StrictJSONParser, guideline_versions_query
 from labelling.models import ApiToken
 from labelling.queue import assignment_next, assignment_skip
 from labelling.roles import ADMINS, ANNOTATORS, WATCHERS
-from labelling.services import (
-    DomainError,
-    membership_set,
-    project_create,
-    project_update,
-    user_create,
-)
-from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
+from labelling.rules import SubmissionInvalid
+from labelling.scoring import scoring_request, scoring_status
+from labelling.services import membership_set, project_create, project_update, user_create
+from labelling.submission import annotation_submit
 from labelling.tokens import token_create, tokens_revoke
 from labelling.visibility import (
     annotation_for_annotator,
     annotator_names,
     item_for_annotator,
     project_fields_for,
-)
-from ranking.agreement import agreement_report, agreement_shown, labels_load, model_leaderboard
-from ranking.raters import KEYS as RATER_KEYS
-from ranking.raters import (
-    RaterFilters,
-    labels_of_raters,
-    rater_filters_check,
-    rater_filters_parse,
-    raters_select,
-)
-
-ERROR = inline_serializer(
-    "Error",
-    {
-        "detail": serializers.CharField(),
-        "errors": serializers.ListField(child=serializers.DictField()),
-    },
 )
 
 
@@ -343,17 +322,6 @@ class RelabelView(APIView):
         return Response(s.RelabelResultSerializer(result).data)
 
 
-def _guideline_versions(params, *, allowed: set[str]) -> list[int]:
-    """Query parameters are allow-listed; `guideline_version` (repeatable) are whole numbers."""
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ValidationError({name: [_("Unknown filter.")] for name in unknown})
-    versions = [ascii_int(v) for v in params.getlist("guideline_version")]
-    if not all(v is not None and v >= 1 for v in versions):
-        raise ValidationError({"guideline_version": [_("Whole numbers only.")]})
-    return versions
-
-
 class AnnotationsView(ListAPIView):
     """Annotations of a project for admins, reviewers and engineers, filterable by version."""
 
@@ -399,7 +367,7 @@ class AnnotationsView(ListAPIView):
     def get_queryset(self):
         project = self._project()
         params = self.request.query_params
-        versions = _guideline_versions(params, allowed=self.FILTERS | {"page"})
+        versions = guideline_versions_query(params, allowed=self.FILTERS | {"page"})
         annotations = project.annotations.select_related("prompt").order_by("id")
         if versions:
             annotations = annotations.filter(guideline_version__in=versions)
@@ -538,24 +506,17 @@ class SubmitView(APIView):
         assignment = selectors.assignment_get_for_annotator(
             user=request.user, assignment_id=assignment_id
         )
-        response_ids = list(assignment.display_order)
         try:
             # The annotator names responses by the letters they were shown.
-            submission = submission_check(
-                project=assignment.project,
-                response_ids=response_ids,
+            result = annotation_submit(
+                assignment=assignment,
+                annotator=request.user,
                 data=request.data,
+                now=timezone.now(),
                 by_letter=True,
             )
         except SubmissionInvalid as invalid:
             raise _submission_errors(invalid.errors) from None
-        try:
-            result = annotation_submit(
-                assignment=assignment,
-                annotator=request.user,
-                submission=submission,
-                now=timezone.now(),
-            )
         except DomainError as refused:
             return _conflict(refused)
         shown = annotation_for_annotator(annotation=result.annotation, assignment=assignment)
@@ -591,93 +552,29 @@ class SkipView(APIView):
         return Response({"detail": _("Skipped.")})
 
 
-RATER_PARAMETERS = [
-    OpenApiParameter(
-        "annotators", str, many=True, description="only these raters (pseudonyms, ann-…)"
-    ),
-    OpenApiParameter("exclude_annotators", str, many=True, description="not these raters"),
-    OpenApiParameter(
-        "exclude_flagged_annotators", bool, description="not the raters the quality figures flag"
-    ),
-]
-
-
-def _rater_filters(project, params) -> RaterFilters:
-    """The rater filters of a query string (repeated or comma-separated pseudonyms), with
-    the same checks as an export's (ranking.raters)."""
-    data: dict = {}
-    for key in ("annotators", "exclude_annotators"):
-        names = [name for value in params.getlist(key) for name in value.split(",") if name]
-        if key in params:
-            data[key] = names
-    if "exclude_flagged_annotators" in params:
-        value = params["exclude_flagged_annotators"].lower()
-        flags = {"true": True, "1": True, "false": False, "0": False}
-        data["exclude_flagged_annotators"] = flags.get(value, value)
-    filters, errors = rater_filters_parse(data)
-    errors = errors or rater_filters_check(project=project, filters=filters)
-    if errors:
-        raise ValidationError({field: [message] for field, message in errors})
-    return filters
-
-
-class LeaderboardView(APIView):
-    FILTERS = {"guideline_version", *RATER_KEYS}
-
+class ScoreView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("guideline_version", int, many=True), *RATER_PARAMETERS],
-        responses={200: s.LeaderboardSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
-        summary="Bradley-Terry leaderboard of the project's models, best first",
+        responses={200: OpenApiTypes.OBJECT, 403: ERROR, 404: ERROR},
+        summary="Reward-model scoring: status and progress (project admins)",
+        description='{"status": idle, queued, running, done or failed, "progress": {"done", '
+        '"total"}, "reward_model", "error", "scored", "responses", "available"}',
     )
     def get(self, request, project_id: int):
         project = selectors.project_get_for_member(
-            user=request.user, project_id=project_id, roles=WATCHERS
+            user=request.user, project_id=project_id, roles=ADMINS
         )
-        versions = _guideline_versions(request.query_params, allowed=self.FILTERS)
-        filters = _rater_filters(project, request.query_params)
-        labels = labels_load(project=project)
-        selection = raters_select(project=project, filters=filters, labels=labels)
-        models = model_leaderboard(
-            project=project, versions=versions or None, labels=labels_of_raters(labels, selection)
-        )
-        return Response({"models": models})
-
-
-class AgreementView(APIView):
-    FILTERS = set(RATER_KEYS)
+        return Response(scoring_status(project=project, viewer=request.user))
 
     @extend_schema(
-        parameters=RATER_PARAMETERS,
-        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR},
-        summary="Agreement figures: overall, per guideline version, per annotator",
-        description=(
-            "F = {pairwise_agreement, alpha_rank, alpha_criteria, n_prompts, n_annotations} "
-            "with 95% bootstrap intervals over prompts; annotators rows = {annotator, "
-            "pseudonym, n, agreement_with_consensus, gold_accuracy, median_seconds, "
-            "position_bias, flags}. Admins and reviewers see usernames in `annotator`, "
-            "engineers the pseudonym that exports use. The rater filters are those of "
-            "exports; with any of them, `raters` says which were applied."
-        ),
+        request=None,
+        responses={202: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Start scoring the project's unscored responses (project admins)",
     )
-    def get(self, request, project_id: int):
+    def post(self, request, project_id: int):
         project = selectors.project_get_for_member(
-            user=request.user, project_id=project_id, roles=WATCHERS
+            user=request.user, project_id=project_id, roles=ADMINS
         )
-        _guideline_versions(request.query_params, allowed=self.FILTERS)
-        filters = _rater_filters(project, request.query_params)
-        labels = labels_load(project=project)
-        selection = raters_select(project=project, filters=filters, labels=labels)
-        report = agreement_report(project=project, labels=labels_of_raters(labels, selection))
-        names = annotator_names(
-            project=project,
-            viewer=request.user,
-            role=project.member_role,
-            user_ids=[row["annotator_id"] for row in report["annotators"]],
+        scoring_request(project=project, user=request.user, now=timezone.now())
+        return Response(
+            scoring_status(project=project, viewer=request.user), status=status.HTTP_202_ACCEPTED
         )
-        shown = agreement_shown(report, names=names)
-        if not filters.is_everyone:
-            shown["raters"] = {
-                **filters.as_dict(),
-                "flagged_left_out": list(selection.flagged_left_out),
-            }
-        return Response(shown)

@@ -29,17 +29,8 @@ urlpatterns = [
         api.AnnotationsView.as_view(),
         name="api-annotations",
     ),
-    path(
-        "projects/<id:project_id>/agreement/",
-        api.AgreementView.as_view(),
-        name="api-agreement",
-    ),
-    path(
-        "projects/<id:project_id>/leaderboard/",
-        api.LeaderboardView.as_view(),
-        name="api-leaderboard",
-    ),
     path("projects/<id:project_id>/next/", api.NextView.as_view(), name="api-next"),
     path("assignments/<id:assignment_id>/submit/", api.SubmitView.as_view(), name="api-submit"),
     path("assignments/<id:assignment_id>/skip/", api.SkipView.as_view(), name="api-skip"),
+    path("projects/<id:project_id>/score/", api.ScoreView.as_view(), name="api-score"),
 ]

@@ -473,7 +473,7 @@ def demo_labels(*, project, now, items: int = 60, seed: int = 11) -> int:
     from labelling.models import Membership, Response
     from labelling.queue import assignment_lease_next
     from labelling.services import membership_set
-    from labelling.submission import annotation_submit, submission_check
+    from labelling.submission import annotation_submit
 
     rng = random.Random(seed)
     User = get_user_model()
@@ -510,20 +510,15 @@ def demo_labels(*, project, now, items: int = 60, seed: int = 11) -> int:
             }
             critiques = {str(order[-1]): "The weakest answer: it misses what was asked."}
             flags = {str(order[-1]): ["factual_error"]} if rng.random() < 0.08 else {}
-            submission = submission_check(
-                project=project,
-                response_ids=list(assignment.display_order),
+            annotation_submit(
+                assignment=assignment,
+                annotator=rater,
                 data={
                     "ranking": ranking,
                     "ratings": scores,
                     "critiques": critiques,
                     "flags": flags,
                 },
-            )
-            annotation_submit(
-                assignment=assignment,
-                annotator=rater,
-                submission=submission,
                 now=leased_at + timedelta(seconds=rng.randint(fast, slow)),
             )
             made += 1

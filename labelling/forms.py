@@ -69,7 +69,7 @@ def _signed(text: str) -> int | None:
 
 def labels_from_values(values: dict, *, response_ids: list) -> dict:
     """Typed form values as the API's submission body, so that one set of rules
-    (labelling.submission.submission_check) judges both doors."""
+    (labelling.rules) judges both doors."""
     groups: dict[int, list] = {}
     for rid, rank in values["rank"].items():
         groups.setdefault(rank, []).append(rid)

@@ -14,16 +14,18 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from core.audit import audit_record
+from core.errors import DomainError
+from core.models import AuditEvent
 from labelling.models import (
     Annotation,
-    AuditEvent,
     GuidelineAcknowledgement,
     GuidelineVersion,
     Project,
     Prompt,
     RelabelRequest,
 )
-from labelling.services import DomainError, audit_record
+from labelling.selectors import counts_by_version
 
 MAX_BODY = 200_000
 METADATA_KEY = re.compile(r"^(?!.*__)[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -234,8 +236,6 @@ def _relabel(*, project, actor, now, annotations_wanted, filters, repeat_allowed
 def guideline_timeline(*, project: Project, with_diffs: bool = True) -> list[dict]:
     """Every version, newest first, with how many current annotations were made under it
     and (unless a page has no use for them) the word diff from the version before."""
-    from ranking.selectors import counts_by_version
-
     counts = {row["version"]: row["annotations"] for row in counts_by_version(project=project)}
     versions = list(project.guidelines.select_related("published_by").order_by("-version"))
     return [

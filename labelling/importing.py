@@ -22,9 +22,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from core.audit import audit_record
+from core.models import AuditEvent
 from labelling.inputs import json_problems
-from labelling.models import AuditEvent, Project, Prompt, Response
-from labelling.services import audit_record
+from labelling.models import Project, Prompt, Response
+from labelling.scoring import scoring_available, scoring_request
 
 BATCH_SIZE = 1000
 _BOM = b"\xef\xbb\xbf"
@@ -512,10 +514,7 @@ def prompts_import(
         # instead of an index walk. Sampling the two tables takes a fraction of a second.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE labelling_prompt, labelling_response")
-    if result.created and project.reward_model:
+    if result.created and project.reward_model and scoring_available():
         # New responses for the project's reward model: score them in the background.
-        from ranking.scoring import scoring_available, scoring_request
-
-        if scoring_available():
-            scoring_request(project=project, user=actor, now=now)
+        scoring_request(project=project, user=actor, now=now)
     return result

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 
-from rlhf_site.errors import error_body
+from core.errors import error_body
 
 MAX_DEPTH = 32
 MAX_INT = 2**63 - 1
@@ -144,3 +144,14 @@ class StrictInputMiddleware:
         return HttpResponseBadRequest(
             render_to_string("400.html", {"problems": problems}, request=request)
         )
+
+
+def guideline_versions_query(params, *, allowed: set[str]) -> list[int]:
+    """Query parameters are allow-listed; `guideline_version` (repeatable) are whole numbers."""
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ValidationError({name: [_("Unknown filter.")] for name in unknown})
+    versions = [ascii_int(v) for v in params.getlist("guideline_version")]
+    if not all(v is not None and v >= 1 for v in versions):
+        raise ValidationError({"guideline_version": [_("Whole numbers only.")]})
+    return versions

@@ -591,60 +591,6 @@ class Adjudication(models.Model):
         return f"{self.prompt} adjudicated by {self.reviewer}"
 
 
-class AuditEvent(models.Model):
-    """Who did what to which object, when. Written by services, never edited."""
-
-    class Verb(models.TextChoices):
-        PROJECT_CREATED = "project.created", _("project created")
-        PROJECT_UPDATED = "project.updated", _("project updated")
-        MEMBER_ADDED = "member.added", _("member added")
-        MEMBER_ROLE_CHANGED = "member.role_changed", _("member role changed")
-        GUIDELINE_PUBLISHED = "guideline.published", _("guideline published")
-        PROMPTS_IMPORTED = "prompts.imported", _("prompts imported")
-        USER_CREATED = "user.created", _("user created")
-        ANNOTATION_EDITED = "annotation.edited", _("annotation edited")
-        ANNOTATION_REJECTED = "annotation.rejected", _("annotation rejected")
-        PROMPT_ADJUDICATED = "prompt.adjudicated", _("ranking adjudicated")
-        PROMPT_REVIEWED = "prompt.reviewed", _("prompt reviewed")
-        RELABEL_REQUESTED = "relabel.requested", _("re-labelling requested")
-        EXPORT_MADE = "export.made", _("export made")
-        TOKEN_CREATED = "token.created", _("API token created")
-        TOKEN_REVOKED = "token.revoked", _("API token revoked")
-
-    project = models.ForeignKey(
-        Project,
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="audit_events",
-        verbose_name=_("project"),
-    )
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("actor"),
-    )
-    verb = models.CharField(_("what"), max_length=40, choices=Verb.choices)
-    object_type = models.CharField(_("object type"), max_length=40)
-    object_id = models.CharField(_("object id"), max_length=200)
-    data = models.JSONField(_("details"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("when"))
-
-    class Meta:
-        verbose_name = _("audit event")
-        verbose_name_plural = _("audit events")
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["project", "-created_at"], name="labelling_audit_project_time"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.verb} {self.object_type}"
-
-
 class ApiToken(AbstractAuthToken):
     """An API token (django-rest-knox's, with a name and when it was last used): the
     database holds its digest, never the token itself."""
@@ -659,3 +605,177 @@ class ApiToken(AbstractAuthToken):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.name or self.token_key}"
+
+
+class PairwisePreference(models.Model):
+    """The pairs an annotation's ranking states (design §3), derived as it is stored
+    (labelling.preferences): one row per response pair of each current annotation, so
+    exports and statistics are queries rather than loops over JSON rankings."""
+
+    annotation = models.ForeignKey(
+        "labelling.Annotation",
+        on_delete=models.CASCADE,
+        related_name="preferences",
+        verbose_name=_("annotation"),
+    )
+    project = models.ForeignKey(
+        "labelling.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    prompt = models.ForeignKey(
+        "labelling.Prompt", on_delete=models.CASCADE, related_name="preferences"
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # For a tie, `chosen` is the response with the lower id: the pair is unordered.
+    chosen = models.ForeignKey("labelling.Response", on_delete=models.CASCADE, related_name="+")
+    rejected = models.ForeignKey("labelling.Response", on_delete=models.CASCADE, related_name="+")
+    margin = models.PositiveSmallIntegerField(
+        _("margin"), help_text=_("How many rank groups apart the two responses were; 0 for a tie.")
+    )
+    is_tie = models.BooleanField(_("tie"))
+    guideline_version = models.PositiveIntegerField(_("guideline version"))
+    created_at = models.DateTimeField(_("created at"))
+    # Copied from the annotation, so exports filter without a join: a reviewer rejected
+    # it, or it flagged one of the two responses.
+    annotation_rejected = models.BooleanField(
+        _("annotation rejected"), default=False, db_default=False
+    )
+    flagged = models.BooleanField(_("flagged"), default=False, db_default=False)
+
+    class Meta:
+        # Named when the model lived in the ranking app; the table keeps the name.
+        db_table = "ranking_pairwisepreference"
+        verbose_name = _("pairwise preference")
+        verbose_name_plural = _("pairwise preferences")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotation", "chosen", "rejected"], name="ranking_preference_one_per_pair"
+            ),
+            models.CheckConstraint(
+                condition=~Q(chosen=F("rejected")), name="ranking_preference_two_responses"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_tie=True, margin=0) | Q(is_tie=False, margin__gte=1),
+                name="ranking_preference_margin_matches_tie",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "guideline_version"], name="ranking_pref_project_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        relation = "=" if self.is_tie else ">"
+        return f"{self.chosen_id} {relation} {self.rejected_id} (margin {self.margin})"
+
+
+class ResponseScore(models.Model):
+    """A reward model's score of one response (issue 7): shown to reviewers and admins,
+    never to annotators."""
+
+    # No index of its own: the unique index below leads with the response and serves
+    # the foreign key (one index fewer to write for every score).
+    response = models.ForeignKey(
+        "labelling.Response", on_delete=models.CASCADE, related_name="scores", db_index=False
+    )
+    reward_model = models.CharField(_("reward model"), max_length=300)
+    score = models.FloatField(_("score"))
+    created_at = models.DateTimeField(_("scored at"))
+
+    class Meta:
+        # Named when the model lived in the ranking app; the table keeps the name.
+        db_table = "ranking_responsescore"
+        verbose_name = _("response score")
+        verbose_name_plural = _("response scores")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["response", "reward_model"], name="ranking_score_one_per_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.response_id}: {self.score:.3f} ({self.reward_model})"
+
+
+class ScoringJob(models.Model):
+    """One run of a project's reward model over its unscored responses."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    project = models.ForeignKey(
+        "labelling.Project", on_delete=models.CASCADE, related_name="scoring_jobs"
+    )
+    reward_model = models.CharField(_("reward model"), max_length=300)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices)
+    progress_done = models.PositiveIntegerField(_("responses scored"), default=0)
+    progress_total = models.PositiveIntegerField(_("responses to score"), default=0)
+    # What the project's admins are told, and what only staff see (a loading error can
+    # say whether a path exists on the server).
+    error = models.TextField(_("error"), blank=True)
+    error_detail = models.TextField(_("error, for staff"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"))
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        # Named when the model lived in the ranking app; the table keeps the name.
+        db_table = "ranking_scoringjob"
+        verbose_name = _("scoring job")
+        verbose_name_plural = _("scoring jobs")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done", "failed"]),
+                name="ranking_scoring_status_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} · {self.reward_model} · {self.status}"
+
+
+class RegisteredRewardModel(models.Model):
+    """A reward model staff allow projects to use (issue 15): project admins pick one of
+    these by name, and only its `source`, which staff wrote, ever reaches the loader."""
+
+    name = models.CharField(
+        _("name"), max_length=300, unique=True, help_text=_("What project admins choose.")
+    )
+    source = models.CharField(
+        _("source"),
+        max_length=500,
+        help_text=_("An absolute local folder, or a Hugging Face model id."),
+    )
+    downloads_allowed = models.BooleanField(
+        _("may be downloaded"),
+        default=False,
+        help_text=_(
+            "For a model id: fetch it from the Hub. Needs REWARD_MODEL_DOWNLOADS=true on the "
+            "server too; otherwise only files already on this machine are used."
+        ),
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("registered at"), default=timezone.now)
+
+    class Meta:
+        # Named when the model lived in the ranking app; the table keeps the name.
+        db_table = "ranking_registeredrewardmodel"
+        verbose_name = _("registered reward model")
+        verbose_name_plural = _("registered reward models")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_local(self) -> bool:
+        return self.source.startswith("/")

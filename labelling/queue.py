@@ -33,9 +33,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from core.errors import DomainError
 from labelling.models import Assignment, Project, Prompt
 from labelling.rows import instance_from_row
-from labelling.services import DomainError
 
 ATTEMPTS = 3
 

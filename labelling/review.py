@@ -19,20 +19,23 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from core import statistics as st
+from core.audit import audit_record
+from core.errors import DomainError
+from core.models import AuditEvent
 from labelling.inputs import ascii_int
 from labelling.models import (
     Adjudication,
     Annotation,
     Assignment,
-    AuditEvent,
+    PairwisePreference,
     Project,
     Prompt,
     Response,
+    ResponseScore,
 )
 from labelling.queue import slot_release
-from labelling.services import DomainError, audit_record
-from ranking import statistics as st
-from ranking.models import PairwisePreference, ResponseScore
+from labelling.rules import ranking_check
 
 MAX_REASON = 2000
 
@@ -226,8 +229,6 @@ def prompt_adjudicate(
 ) -> Adjudication:
     """Record the reviewer's ranking of the prompt, superseding an earlier one, and
     close its review. `ranking` is checked by the annotators' own rule."""
-    from labelling.submission import ranking_check
-
     project = prompt.project
     known = set(Response.objects.filter(prompt=prompt).values_list("pk", flat=True))
     ranking = ranking_check(ranking, known=known, allow_ties=project.allow_ties)

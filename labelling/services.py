@@ -1,10 +1,9 @@
 """Writes and workflows of the labelling app. Views call these; they never write rows."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -12,8 +11,10 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
 
-from labelling.models import AuditEvent, GuidelineVersion, Membership, Project, Prompt
-from ranking.models import RegisteredRewardModel
+from core.audit import audit_record
+from core.errors import DomainError
+from core.models import AuditEvent
+from labelling.models import GuidelineVersion, Membership, Project, Prompt, RegisteredRewardModel
 
 User = get_user_model()
 
@@ -27,46 +28,6 @@ Read the prompt, then every response in full before you rank.
 3. **Critique**: say briefly what makes a response better or worse than the others.
 4. **Flag** anything unsafe, factually wrong or broken.
 """
-
-
-class DomainError(Exception):
-    """A request the domain refuses; views turn it into a 400 with this message."""
-
-    def __init__(self, message: str, *, field: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-def job_abandoned_after() -> timedelta:
-    """How long a background job may be marked running before it is taken for dead.
-
-    django-q2 kills a task that runs past its `timeout` and hands it out again after
-    `retry` (always longer). So a job still marked running after `timeout` died with its
-    worker, and the re-delivered task must be able to claim it: the threshold is the
-    timeout itself. (Forty minutes, more than the 35-minute retry, left a killed export
-    "running" for good: the retry found it still too young and returned.)"""
-    return timedelta(seconds=settings.Q_CLUSTER["timeout"])
-
-
-def audit_record(
-    *,
-    actor: AbstractBaseUser | None,
-    verb: str,
-    obj: Any,
-    now: datetime,
-    project: Project | None = None,
-    data: dict | None = None,
-) -> AuditEvent:
-    return AuditEvent.objects.create(
-        project=project,
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        verb=verb,
-        object_type=obj._meta.model_name,
-        object_id=str(obj.pk),
-        data=data or {},
-        created_at=now,
-    )
 
 
 @transaction.atomic
@@ -138,7 +99,7 @@ def project_update(
 ) -> Project:
     project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     # A reward model is a name staff registered, never a path or an id of the tenant's
-    # choosing: the loader only ever sees what staff wrote (ranking.scoring).
+    # choosing: the loader only ever sees what staff wrote (labelling.scoring).
     # A model kept as it is may have been unregistered since: the project keeps it (its
     # scoring says it is gone) rather than refusing every other change.
     named = changes.get("reward_model")

@@ -16,8 +16,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from labelling.models import ApiToken, AuditEvent
-from labelling.services import DomainError, audit_record
+from core.audit import audit_record
+from core.errors import DomainError
+from core.models import AuditEvent
+from labelling.models import ApiToken
 
 MAX_DAYS = 365
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from core.errors import DomainError
 from labelling import selectors
 from labelling.forms import (
     GuidelineForm,
@@ -37,7 +38,14 @@ from labelling.guidelines import (
     word_diff,
 )
 from labelling.importing import ImportRejected, prompts_import
-from labelling.models import Annotation, Assignment, Membership, Project, Response
+from labelling.models import (
+    Annotation,
+    Assignment,
+    Membership,
+    Project,
+    RegisteredRewardModel,
+    Response,
+)
 from labelling.queue import assignment_next, assignment_skip
 from labelling.rendering import render_folded, render_markdown
 from labelling.review import (
@@ -50,12 +58,12 @@ from labelling.review import (
     with_annotation_counts,
 )
 from labelling.roles import ADMINS, ANNOTATORS, EXPORTERS, REVIEWERS, WATCHERS
-from labelling.services import DomainError, membership_set, project_update
-from labelling.submission import SubmissionInvalid, annotation_submit, submission_check
+from labelling.rules import SubmissionInvalid
+from labelling.scoring import scoring_request, scoring_status
+from labelling.services import membership_set, project_update
+from labelling.submission import annotation_submit
 from labelling.tokens import token_create, token_revoke, tokens_of
 from labelling.visibility import is_blind, item_for_annotator, letters
-from ranking.models import RegisteredRewardModel
-from ranking.scoring import scoring_request, scoring_status
 
 
 @login_required
@@ -326,11 +334,12 @@ def _assignment_submit(request, assignment):
     values = form_values(request.POST, response_ids=shown, criteria=project.criteria)
     data = labels_from_values(values, response_ids=shown)
     try:
-        submission = submission_check(
-            project=project, response_ids=list(assignment.display_order), data=data, by_letter=True
-        )
         result = annotation_submit(
-            assignment=assignment, annotator=request.user, submission=submission, now=timezone.now()
+            assignment=assignment,
+            annotator=request.user,
+            data=data,
+            now=timezone.now(),
+            by_letter=True,
         )
     except SubmissionInvalid as invalid:
         # Everything typed is shown again with the errors: nothing is lost.

@@ -1,5 +1,5 @@
 """The agreement report of a project (design §6 and §7): read the current
-annotations once into arrays, then compute every figure with ranking.statistics."""
+annotations once into arrays, then compute every figure with core.statistics."""
 
 from collections import defaultdict
 from dataclasses import dataclass
@@ -9,9 +9,9 @@ from itertools import combinations
 import numpy as np
 from django.db import connection
 
-from labelling.models import Project, Prompt, Response
+from core import statistics as st
+from labelling.models import Project, Prompt, Response, ResponseScore
 from labelling.visibility import annotator_pseudonym
-from ranking import statistics as st
 
 BOOTSTRAP = 200
 
@@ -197,8 +197,6 @@ def labels_load(*, project: Project) -> Labels:
     ]
     scores = np.full((len(prompt_ids), n), np.nan)
     if project.reward_model:
-        from ranking.models import ResponseScore
-
         scored = list(
             ResponseScore.objects.filter(
                 reward_model=project.reward_model, response__prompt__project=project

@@ -1,37 +1,111 @@
-"""Ranking endpoints of the REST API: reward-model scoring (design §6)."""
+"""Ranking endpoints of the REST API: the models' leaderboard and the agreement report
+(design §7), with the rater filters that exports take."""
 
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labelling.api import ERROR
-from labelling.roles import ADMINS
+from core.api_errors import ERROR
+from labelling.inputs import guideline_versions_query
+from labelling.roles import WATCHERS
 from labelling.selectors import project_get_for_member
-from ranking.scoring import scoring_request, scoring_status
+from labelling.visibility import annotator_names
+from ranking.agreement import agreement_report, agreement_shown, labels_load, model_leaderboard
+from ranking.raters import KEYS as RATER_KEYS
+from ranking.raters import (
+    RaterFilters,
+    labels_of_raters,
+    rater_filters_check,
+    rater_filters_parse,
+    raters_select,
+)
+from ranking.serializers import LeaderboardSerializer
+
+RATER_PARAMETERS = [
+    OpenApiParameter(
+        "annotators", str, many=True, description="only these raters (pseudonyms, ann-…)"
+    ),
+    OpenApiParameter("exclude_annotators", str, many=True, description="not these raters"),
+    OpenApiParameter(
+        "exclude_flagged_annotators", bool, description="not the raters the quality figures flag"
+    ),
+]
 
 
-class ScoreView(APIView):
+def _rater_filters(project, params) -> RaterFilters:
+    """The rater filters of a query string (repeated or comma-separated pseudonyms), with
+    the same checks as an export's (ranking.raters)."""
+    data: dict = {}
+    for key in ("annotators", "exclude_annotators"):
+        names = [name for value in params.getlist(key) for name in value.split(",") if name]
+        if key in params:
+            data[key] = names
+    if "exclude_flagged_annotators" in params:
+        value = params["exclude_flagged_annotators"].lower()
+        flags = {"true": True, "1": True, "false": False, "0": False}
+        data["exclude_flagged_annotators"] = flags.get(value, value)
+    filters, errors = rater_filters_parse(data)
+    errors = errors or rater_filters_check(project=project, filters=filters)
+    if errors:
+        raise ValidationError({field: [message] for field, message in errors})
+    return filters
+
+
+class LeaderboardView(APIView):
+    FILTERS = {"guideline_version", *RATER_KEYS}
+
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT, 403: ERROR, 404: ERROR},
-        summary="Reward-model scoring: status and progress (project admins)",
-        description='{"status": idle, queued, running, done or failed, "progress": {"done", '
-        '"total"}, "reward_model", "error", "scored", "responses", "available"}',
+        parameters=[OpenApiParameter("guideline_version", int, many=True), *RATER_PARAMETERS],
+        responses={200: LeaderboardSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Bradley-Terry leaderboard of the project's models, best first",
     )
     def get(self, request, project_id: int):
-        project = project_get_for_member(user=request.user, project_id=project_id, roles=ADMINS)
-        return Response(scoring_status(project=project, viewer=request.user))
+        project = project_get_for_member(user=request.user, project_id=project_id, roles=WATCHERS)
+        versions = guideline_versions_query(request.query_params, allowed=self.FILTERS)
+        filters = _rater_filters(project, request.query_params)
+        labels = labels_load(project=project)
+        selection = raters_select(project=project, filters=filters, labels=labels)
+        models = model_leaderboard(
+            project=project, versions=versions or None, labels=labels_of_raters(labels, selection)
+        )
+        return Response({"models": models})
+
+
+class AgreementView(APIView):
+    FILTERS = set(RATER_KEYS)
 
     @extend_schema(
-        request=None,
-        responses={202: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR},
-        summary="Start scoring the project's unscored responses (project admins)",
+        parameters=RATER_PARAMETERS,
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="Agreement figures: overall, per guideline version, per annotator",
+        description=(
+            "F = {pairwise_agreement, alpha_rank, alpha_criteria, n_prompts, n_annotations} "
+            "with 95% bootstrap intervals over prompts; annotators rows = {annotator, "
+            "pseudonym, n, agreement_with_consensus, gold_accuracy, median_seconds, "
+            "position_bias, flags}. Admins and reviewers see usernames in `annotator`, "
+            "engineers the pseudonym that exports use. The rater filters are those of "
+            "exports; with any of them, `raters` says which were applied."
+        ),
     )
-    def post(self, request, project_id: int):
-        project = project_get_for_member(user=request.user, project_id=project_id, roles=ADMINS)
-        scoring_request(project=project, user=request.user, now=timezone.now())
-        return Response(
-            scoring_status(project=project, viewer=request.user), status=status.HTTP_202_ACCEPTED
+    def get(self, request, project_id: int):
+        project = project_get_for_member(user=request.user, project_id=project_id, roles=WATCHERS)
+        guideline_versions_query(request.query_params, allowed=self.FILTERS)
+        filters = _rater_filters(project, request.query_params)
+        labels = labels_load(project=project)
+        selection = raters_select(project=project, filters=filters, labels=labels)
+        report = agreement_report(project=project, labels=labels_of_raters(labels, selection))
+        names = annotator_names(
+            project=project,
+            viewer=request.user,
+            role=project.member_role,
+            user_ids=[row["annotator_id"] for row in report["annotators"]],
         )
+        shown = agreement_shown(report, names=names)
+        if not filters.is_everyone:
+            shown["raters"] = {
+                **filters.as_dict(),
+                "flagged_left_out": list(selection.flagged_left_out),
+            }
+        return Response(shown)

@@ -3,5 +3,14 @@ from django.urls import path
 from ranking import api
 
 urlpatterns = [
-    path("projects/<id:project_id>/score/", api.ScoreView.as_view(), name="api-score"),
+    path(
+        "projects/<id:project_id>/agreement/",
+        api.AgreementView.as_view(),
+        name="api-agreement",
+    ),
+    path(
+        "projects/<id:project_id>/leaderboard/",
+        api.LeaderboardView.as_view(),
+        name="api-leaderboard",
+    ),
 ]

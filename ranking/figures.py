@@ -13,13 +13,16 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from core.jobs import BUSY, JobLife, job_abandoned_after
 from labelling.models import Annotation, Project
 from labelling.selectors import project_progress
-from labelling.services import job_abandoned_after
 from ranking.agreement import agreement_by_day, agreement_report, labels_load, leaderboard_rows
 from ranking.models import ProjectFigures
 
-BUSY = (ProjectFigures.Status.QUEUED, ProjectFigures.Status.RUNNING)
+# One row per project, asked for again whenever it is stale: a success leaves it idle.
+FIGURES_LIFE = JobLife(
+    ProjectFigures, claimed_at="requested_at", finished_at=None, done=ProjectFigures.Status.IDLE
+)
 # The shape of the cached figures: figures of an older shape are neither shown nor kept
 # (version 2 names annotators by user id and pseudonym, not by username, so that each
 # viewer is shown the name their role may see).
@@ -100,18 +103,16 @@ def figures_compute(*, figures_id: int) -> ProjectFigures:
     # Taken before reading: an annotation arriving during the computation makes the
     # figures stale at once, rather than being silently missed.
     newest = newest_annotation(project=project)
-    if figures.status not in BUSY and not figures_stale(figures, newest=newest):
+    if not FIGURES_LIFE.claim(figures.pk, now=timezone.now()):
         return figures
-    ProjectFigures.objects.filter(pk=figures.pk).update(status=ProjectFigures.Status.RUNNING)
     try:
         data = figures_build(project=project)
     except Exception as error:
-        ProjectFigures.objects.filter(pk=figures.pk).update(
-            status=ProjectFigures.Status.FAILED, error=f"{type(error).__name__}: {error}"[:2000]
-        )
+        FIGURES_LIFE.fail(figures.pk, error=f"{type(error).__name__}: {error}", now=timezone.now())
         raise
-    ProjectFigures.objects.filter(pk=figures.pk).update(
-        status=ProjectFigures.Status.IDLE,
+    FIGURES_LIFE.finish(
+        figures.pk,
+        now=timezone.now(),
         data=data,
         newest_annotation=newest,
         computed_at=timezone.now(),

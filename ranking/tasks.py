@@ -5,9 +5,3 @@ from ranking.figures import figures_compute
 
 def figures_compute_task(figures_id: int) -> None:
     figures_compute(figures_id=figures_id)
-
-
-def scoring_run_task(job_id: int) -> None:
-    from ranking.scoring import scoring_run
-
-    scoring_run(job_id=job_id)

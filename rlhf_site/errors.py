@@ -8,24 +8,10 @@ request's environment, which under runserver is the process's whole environment
 console by Django's request logger, where the developer running the demo reads it.
 """
 
-import json
-
 from django.template.loader import render_to_string
 from django.views.debug import ExceptionReporter
 
-
-def error_body(detail, errors: list[dict] | None = None, **extra) -> dict:
-    """The error envelope of every API answer that is not a success: `detail` for a
-    person, `errors` ({"field", "message"}, or {"line", ...} for imports) for a script,
-    and any `extra` keys an answer adds (a 409's `guideline_version`). Every door builds
-    it here: DRF's views (labelling.api_errors), the input layer, the URL fallbacks."""
-    return {"detail": str(detail), "errors": errors or [], **extra}
-
-
-# The API's answer to a failure of its own: the envelope, nothing about the failure.
-# (Here, not in labelling: Django imports this module while it configures logging,
-# before any app is loaded.)
-SERVER_ERROR = json.dumps(error_body("The server failed on this request; it is logged."))
+from core.errors import SERVER_ERROR
 
 
 class QuietExceptionReporter(ExceptionReporter):

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "core",
     "labelling",
     "ranking",
     "exports",
@@ -243,7 +244,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "labelling.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
 }
 # API tokens (issue 15): django-rest-knox stores a SHA-512 digest, never the token, which
 # is shown once; each has a name and an expiry, a user may hold several, and they are
@@ -271,7 +272,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "labelling.api_errors.schema_error_responses",
+        "core.api_errors.schema_error_responses",
     ],
 }
 
@@ -297,7 +298,7 @@ IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 1_000_000)
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 1_000_000_000)
 IMPORT_MAX_ERRORS = env_int("IMPORT_MAX_ERRORS", 1000)
 
-# Reward models (issue 15, ranking.scoring): only staff-registered ones are loaded, from
+# Reward models (issue 15, labelling.scoring): only staff-registered ones are loaded, from
 # files on this machine unless downloads are switched on here (and for the model).
 REWARD_MODEL_DOWNLOADS = env_bool("REWARD_MODEL_DOWNLOADS", default=False)
 if not REWARD_MODEL_DOWNLOADS:

@@ -55,8 +55,8 @@ register_converter(LetterConverter, "letter")
 register_converter(TokenKeyConverter, "token_key")
 
 # Under /api/, errors without a view of their own are JSON too.
-handler404 = "labelling.api_errors.api_not_found"
-handler500 = "labelling.api_errors.api_server_error"
+handler404 = "core.api_errors.api_not_found"
+handler500 = "core.api_errors.api_server_error"
 
 urlpatterns = [
     path("", include("labelling.urls")),

@@ -209,7 +209,7 @@ def annotate(
     lowest id best); `flags(ids)`, `ratings(ids)` and `critiques(ids)` give those fields
     (default: none, the bottom of every scale, none)."""
     from labelling.queue import assignment_lease_next
-    from labelling.submission import annotation_submit, submission_check
+    from labelling.submission import annotation_submit
 
     now = now or timezone.now()
     assignment = assignment_lease_next(project=project, annotator=user, now=now)
@@ -226,10 +226,7 @@ def annotate(
         "critiques": critiques(ids) if critiques else {},
         "comment": comment,
     }
-    submission = submission_check(project=project, response_ids=ids, data=data)
-    return annotation_submit(
-        assignment=assignment, annotator=user, submission=submission, now=now
-    ).annotation
+    return annotation_submit(assignment=assignment, annotator=user, data=data, now=now).annotation
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from labelling.models import Annotation, Assignment, AuditEvent, Membership, Prompt
+from core.models import AuditEvent
+from labelling.models import Annotation, Assignment, Membership, PairwisePreference, Prompt
+from labelling.preferences import preference_pairs
 from labelling.queue import assignment_lease_next
 from labelling.services import membership_set
-from ranking.models import PairwisePreference
-from ranking.services import preference_pairs
 from tests.conftest import acknowledge, import_items, prompt_line
 
 

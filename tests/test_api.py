@@ -2,7 +2,8 @@
 
 import pytest
 
-from labelling.models import ApiToken, AuditEvent, GuidelineVersion, Membership, Project
+from core.models import AuditEvent
+from labelling.models import ApiToken, GuidelineVersion, Membership, Project
 from tests.conftest import CRITERIA, PASSWORD, jsonl, prompt_line
 
 # --- tokens ---------------------------------------------------------------------------------

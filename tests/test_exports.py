@@ -728,23 +728,18 @@ def test_raters_the_quality_figures_flag_can_be_left_out(labelled, cast):
     for _ in range(3):
         annotate(labelled, cast["bob"])
         from labelling.queue import assignment_lease_next
-        from labelling.submission import annotation_submit, submission_check
+        from labelling.submission import annotation_submit
 
         now = timezone.now()
         assignment = assignment_lease_next(project=labelled, annotator=cast["alice"], now=now)
         ids = sorted(assignment.display_order)
-        submission = submission_check(
-            project=labelled,
-            response_ids=ids,
+        annotation_submit(
+            assignment=assignment,
+            annotator=cast["alice"],
             data={
                 "ranking": [[rid] for rid in ids],
                 "ratings": {str(r): {"helpfulness": 4, "honesty": 4} for r in ids},
             },
-        )
-        annotation_submit(
-            assignment=assignment,
-            annotator=cast["alice"],
-            submission=submission,
             now=now + timedelta(seconds=60),
         )
     export = build(labelled, filters={"exclude_flagged_annotators": True})

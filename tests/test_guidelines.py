@@ -3,16 +3,16 @@
 import pytest
 from django.utils import timezone
 
+from core.errors import DomainError
+from core.models import AuditEvent
 from labelling.guidelines import RelabelFilters, guideline_publish, relabel_request, word_diff
 from labelling.models import (
     Annotation,
     Assignment,
-    AuditEvent,
     GuidelineAcknowledgement,
     GuidelineVersion,
     Prompt,
 )
-from labelling.services import DomainError
 from tests.conftest import PASSWORD, acknowledge, import_items, prompt_line
 
 V2 = "# Guidelines\n\nRank by **correctness** first, then clarity.\n"
@@ -336,7 +336,7 @@ def test_annotations_api_filters_by_version(api, project, cast):
 
 
 def test_statistics_and_exports_can_be_restricted_to_guideline_versions(api, project, cast):
-    from ranking.selectors import annotations_for, counts_by_version, preferences_for
+    from labelling.selectors import annotations_for, counts_by_version, preferences_for
 
     _labelled_under_v1(project, api)  # 2 annotations under v1, 6 pairs each
     publish(project, cast)

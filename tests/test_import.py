@@ -8,8 +8,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from core.models import AuditEvent
 from labelling.importing import ImportRejected, prompts_import
-from labelling.models import AuditEvent, Prompt, Response
+from labelling.models import Prompt, Response
 from tests.conftest import PASSWORD, jsonl, prompt_line
 
 CHAT = [

@@ -331,8 +331,8 @@ def test_every_composed_statement_is_as_pinned():
     whichever database runs the suite."""
     from labelling.models import Project
     from labelling.queue import _claim_sql_for, _lease_sql
+    from labelling.scoring import _GAPS, _ROUND, _STORE
     from ranking.agreement import _RESPONSES, _SQL
-    from ranking.scoring import _GAPS, _ROUND, _STORE
 
     composed = []
     orders = [Project.QueueOrder.COMPLETION, Project.QueueOrder.UNCERTAINTY]

@@ -4,12 +4,19 @@ side, rejection with a reason, adjudication, and the audit trail of all of it.""
 import pytest
 from django.utils import timezone
 
-from labelling.models import Adjudication, Annotation, Assignment, AuditEvent, Membership, Prompt
+from core.models import AuditEvent
+from labelling.models import (
+    Adjudication,
+    Annotation,
+    Assignment,
+    Membership,
+    PairwisePreference,
+    Prompt,
+)
 from labelling.queue import assignment_lease_next
 from labelling.review import prompt_review, rankings_agreement
 from labelling.services import membership_set
 from ranking.agreement import agreement_report, labels_load, leaderboard_rows
-from ranking.models import PairwisePreference
 from tests.conftest import PASSWORD, acknowledge, annotate, import_items, prompt_line
 
 
@@ -285,7 +292,7 @@ def test_critiques_and_comments_are_shown_against_the_letters_their_annotator_sa
     them alice's A was."""
     import re
 
-    from labelling.submission import annotation_submit, submission_check
+    from labelling.submission import annotation_submit
 
     now = timezone.now()
     assignment = assignment_lease_next(project=project, annotator=cast["alice"], now=now)
@@ -300,7 +307,7 @@ def test_critiques_and_comments_are_shown_against_the_letters_their_annotator_sa
     annotation_submit(
         assignment=assignment,
         annotator=cast["alice"],
-        submission=submission_check(project=project, response_ids=ids, data=data),
+        data=data,
         now=now,
     )
     html = reviewer(client).get(f"/projects/{project.pk}/review/{imported.pk}/").content.decode()

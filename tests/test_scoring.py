@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from labelling.models import Prompt, Response
+from labelling.models import Prompt, RegisteredRewardModel, Response, ResponseScore, ScoringJob
 from labelling.queue import assignment_lease_next
+from labelling.scoring import reward_model_load, scoring_request, scoring_run
 from labelling.services import project_update
 from ranking.agreement import agreement_report
-from ranking.models import RegisteredRewardModel, ResponseScore, ScoringJob
-from ranking.scoring import reward_model_load, scoring_request, scoring_run
 from tests.conftest import PASSWORD, annotate, import_items, prompt_line
 from tests.reward_model import build_tiny_reward_model
 
@@ -413,10 +412,10 @@ def test_the_project_page_lets_an_admin_name_the_model_and_score(
 def test_without_the_ml_extra_the_service_runs_and_says_scoring_is_unavailable(
     api, client, scored_project, monkeypatch
 ):
-    import ranking.scoring
+    import labelling.scoring
 
     # What a machine without torch and transformers looks like to the service.
-    monkeypatch.setattr(ranking.scoring, "find_spec", lambda name: None)
+    monkeypatch.setattr(labelling.scoring, "find_spec", lambda name: None)
     refused = api("adam").post(f"/api/projects/{scored_project.pk}/score/")
     assert refused.status_code == 400
     assert "Scoring is unavailable" in refused.json()["errors"][0]["message"]

@@ -64,7 +64,7 @@ def test_a_token_can_be_revoked(api):
 
 
 def test_every_door_that_ends_a_token_audits_it(api, cast):
-    from labelling.models import AuditEvent
+    from core.models import AuditEvent
 
     def revoked() -> int:
         return AuditEvent.objects.filter(verb=AuditEvent.Verb.TOKEN_REVOKED).count()

@@ -4,7 +4,7 @@ import krippendorff
 import numpy as np
 import pytest
 
-from ranking.statistics import (
+from core.statistics import (
     bootstrap_alpha_interval,
     bootstrap_ratio_interval,
     coincidences,
@@ -143,7 +143,7 @@ def test_bootstrap_alpha_interval_brackets_alpha():
         counts, _ = value_counts(units, ranks[raters, units].astype(float), domain)
         per_prompt.append(coincidences(counts))
     o = np.array(per_prompt)
-    from ranking.statistics import alpha_from_coincidences
+    from core.statistics import alpha_from_coincidences
 
     alpha = alpha_from_coincidences(o.sum(axis=0), domain, "ordinal")
     low, high = bootstrap_alpha_interval(o, domain, "ordinal", resamples=300)
@@ -154,14 +154,14 @@ def test_bootstrap_alpha_interval_brackets_alpha():
 
 
 def test_win_matrix_counts_ties_half_to_each_side():
-    from ranking.statistics import win_matrix
+    from core.statistics import win_matrix
 
     wins = win_matrix(np.array([0, 0, 1]), np.array([1, 2, 2]), np.array([False, True, False]), 3)
     assert wins.tolist() == [[0, 1, 0.5], [0, 0, 1], [0.5, 0, 0]]
 
 
 def test_bradley_terry_recovers_known_strengths():
-    from ranking.statistics import bradley_terry, win_matrix
+    from core.statistics import bradley_terry, win_matrix
 
     rng = np.random.default_rng(4)
     true = np.array([1.0, 0.3, -0.2, -1.1])
@@ -174,7 +174,7 @@ def test_bradley_terry_recovers_known_strengths():
 
 
 def test_leaderboard_intervals_bracket_the_ratings_and_count_games():
-    from ranking.statistics import leaderboard
+    from core.statistics import leaderboard
 
     rng = np.random.default_rng(5)
     n = 3000
@@ -208,7 +208,7 @@ def test_per_prompt_coincidences_are_each_prompts_own_and_sum_to_the_whole():
 
 
 def test_a_consensus_tie_on_net_votes_is_broken_by_the_head_to_head_majority():
-    from ranking.statistics import net_vote_groups, pair_votes
+    from core.statistics import net_vote_groups, pair_votes
 
     # Three raters of A B C D (columns 0..3): D>A>B>C, B>A>C>D, D>A>C>B. A and D both
     # have net votes +3, but D beats A 2-1; B beats C 2-1.

@@ -8,7 +8,7 @@ less than a second before this one started is trusted instead; one idle for long
 checked as before. After a PostgreSQL restart, which takes longer than that second,
 every connection is checked and replaced before use, as with Django's own check. What is
 left is a connection the server drops within a second of its last request: the next
-request on it gets the 503 of labelling/api_errors.py, and Django replaces it.
+request on it gets the 503 of core/api_errors.py, and Django replaces it.
 """
 
 import time

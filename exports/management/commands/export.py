@@ -7,11 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
+from core.errors import DomainError
 from exports.filters import ExportInvalid
 from exports.models import Export
 from exports.services import export_build, export_create, export_path
 from labelling.management.commands.import_prompts import project_by_id_or_name
-from labelling.services import DomainError
 
 
 class Command(BaseCommand):

@@ -1,10 +1,10 @@
-"""Writes of the ranking app: pairwise preferences derived from annotations."""
+"""Pairwise preferences derived from an annotation as it is stored (design §3)."""
 
 from itertools import combinations
 
 from django.db import connection
 
-from ranking.models import PairwisePreference
+from labelling.models import PairwisePreference
 
 
 def preference_pairs(ranking: list[list[int]]) -> list[tuple[int, int, int, bool]]:

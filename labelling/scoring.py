@@ -35,20 +35,27 @@ import orjson
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
-from labelling.models import Project, Prompt, Response
-from labelling.services import DomainError, job_abandoned_after
-from ranking.models import RegisteredRewardModel, ResponseScore, ScoringJob
+from core.errors import DomainError
+from core.jobs import BUSY, JobLife
+from labelling.models import (
+    Project,
+    Prompt,
+    RegisteredRewardModel,
+    Response,
+    ResponseScore,
+    ScoringJob,
+)
 
 BATCH = 128  # responses a forward pass
 ROUND_BATCHES = 4  # batches read from and stored to the database together
 GIL_SWITCH_SECONDS = 0.0005
 MAX_TOKENS = 512
-BUSY = (ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING)
+SCORING_LIFE = JobLife(ScoringJob)
 
 # The job tokenises on one core while the model's thread has the other; the Rust
 # tokenizer's own thread pool would spread each batch over both and take the model's
@@ -261,7 +268,7 @@ def scoring_request(
         Project.objects.select_for_update(no_key=True).filter(pk=project.pk).values("pk").get()
         running = (
             ScoringJob.objects.filter(project=project, status__in=BUSY)
-            .filter(Q(started_at__isnull=True) | Q(started_at__gte=now - job_abandoned_after()))
+            .exclude(SCORING_LIFE.abandoned(now))
             .first()
         )
         if running is not None:
@@ -275,7 +282,7 @@ def scoring_request(
         )
         transaction.on_commit(
             lambda: async_task(
-                "ranking.tasks.scoring_run_task", job.pk, task_name=f"scoring-{job.pk}"
+                "labelling.tasks.scoring_run_task", job.pk, task_name=f"scoring-{job.pk}"
             )
         )
     return job
@@ -296,14 +303,7 @@ def scoring_run(
     Safe to run twice and resumable after a kill: what is scored is not scored again. A
     model that cannot be loaded fails the job with the reason; the worker carries on."""
     now = timezone.now()
-    claimed = (
-        ScoringJob.objects.filter(pk=job_id)
-        .filter(
-            Q(status=ScoringJob.Status.QUEUED)
-            | Q(status=ScoringJob.Status.RUNNING, started_at__lt=now - job_abandoned_after())
-        )
-        .update(status=ScoringJob.Status.RUNNING, started_at=now, error="")
-    )
+    claimed = SCORING_LIFE.claim(job_id, now=now, error="")
     job = ScoringJob.objects.select_related("project").get(pk=job_id)
     if not claimed:
         return job
@@ -369,12 +369,10 @@ def _memory_limit(megabytes: int):
 
 
 def _finish(job: ScoringJob, status: str, error: str, detail: str = "") -> ScoringJob:
-    ScoringJob.objects.filter(pk=job.pk).update(
-        status=status,
-        error=error[:2000],
-        error_detail=detail[:4000],
-        finished_at=timezone.now(),
-    )
+    if status == ScoringJob.Status.FAILED:
+        SCORING_LIFE.fail(job.pk, error=error, now=timezone.now(), error_detail=detail[:4000])
+    else:
+        SCORING_LIFE.finish(job.pk, now=timezone.now(), error=error, error_detail=detail)
     job.refresh_from_db()
     return job
 
@@ -391,7 +389,7 @@ def _score_all(job: ScoringJob, model: RewardModel, batch: int, *, deadline: dat
     project = job.project
     todo = unscored(project=project, reward_model=job.reward_model)
     total = todo.count()
-    ScoringJob.objects.filter(pk=job.pk).update(progress_total=total, progress_done=0)
+    SCORING_LIFE.progress(job.pk, total=total, done=0)
     prompts: dict[int, object] = {}
     size = batch * ROUND_BATCHES
 

@@ -14,13 +14,22 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from rest_framework import exceptions, status
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from labelling.services import DomainError
-from rlhf_site.errors import SERVER_ERROR, error_body
+from core.errors import SERVER_ERROR, DomainError, error_body
+
+# The envelope's schema, named in every view's documented error answers.
+ERROR = inline_serializer(
+    "Error",
+    {
+        "detail": serializers.CharField(),
+        "errors": serializers.ListField(child=serializers.DictField()),
+    },
+)
 
 
 def _flatten(detail, prefix: str = "") -> list[dict]:
