@@ -581,6 +581,119 @@ class PairChunk:
         return keys, pa.array(np.searchsorted(keys, values))
 
 
+def _pair_chunks(
+    rows: QuerySet,
+    project: Project,
+    test_fraction: float,
+    shape: Shape,
+    ratings: Ratings,
+    stats: Stats,
+    *,
+    hh: bool,
+) -> Iterator[PairChunk]:
+    """The pairs, a chunk at a time, with what their rows are made of: each prompt's and
+    response's text in the export's shape, splits, pseudonyms, the ratings' combinations."""
+    stream = rows.order_by("prompt_id", "annotation_id", "chosen_id", "rejected_id").values_list(
+        "prompt_id",
+        "annotation_id",
+        "chosen_id",
+        "rejected_id",
+        "margin",
+        "annotator_id",
+        "guideline_version",
+    )
+    pseudonyms: dict[int, str] = {}
+    for data in _int_chunks(stream):
+        low, high = int(data[0, 0]), int(data[-1, 0])
+        texts = Texts.load_range(project, low, high)
+        prompt_keys = np.unique(data[:, 0])
+        splits = {int(p): split_of(texts.prompts[int(p)][0], test_fraction) for p in prompt_keys}
+        annotator_keys = np.unique(data[:, 5])
+        for annotator_id in annotator_keys.tolist():
+            if annotator_id not in pseudonyms:
+                pseudonyms[annotator_id] = annotator_pseudonym(project, annotator_id)
+        if hh:
+            prompt_of = {p: hh_prompt(*texts.prompts[p][1:]) for p in splits}
+            completion_of = {rid: hh_completion(r[2]) for rid, r in texts.responses.items()}
+            at_rating = None
+        else:
+            prompt_of = {p: shape.prompt(*texts.prompts[p][1:]) for p in splits}
+            completion_of = {rid: shape.completion(r[2]) for rid, r in texts.responses.items()}
+            cells = ratings.load(low, high) if project.criteria else None
+            at_rating = _combo_indices(data, cells)
+        response_keys = np.array(sorted(completion_of), dtype=np.int64)
+        prepared_chunk = PairChunk(
+            data=data,
+            prompt_keys=prompt_keys,
+            at_prompt=pa.array(np.searchsorted(prompt_keys, data[:, 0])),
+            response_keys=response_keys,
+            at_chosen=pa.array(np.searchsorted(response_keys, data[:, 2])),
+            at_rejected=pa.array(np.searchsorted(response_keys, data[:, 3])),
+            annotator_keys=annotator_keys,
+            at_annotator=pa.array(np.searchsorted(annotator_keys, data[:, 5])),
+            texts=texts,
+            prompt_of=prompt_of,
+            completion_of=completion_of,
+            pseudonyms=pseudonyms,
+            splits=splits,
+            at_rating=at_rating,
+            combos=list(ratings.combos),
+        )
+        stats.add_pairs(prepared_chunk)
+        yield prepared_chunk
+
+
+def _pair_columns(
+    c: PairChunk, value, *, schema: pa.Schema, scale: float | None
+) -> dict[str, tuple[pa.Array, pa.Array]]:
+    """Every column of the chunk as (its distinct values, which one each row takes).
+    `value(values, type)` makes the array of distinct values: the values themselves
+    for Arrow, their JSON for the lines. chosen and rejected share one array of
+    responses (and ids and models), taken by different rows."""
+    types = {f.name: f.type for f in schema}
+    ext_of = {rid: r[0] for rid, r in c.texts.responses.items()}
+    model_of = {rid: r[1] for rid, r in c.texts.responses.items()}
+    gap_keys, at_gap = c.small_ints(c.data[:, 4])
+    version_keys, at_version = c.small_ints(c.data[:, 6])
+    prompts = [int(k) for k in c.prompt_keys]
+    responses = [int(k) for k in c.response_keys]
+    first = schema.names[0]
+    completion = value([c.completion_of[r] for r in responses], types["chosen"])
+    ext = value([ext_of[r] for r in responses], pa.string())
+    model = value([model_of[r] for r in responses], pa.string())
+    result = {
+        first: (value([c.prompt_of[p] for p in prompts], types[first]), c.at_prompt),
+        "chosen": (completion, c.at_chosen),
+        "rejected": (completion, c.at_rejected),
+        "rank_gap": (value(gap_keys.tolist(), pa.int64()), at_gap),
+        "prompt_id": (
+            value([c.texts.prompts[p][0] for p in prompts], pa.string()),
+            c.at_prompt,
+        ),
+        "chosen_id": (ext, c.at_chosen),
+        "rejected_id": (ext, c.at_rejected),
+        "chosen_model": (model, c.at_chosen),
+        "rejected_model": (model, c.at_rejected),
+        "annotator": (
+            value([c.pseudonyms[int(a)] for a in c.annotator_keys], pa.string()),
+            c.at_annotator,
+        ),
+        "guideline_version": (value(version_keys.tolist(), pa.int64()), at_version),
+        "split": (value([c.splits[p] for p in prompts], pa.string()), c.at_prompt),
+    }
+    if c.at_rating is not None:
+        at_c, at_r = c.at_rating
+        means = value([combo[1] for combo in c.combos], pa.float64())
+        listed = value([combo[0] for combo in c.combos], RATINGS)
+        result["chosen_rating"] = (means, at_c)
+        result["rejected_rating"] = (means, at_r)
+        result["chosen_ratings"] = (listed, at_c)
+        result["rejected_ratings"] = (listed, at_r)
+    if scale is not None:
+        result["margin"] = (value([scale * g for g in gap_keys.tolist()], pa.float64()), at_gap)
+    return result
+
+
 def pairwise_rows(
     project: Project,
     selection: Selection,
@@ -607,111 +720,11 @@ def pairwise_rows(
     scale = options.margin.scale if options.margin is not None else None
     schema = hh_schema(options) if hh else pairwise_schema(shape, options)
 
-    def prepared() -> Iterator[PairChunk]:
-        stream = rows.order_by(
-            "prompt_id", "annotation_id", "chosen_id", "rejected_id"
-        ).values_list(
-            "prompt_id",
-            "annotation_id",
-            "chosen_id",
-            "rejected_id",
-            "margin",
-            "annotator_id",
-            "guideline_version",
-        )
-        pseudonyms: dict[int, str] = {}
-        for data in _int_chunks(stream):
-            low, high = int(data[0, 0]), int(data[-1, 0])
-            texts = Texts.load_range(project, low, high)
-            prompt_keys = np.unique(data[:, 0])
-            splits = {
-                int(p): split_of(texts.prompts[int(p)][0], test_fraction) for p in prompt_keys
-            }
-            annotator_keys = np.unique(data[:, 5])
-            for annotator_id in annotator_keys.tolist():
-                if annotator_id not in pseudonyms:
-                    pseudonyms[annotator_id] = annotator_pseudonym(project, annotator_id)
-            if hh:
-                prompt_of = {p: hh_prompt(*texts.prompts[p][1:]) for p in splits}
-                completion_of = {rid: hh_completion(r[2]) for rid, r in texts.responses.items()}
-                at_rating = None
-            else:
-                prompt_of = {p: shape.prompt(*texts.prompts[p][1:]) for p in splits}
-                completion_of = {rid: shape.completion(r[2]) for rid, r in texts.responses.items()}
-                cells = ratings.load(low, high) if project.criteria else None
-                at_rating = _combo_indices(data, cells)
-            response_keys = np.array(sorted(completion_of), dtype=np.int64)
-            prepared_chunk = PairChunk(
-                data=data,
-                prompt_keys=prompt_keys,
-                at_prompt=pa.array(np.searchsorted(prompt_keys, data[:, 0])),
-                response_keys=response_keys,
-                at_chosen=pa.array(np.searchsorted(response_keys, data[:, 2])),
-                at_rejected=pa.array(np.searchsorted(response_keys, data[:, 3])),
-                annotator_keys=annotator_keys,
-                at_annotator=pa.array(np.searchsorted(annotator_keys, data[:, 5])),
-                texts=texts,
-                prompt_of=prompt_of,
-                completion_of=completion_of,
-                pseudonyms=pseudonyms,
-                splits=splits,
-                at_rating=at_rating,
-                combos=list(ratings.combos),
-            )
-            stats.add_pairs(prepared_chunk)
-            yield prepared_chunk
-
-    types = {f.name: f.type for f in schema}
-
-    def columns(c: PairChunk, value) -> dict[str, tuple[pa.Array, pa.Array]]:
-        """Every column of the chunk as (its distinct values, which one each row takes).
-        `value(values, type)` makes the array of distinct values: the values themselves
-        for Arrow, their JSON for the lines. chosen and rejected share one array of
-        responses (and ids and models), taken by different rows."""
-        ext_of = {rid: r[0] for rid, r in c.texts.responses.items()}
-        model_of = {rid: r[1] for rid, r in c.texts.responses.items()}
-        gap_keys, at_gap = c.small_ints(c.data[:, 4])
-        version_keys, at_version = c.small_ints(c.data[:, 6])
-        prompts = [int(k) for k in c.prompt_keys]
-        responses = [int(k) for k in c.response_keys]
-        first = schema.names[0]
-        completion = value([c.completion_of[r] for r in responses], types["chosen"])
-        ext = value([ext_of[r] for r in responses], pa.string())
-        model = value([model_of[r] for r in responses], pa.string())
-        result = {
-            first: (value([c.prompt_of[p] for p in prompts], types[first]), c.at_prompt),
-            "chosen": (completion, c.at_chosen),
-            "rejected": (completion, c.at_rejected),
-            "rank_gap": (value(gap_keys.tolist(), pa.int64()), at_gap),
-            "prompt_id": (
-                value([c.texts.prompts[p][0] for p in prompts], pa.string()),
-                c.at_prompt,
-            ),
-            "chosen_id": (ext, c.at_chosen),
-            "rejected_id": (ext, c.at_rejected),
-            "chosen_model": (model, c.at_chosen),
-            "rejected_model": (model, c.at_rejected),
-            "annotator": (
-                value([c.pseudonyms[int(a)] for a in c.annotator_keys], pa.string()),
-                c.at_annotator,
-            ),
-            "guideline_version": (value(version_keys.tolist(), pa.int64()), at_version),
-            "split": (value([c.splits[p] for p in prompts], pa.string()), c.at_prompt),
-        }
-        if c.at_rating is not None:
-            at_c, at_r = c.at_rating
-            means = value([combo[1] for combo in c.combos], pa.float64())
-            listed = value([combo[0] for combo in c.combos], RATINGS)
-            result["chosen_rating"] = (means, at_c)
-            result["rejected_rating"] = (means, at_r)
-            result["chosen_ratings"] = (listed, at_c)
-            result["rejected_ratings"] = (listed, at_r)
-        if scale is not None:
-            result["margin"] = (value([scale * g for g in gap_keys.tolist()], pa.float64()), at_gap)
-        return result
+    def chunks() -> Iterator[PairChunk]:
+        return _pair_chunks(rows, project, test_fraction, shape, ratings, stats, hh=hh)
 
     def batch(chunk: PairChunk) -> pa.RecordBatch:
-        cols = columns(chunk, pa.array)
+        cols = _pair_columns(chunk, pa.array, schema=schema, scale=scale)
         arrays = [values.take(at) for values, at in (cols[n] for n in schema.names)]
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
@@ -730,7 +743,7 @@ def pairwise_rows(
         distinct values."""
         import pyarrow.compute as pc
 
-        cols = columns(chunk, as_json)
+        cols = _pair_columns(chunk, as_json, schema=schema, scale=scale)
         pieces: list = []
         for key, name in zip(keys, names, strict=True):
             values, at = cols[name]
@@ -742,8 +755,8 @@ def pairwise_rows(
     return Source(
         total=rows.count(),
         rows=None,
-        batches=_ahead(prepared(), batch),
-        lines=_ahead(prepared(), lines),
+        batches=_ahead(chunks(), batch),
+        lines=_ahead(chunks(), lines),
         schema=schema,
         stats=stats,
         conversational=shape.conversational,

@@ -435,6 +435,50 @@ def _copy_sql(model, columns: list[str]):
 ANALYZE_AFTER = 1000  # prompts created by one import
 
 
+def _prompts_read(
+    lines: Iterable[tuple[int, bytes | None]],
+    project: Project,
+    report: _Report,
+    *,
+    max_bytes: int,
+) -> Iterator[tuple[int, PromptIn]]:
+    """The stream's prompts, checked line by line, each external id once: every bad line
+    goes to the report instead, and reading stops at the size limit."""
+    first_line_of: dict[str, int] = {}
+    read = 0
+    for number, raw in lines:
+        read += max_bytes if raw is None else len(raw)
+        if read > settings.IMPORT_MAX_BYTES:
+            # Refused as it streams in: nothing is imported, nothing more is read.
+            report.add(
+                number,
+                "file",
+                _("the file is larger than %(size)s; split it into several imports")
+                % {"size": filesizeformat(settings.IMPORT_MAX_BYTES)},
+            )
+            break
+        if raw is None:
+            report.add(number, "", _("line longer than %(n)d bytes") % {"n": max_bytes})
+            continue
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        if not raw.strip():
+            continue  # blank lines, such as a trailing one, carry nothing
+        item = _check_line(raw, number, project, report)
+        if item is None:
+            continue
+        if item.external_id in first_line_of:
+            report.add(
+                number,
+                "external_id",
+                _("prompt %(id)s appears twice in the file (first on line %(line)d)")
+                % {"id": repr(item.external_id), "line": first_line_of[item.external_id]},
+            )
+            continue
+        first_line_of[item.external_id] = number
+        yield number, item
+
+
 def prompts_import(
     *,
     project: Project,
@@ -460,41 +504,12 @@ def prompts_import(
         # (assignments being leased while an import runs).
         project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
         importer = _Importer(project, now, report)
-        first_line_of: dict[str, int] = {}
-        read = 0
-        for number, raw in lines:
-            read += max_bytes if raw is None else len(raw)
-            if read > settings.IMPORT_MAX_BYTES:
-                # Refused as it streams in: nothing is imported, nothing more is read.
-                report.add(
-                    number,
-                    "file",
-                    _("the file is larger than %(size)s; split it into several imports")
-                    % {"size": filesizeformat(settings.IMPORT_MAX_BYTES)},
-                )
-                break
-            if raw is None:
-                report.add(number, "", _("line longer than %(n)d bytes") % {"n": max_bytes})
-                continue
-            if number == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
-            if not raw.strip():
-                continue  # blank lines, such as a trailing one, carry nothing
-            item = _check_line(raw, number, project, report)
-            if item is None:
-                continue
-            if item.external_id in first_line_of:
-                report.add(
-                    number,
-                    "external_id",
-                    _("prompt %(id)s appears twice in the file (first on line %(line)d)")
-                    % {"id": repr(item.external_id), "line": first_line_of[item.external_id]},
-                )
-                continue
-            first_line_of[item.external_id] = number
+        prompts = 0
+        for number, item in _prompts_read(lines, project, report, max_bytes=max_bytes):
             importer.add(number, item)
+            prompts += 1
         importer.flush()
-        if not first_line_of and not report.total:
+        if not prompts and not report.total:
             report.add(None, "file", _("the file holds no prompts"))
         if report.total:
             raise ImportRejected(report.errors, report.total)  # rolls everything back

@@ -69,26 +69,36 @@ def json_problems(value: Any, *, path: str = "", typed: bool = True) -> Iterator
         if depth > MAX_DEPTH:
             yield where, _("Nested more than %(n)d deep.") % {"n": MAX_DEPTH}
             continue
-        if isinstance(item, str):
-            problem = text_problem(item, typed=typed)
-            if problem:
-                yield where, problem
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int):
-            if not -MAX_INT <= item <= MAX_INT:
-                yield where, _("A number out of range.")
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                key_problem = text_problem(str(key), typed=typed)
-                name = f"{where}.{key}" if where else str(key)
-                if key_problem:
-                    yield (where or "body"), key_problem
-                    continue
-                stack.append((child, name, depth + 1))
+        if isinstance(item, dict):
+            yield from _push_members(item, where, depth, stack, typed=typed)
         elif isinstance(item, list):
             for index, child in enumerate(item):
                 stack.append((child, f"{where}.{index}" if where else str(index), depth + 1))
+        else:
+            problem = _scalar_problem(item, typed=typed)
+            if problem:
+                yield where, problem
+
+
+def _scalar_problem(item: Any, *, typed: bool) -> str | None:
+    """What is wrong with one text or number, if anything."""
+    if isinstance(item, str):
+        return text_problem(item, typed=typed)
+    if isinstance(item, int) and not isinstance(item, bool) and not -MAX_INT <= item <= MAX_INT:
+        return _("A number out of range.")
+    return None
+
+
+def _push_members(
+    item: dict, where: str, depth: int, stack: list, *, typed: bool
+) -> Iterator[tuple[str, str]]:
+    """An object's keys are checked here; its values go on the stack to be walked."""
+    for key, child in item.items():
+        key_problem = text_problem(str(key), typed=typed)
+        if key_problem:
+            yield (where or "body"), key_problem
+            continue
+        stack.append((child, f"{where}.{key}" if where else str(key), depth + 1))
 
 
 class StrictJSONParser(JSONParser):

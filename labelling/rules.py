@@ -183,22 +183,12 @@ def _check_ratings(value, known: set[int], criteria: list[dict], errors, names: 
             errors.append((f"ratings.{shown}.{key}", _("Unknown criterion.")))
         ratings[rid] = {}
         for key, criterion in keys.items():
-            if key not in scores:
-                continue
-            score, (low, high) = scores[key], criterion["scale"]
-            if isinstance(score, str) and ascii_int(score.removeprefix("-")) is not None:
-                score = int(score)
-            if isinstance(score, bool) or not isinstance(score, int):
-                errors.append((f"ratings.{shown}.{key}", _("Must be a whole number.")))
-            elif not low <= score <= high:
-                errors.append(
-                    (
-                        f"ratings.{shown}.{key}",
-                        _("Must be from %(low)d to %(high)d.") % {"low": low, "high": high},
-                    )
+            if key in scores:
+                score = _check_score(
+                    scores[key], criterion["scale"], f"ratings.{shown}.{key}", errors
                 )
-            else:
-                ratings[rid][key] = score
+                if score is not None:
+                    ratings[rid][key] = score
     reported = {field for field, _message in errors}
     for rid in sorted(known):
         for key, criterion in keys.items():
@@ -206,6 +196,20 @@ def _check_ratings(value, known: set[int], criteria: list[dict], errors, names: 
             if key not in ratings.get(rid, {}) and field not in reported:
                 errors.append((field, _("Rate %(label)s.") % {"label": criterion["label"]}))
     return ratings
+
+
+def _check_score(score: Any, scale: list[int], field: str, errors) -> int | None:
+    """One rating: a whole number (or its digits as text) within the criterion's scale."""
+    low, high = scale
+    if isinstance(score, str) and ascii_int(score.removeprefix("-")) is not None:
+        score = int(score)
+    if isinstance(score, bool) or not isinstance(score, int):
+        errors.append((field, _("Must be a whole number.")))
+        return None
+    if not low <= score <= high:
+        errors.append((field, _("Must be from %(low)d to %(high)d.") % {"low": low, "high": high}))
+        return None
+    return score
 
 
 def _check_critiques(value, known: set[int], errors, names: Names) -> dict[int, str]:
