@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from core.audit import audit_record
+from core.db import on_postgresql
 from core.models import AuditEvent
 from labelling.inputs import json_problems
 from labelling.models import Project, Prompt, Response
@@ -315,7 +316,7 @@ class _Importer:
             reset_queries()
 
     def _insert(self, fresh: list[tuple[PromptIn, str]]) -> None:
-        if connection.vendor == "postgresql":
+        if on_postgresql():
             self._insert_by_copy(fresh)
         else:
             self._insert_by_orm(fresh)
@@ -522,13 +523,13 @@ def prompts_import(
             now=now,
             data={"created": result.created, "unchanged": result.unchanged, "source": source},
         )
-    if result.created >= ANALYZE_AFTER and connection.vendor == "postgresql":
+    if result.created >= ANALYZE_AFTER and on_postgresql():
         # COPY leaves the planner's statistics saying the tables are nearly empty until
         # autovacuum passes by, and the queries right after an import (the scoring job it
         # starts, the queue) were planned for that: a hash join over every response
         # instead of an index walk. Sampling the two tables takes a fraction of a second.
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE labelling_prompt, labelling_response")
+            cursor.execute(f"ANALYZE {Prompt._meta.db_table}, {Response._meta.db_table}")
     if result.created and project.reward_model and scoring_available():
         # New responses for the project's reward model: score them in the background.
         scoring_request(project=project, user=actor, now=now)

@@ -11,15 +11,15 @@ Concurrency: the count of live annotations is a column of the prompt row
 LOCKED LIMIT 1) AND live_count < target RETURNING ...`. On PostgreSQL annotators asking
 at once skip a row another is claiming instead of queueing behind it, and the UPDATE
 re-checks `live_count < target` against the newest row version; the row count (0 or 1)
-says whether this request won. SQLite has no row locks (the lock clause is left out) but
-runs one writing transaction at a time (IMMEDIATE), which gives the same guarantee.
+says whether this request won. Other databases (SQLite) run the same step in the ORM
+(`open_prompts`, `_lease_by_orm`): SQLite has no row locks but runs one writing
+transaction at a time (IMMEDIATE), which gives the same guarantee.
 
-Speed: every annotator asks this before each item, so the hot path is hand-written SQL,
-not the ORM's dozen queries: compiling the candidate query alone cost more than running
-the whole path (bench/annotate.py; the figures are in the README). On PostgreSQL it is
-two round trips: the annotator's state, then the claim, the responses and the lease's
-insert as one statement. SQLite, which has no writes inside WITH, takes a transaction of
-three statements for the second.
+Speed: every annotator asks this before each item, so the hot path on PostgreSQL is
+hand-written SQL, not the ORM's dozen queries: compiling the candidate query alone cost
+more than running the whole path (bench/annotate.py; the figures are in the README). It
+is two round trips: the annotator's state, then the claim, the responses and the lease's
+insert as one statement.
 """
 
 import random
@@ -30,14 +30,20 @@ from functools import cache
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 
+from core.db import on_postgresql
 from core.errors import DomainError
-from labelling.models import Assignment, Project, Prompt
+from labelling.models import Assignment, GuidelineAcknowledgement, Project, Prompt, Response
 from labelling.rows import instance_from_row
 
 ATTEMPTS = 3
+# The tables the hand-written statements below name.
+PROMPTS = Prompt._meta.db_table
+RESPONSES = Response._meta.db_table
+ASSIGNMENTS = Assignment._meta.db_table
+ACKNOWLEDGEMENTS = GuidelineAcknowledgement._meta.db_table
 
 
 def leases_reclaim(
@@ -75,10 +81,10 @@ def leases_reclaim(
 # index's predicate (labelling_prompt_queue), so PostgreSQL scans that index.
 _OPEN = """
     {project} AND NOT p.retired AND p.gold IS {gold}
-    AND NOT EXISTS (SELECT 1 FROM labelling_assignment a
+    AND NOT EXISTS (SELECT 1 FROM {assignments} a
                     WHERE a.prompt_id = p.id AND a.annotator_id = %(annotator)s
                       AND a.round = p.round)
-    AND (p.repeat_allowed OR NOT EXISTS (SELECT 1 FROM labelling_assignment a
+    AND (p.repeat_allowed OR NOT EXISTS (SELECT 1 FROM {assignments} a
                                          WHERE a.prompt_id = p.id
                                            AND a.annotator_id = %(annotator)s))
     {cap}
@@ -103,7 +109,10 @@ def _open_where(*, gold: bool, projects: int = 0) -> str:
         else "p.project_id = %(project)s"
     )
     return _OPEN.format(
-        project=scope, gold="NOT NULL" if gold else "NULL", cap="" if gold else _CAP
+        project=scope,
+        gold="NOT NULL" if gold else "NULL",
+        cap="" if gold else _CAP,
+        assignments=ASSIGNMENTS,
     )
 
 
@@ -114,40 +123,64 @@ def open_prompts_counts(*, projects: list[Project], annotator: AbstractBaseUser)
     were gold). One query for every project at once, and one more if any serves gold."""
     counts = dict.fromkeys((p.pk for p in projects), 0)
     pools = [(False, list(counts)), (True, [p.pk for p in projects if p.gold_rate > 0])]
-    with connection.cursor() as cursor:
-        for gold, ids in pools:
-            if not ids:
-                continue
-            params = {f"project{i}": pk for i, pk in enumerate(ids)}
-            cursor.execute(
-                "SELECT p.project_id, COUNT(*) FROM labelling_prompt p"  # noqa: S608
-                f" WHERE {_open_where(gold=gold, projects=len(ids))} GROUP BY p.project_id",
-                {**params, "annotator": annotator.pk},
+    for gold, ids in pools:
+        if not ids:
+            continue
+        if not on_postgresql():
+            rows = (
+                open_prompts(annotator_id=annotator.pk, gold=gold)
+                .filter(project_id__in=ids)
+                .order_by()
+                .values_list("project_id")
+                .annotate(n=Count("id"))
             )
-            for project_id, n in cursor.fetchall():
-                counts[project_id] += n
+        else:
+            params = {f"project{i}": pk for i, pk in enumerate(ids)}
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT p.project_id, COUNT(*) FROM {PROMPTS} p"  # noqa: S608
+                    f" WHERE {_open_where(gold=gold, projects=len(ids))} GROUP BY p.project_id",
+                    {**params, "annotator": annotator.pk},
+                )
+                rows = cursor.fetchall()
+        for project_id, n in rows:
+            counts[project_id] += n
     return counts
+
+
+def open_prompts(*, annotator_id: int, gold: bool) -> QuerySet[Prompt]:
+    """_OPEN in the ORM, for the databases that do not run the statements above."""
+    given = Assignment.objects.filter(prompt=OuterRef("pk"), annotator_id=annotator_id)
+    prompts = (
+        Prompt.objects.filter(retired=False, gold__isnull=not gold)
+        .exclude(Exists(given.filter(round=OuterRef("round"))))
+        .filter(Q(repeat_allowed=True) | ~Exists(given))
+    )
+    return prompts if gold else prompts.filter(live_count__lt=F("target"))
+
+
+_ORDER_BY = {
+    "gold": ("live_count", "id"),
+    Project.QueueOrder.COMPLETION: ("-live_count", "id"),
+    Project.QueueOrder.UNCERTAINTY: (F("score_gap").asc(nulls_last=True), "-live_count", "id"),
+}
 
 
 # What the claim returns of the prompt: what the annotator is shown, and the round.
 _CLAIMED = ("id", "project_id", "external_id", "kind", "content", "gold", "round")
 
 
-def _claim_sql(*, gold: bool, order: str, wait: bool = False) -> str:
+@cache  # built once per kind of claim, not on every lease
+def _claim_sql(*, gold: bool, order: str, wait: bool) -> str:
     """The claim. With `wait`, the candidate is chosen without locking, and the UPDATE
     waits for that one row if another transaction holds it, then re-checks the cap on
     its newest version (see _lease_at_once). Not FOR UPDATE in the subquery: that
     keeps the lock of every row it waited for and found taken, and two such claims
     deadlocked (seen in the 30-thread test under load)."""
-    return _claim_sql_for(gold, order, wait, connection.vendor)
-
-
-@cache  # built once per kind of claim, not on every lease
-def _claim_sql_for(gold: bool, order: str, wait: bool, vendor: str) -> str:
-    lock = " FOR UPDATE OF p SKIP LOCKED" if vendor == "postgresql" and not wait else ""
+    lock = "" if wait else " FOR UPDATE OF p SKIP LOCKED"
     return (
-        "UPDATE labelling_prompt SET live_count = live_count + 1 WHERE id = ("  # noqa: S608
-        f"SELECT p.id FROM labelling_prompt p WHERE {_open_where(gold=gold)} "
+        f"UPDATE {PROMPTS} SET live_count = live_count + 1 WHERE id = ("  # noqa: S608
+        f"SELECT p.id FROM {PROMPTS} p WHERE {_open_where(gold=gold)} "
         f"ORDER BY {_ORDER['gold' if gold else order]} LIMIT 1{lock})"
         f"{'' if gold else ' AND live_count < target'} "
         f"RETURNING {', '.join(_CLAIMED)}"
@@ -174,22 +207,26 @@ class _State:
     stale: bool  # whether any lease of the project is past its expiry
 
 
+# Three questions asked before every lease, in one round trip.
+_STATE = f"""
+    SELECT
+      (SELECT id FROM {ASSIGNMENTS}
+        WHERE annotator_id = %(annotator)s AND project_id = %(project)s
+          AND status = 'leased' AND expires_at > %(now)s
+        ORDER BY leased_at LIMIT 1),
+      (SELECT MAX(version) FROM {ACKNOWLEDGEMENTS}
+        WHERE project_id = %(project)s AND user_id = %(annotator)s),
+      EXISTS (SELECT 1 FROM {ASSIGNMENTS}
+               WHERE project_id = %(project)s AND status = 'leased'
+                 AND expires_at <= %(now)s)
+"""  # noqa: S608
+
+
 def _state(*, project: Project, annotator: AbstractBaseUser, now: datetime) -> _State:
     """Three questions asked before every lease, in one round trip."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            SELECT
-              (SELECT id FROM labelling_assignment
-                WHERE annotator_id = %(annotator)s AND project_id = %(project)s
-                  AND status = 'leased' AND expires_at > %(now)s
-                ORDER BY leased_at LIMIT 1),
-              (SELECT MAX(version) FROM labelling_guidelineacknowledgement
-                WHERE project_id = %(project)s AND user_id = %(annotator)s),
-              EXISTS (SELECT 1 FROM labelling_assignment
-                       WHERE project_id = %(project)s AND status = 'leased'
-                         AND expires_at <= %(now)s)
-            """,
+            _STATE,
             {
                 "project": project.pk,
                 "annotator": annotator.pk,
@@ -254,7 +291,7 @@ def _lease_new(*, project, annotator, now, rng, state: _State) -> Assignment | N
         leases_reclaim(project=project, now=now, annotator=annotator)
     want_gold = project.gold_rate > 0 and rng.random() < project.gold_rate
     pools = [True, False] if want_gold else [False, True] if project.gold_rate > 0 else [False]
-    lease = _lease_at_once if connection.vendor == "postgresql" else _lease_in_steps
+    lease = _lease_at_once if on_postgresql() else _lease_by_orm
     for _attempt in range(ATTEMPTS):
         try:
             return lease(project=project, annotator=annotator, pools=pools, now=now, rng=rng)
@@ -269,48 +306,50 @@ def _lease_new(*, project, annotator, now, rng, state: _State) -> Assignment | N
     return None
 
 
-# The lease's columns, in the order both inserts below give their values.
+def _lease_by_orm(*, project, annotator, pools, now, rng) -> Assignment | None:
+    """The lease in the ORM, for the databases that do not run _LEASE: the first open
+    prompt in the queue's order, its slot, its responses, the lease, in one transaction.
+    No row locks are needed: SQLite runs one writing transaction at a time (IMMEDIATE),
+    so nothing else claims between the read and the write."""
+    with transaction.atomic():
+        for gold in pools:
+            prompt = (
+                open_prompts(annotator_id=annotator.pk, gold=gold)
+                .filter(project=project)
+                .order_by(*_ORDER_BY["gold" if gold else project.queue_order])
+                .only(*_CLAIMED)
+                .first()
+            )
+            if prompt is None or not slot_claim(prompt_id=prompt.pk, gold=gold):
+                continue
+            texts = dict(
+                Response.objects.filter(prompt_id=prompt.pk)
+                .order_by("position")
+                .values_list("id", "text")
+            )
+            order = list(texts)
+            rng.shuffle(order)
+            assignment = Assignment.objects.create(
+                project=project,
+                prompt=prompt,
+                annotator=annotator,
+                status=Assignment.Status.LEASED,
+                display_order=order,
+                guideline_version=project.guideline_version,
+                leased_at=now,
+                expires_at=now + timedelta(minutes=project.lease_minutes),
+                round=prompt.round,
+            )
+            assignment.response_texts = texts  # saves item_for_annotator a read
+            return assignment
+    return None
+
+
+# The lease's columns, in the order _LEASE gives their values.
 _LEASE_COLUMNS = (
     "project_id, prompt_id, annotator_id, status, display_order, guideline_version,"
     " leased_at, expires_at, skip_reason, round"
 )
-
-
-def _lease_in_steps(*, project, annotator, pools, now, rng) -> Assignment | None:
-    """Claim, read the responses, insert the lease: one transaction (SQLite)."""
-    params = {"project": project.pk, "annotator": annotator.pk}
-    expires_at = now + timedelta(minutes=project.lease_minutes)
-    with transaction.atomic(), connection.cursor() as cursor:
-        for gold in pools:
-            # The fields the annotator will see come back from the claim itself. No row
-            # means the pool is empty for them: SQLite's one writer at a time means
-            # nothing else is claiming meanwhile.
-            cursor.execute(_claim_sql(gold=gold, order=project.queue_order), params)
-            claimed = cursor.fetchone()
-            if claimed is None:
-                continue
-            prompt_id, round_ = claimed[_CLAIMED.index("id")], claimed[_CLAIMED.index("round")]
-            cursor.execute(
-                "SELECT id, text FROM labelling_response WHERE prompt_id = %s ORDER BY position",
-                [prompt_id],
-            )
-            texts = dict(cursor.fetchall())
-            order = list(texts)
-            rng.shuffle(order)
-            ops = connection.ops
-            cursor.execute(
-                f"INSERT INTO labelling_assignment ({_LEASE_COLUMNS})"  # noqa: S608
-                " VALUES (%s, %s, %s, 'leased', %s, %s, %s, %s, '', %s) RETURNING id",
-                [
-                    project.pk, prompt_id, annotator.pk, ops.adapt_json_value(order, None),
-                    project.guideline_version, ops.adapt_datetimefield_value(now),
-                    ops.adapt_datetimefield_value(expires_at), round_,
-                ],
-            )  # fmt: skip
-            (pk,) = cursor.fetchone()
-            return _leased(pk, project, annotator, claimed, order, texts, now, expires_at)
-    return None
-
 
 # PostgreSQL: the claim, the responses and the lease's insert are one statement, so one
 # round trip and its own transaction instead of five (BEGIN and COMMIT included). The
@@ -323,10 +362,10 @@ shown AS (
     SELECT array_agg(r.id ORDER BY r.position) AS ids,
            array_agg(r.text ORDER BY r.position) AS texts,
            array_agg(r.id ORDER BY md5(%(salt)s || r.id::text), r.id) AS display_order
-      FROM labelling_response r WHERE r.prompt_id = (SELECT id FROM claimed)
+      FROM {responses} r WHERE r.prompt_id = (SELECT id FROM claimed)
 ),
 lease AS (
-    INSERT INTO labelling_assignment ({columns})
+    INSERT INTO {assignments} ({columns})
     SELECT c.project_id, c.id, %(annotator)s, 'leased', to_jsonb(s.display_order), %(version)s,
            %(now)s, %(expires)s, '', c.round
       FROM claimed c, shown s
@@ -340,8 +379,10 @@ SELECT l.id, s.display_order, s.ids, s.texts, {claimed}
 @cache  # built once per kind of claim, not on every lease
 def _lease_sql(*, gold: bool, order: str, wait: bool) -> str:
     return _LEASE.format(
-        claim=_claim_sql_for(gold, order, wait, "postgresql"),
+        claim=_claim_sql(gold=gold, order=order, wait=wait),
         columns=_LEASE_COLUMNS,
+        responses=RESPONSES,
+        assignments=ASSIGNMENTS,
         claimed=", ".join(f"c.{column}" for column in _CLAIMED),
     )
 

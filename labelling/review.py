@@ -50,6 +50,16 @@ def rankings_agreement(rankings: list[list[list[int]]]) -> float | None:
     return round(result.overall, 4)
 
 
+_CURRENT_LABELS = (
+    f"SELECT ranking, flags FROM {Annotation._meta.db_table}"  # noqa: S608
+    " WHERE prompt_id = %s AND is_current AND NOT rejected ORDER BY id"
+)
+_REVIEW_STATE = (
+    f"UPDATE {Prompt._meta.db_table} SET agreement = %s, flagged = %s,"  # noqa: S608
+    " reviewed_at = CASE WHEN %s THEN NULL ELSE reviewed_at END WHERE id = %s"
+)
+
+
 def prompt_review_refresh(*, prompt_id: int, reopen: bool) -> None:
     """Recompute a prompt's agreement and flag from its current, unrejected annotations;
     `reopen` (a new or edited annotation) puts a closed prompt back in the queue.
@@ -57,19 +67,11 @@ def prompt_review_refresh(*, prompt_id: int, reopen: bool) -> None:
     Hand-written SQL: every submission runs this, and the ORM's two statements cost more
     to build than to run."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT ranking, flags FROM labelling_annotation"
-            " WHERE prompt_id = %s AND is_current AND NOT rejected ORDER BY id",
-            [prompt_id],
-        )
+        cursor.execute(_CURRENT_LABELS, [prompt_id])
         rows = [(orjson.loads(ranking), orjson.loads(flags)) for ranking, flags in cursor]
         agreement = rankings_agreement([ranking for ranking, _flags in rows])
         flagged = any(any(items for items in flags.values()) for _ranking, flags in rows)
-        cursor.execute(
-            "UPDATE labelling_prompt SET agreement = %s, flagged = %s,"
-            " reviewed_at = CASE WHEN %s THEN NULL ELSE reviewed_at END WHERE id = %s",
-            [agreement, flagged, reopen, prompt_id],
-        )
+        cursor.execute(_REVIEW_STATE, [agreement, flagged, reopen, prompt_id])
 
 
 def review_queue(*, project: Project) -> QuerySet[Prompt]:

@@ -10,14 +10,16 @@ from functools import cache
 
 from django.db import connection
 
+from core.db import on_postgresql
+
 
 def _converters(model, attnames: tuple[str, ...] | None) -> list[tuple[str, object, list]]:
-    return _converters_for(model, attnames, connection.vendor)
+    return _converters_for(model, attnames, on_postgresql())
 
 
 @cache
-def _converters_for(model, attnames, vendor: str) -> list[tuple[str, object, list]]:
-    # The backend's converters depend on the vendor, never on one connection's state
+def _converters_for(model, attnames, postgresql: bool) -> list[tuple[str, object, list]]:
+    # The backend's converters depend on the database, never on one connection's state
     # (SQLite's read the time zone from the settings).
     fields = [
         field

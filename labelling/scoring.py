@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +31,6 @@ from importlib.util import find_spec
 from itertools import chain
 from pathlib import Path
 
-import orjson
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
@@ -40,6 +39,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
+from core.db import on_postgresql
 from core.errors import DomainError
 from core.jobs import BUSY, JobLife
 from labelling.models import (
@@ -377,6 +377,18 @@ def _finish(job: ScoringJob, status: str, error: str, detail: str = "") -> Scori
     return job
 
 
+# A window of the project's responses in id order, and which of them are scored.
+_WINDOW = (
+    f"SELECT r.id, r.prompt_id, r.text FROM {Response._meta.db_table} r"  # noqa: S608
+    f" JOIN {Prompt._meta.db_table} p ON p.id = r.prompt_id"
+    " WHERE p.project_id = %s AND r.id > %s ORDER BY r.id LIMIT %s"
+)
+_SCORED = (
+    f"SELECT response_id FROM {ResponseScore._meta.db_table} WHERE reward_model = %s"  # noqa: S608
+    " AND response_id >= %s AND response_id <= %s"
+)
+
+
 def _score_all(job: ScoringJob, model: RewardModel, batch: int, *, deadline: datetime) -> None:
     """Responses in id order, read and stored a round of ROUND_BATCHES batches at a
     time, each round committed with its scores, its prompts' gaps and the progress (a
@@ -400,23 +412,14 @@ def _score_all(job: ScoringJob, model: RewardModel, batch: int, *, deadline: dat
         rows: list[tuple[int, int, str]] = []
         with connection.cursor() as cursor:
             while len(rows) < size:
-                cursor.execute(
-                    "SELECT r.id, r.prompt_id, r.text FROM labelling_response r"
-                    " JOIN labelling_prompt p ON p.id = r.prompt_id"
-                    " WHERE p.project_id = %s AND r.id > %s ORDER BY r.id LIMIT %s",
-                    [project.pk, after, size],
-                )
+                cursor.execute(_WINDOW, [project.pk, after, size])
                 window = cursor.fetchall()
                 if not window:
                     break
                 # A range, not a list of ids: the scores table grows through the job
                 # faster than its statistics, and a scan of it that tests each row
                 # against a list of ids cost more than the model's forward pass.
-                cursor.execute(
-                    "SELECT response_id FROM ranking_responsescore WHERE reward_model = %s"
-                    " AND response_id >= %s AND response_id <= %s",
-                    [job.reward_model, window[0][0], window[-1][0]],
-                )
+                cursor.execute(_SCORED, [job.reward_model, window[0][0], window[-1][0]])
                 scored = {pk for (pk,) in cursor.fetchall()}
                 rows.extend(row for row in window if row[0] not in scored)
                 after = window[-1][0]
@@ -498,32 +501,25 @@ def _pipeline(
             rows, running = upcoming, following
 
 
-# A round goes to the database as one JSON (SQLite) or array (PostgreSQL) parameter per
-# column: hundreds of placeholders cost psycopg more to parse than the statement costs to
-# run. On PostgreSQL the scores, the gaps and the progress are one statement, so one
-# round trip and one commit a round; SQLite has no writes in WITH, so three statements.
-_STORE = {
-    "postgresql": "INSERT INTO ranking_responsescore (response_id, reward_model, score, created_at)"
+# PostgreSQL: a round goes to the database as one array parameter per column (hundreds
+# of placeholders cost psycopg more to parse than the statement costs to run), and the
+# scores, the gaps and the progress are one statement: one round trip and one commit a
+# round. Elsewhere the ORM does the same in three statements.
+_STORE = (
+    f"INSERT INTO {ResponseScore._meta.db_table} (response_id, reward_model, score, created_at)"  # noqa: S608
     " SELECT r, %(model)s, s, %(now)s FROM unnest(%(ids)s::bigint[], %(scores)s::float8[])"
-    " AS t (r, s) ON CONFLICT (response_id, reward_model) DO NOTHING",
-    "sqlite": "INSERT INTO ranking_responsescore (response_id, reward_model, score, created_at)"
-    " SELECT r.value, %(model)s, s.value, %(now)s FROM json_each(%(ids)s) AS r"
-    " JOIN json_each(%(scores)s) AS s ON s.key = r.key"
-    " WHERE true ON CONFLICT (response_id, reward_model) DO NOTHING",
-}
-_GAPS = {
-    # The ANY is for the planner: without it, it joined the batch to a scan of every
-    # prompt rather than look up the batch's prompts by primary key.
-    "postgresql": "UPDATE labelling_prompt SET score_gap = v.gap"
+    " AS t (r, s) ON CONFLICT (response_id, reward_model) DO NOTHING"
+)
+# The ANY is for the planner: without it, it joined the batch to a scan of every prompt
+# rather than look up the batch's prompts by primary key.
+_GAPS = (
+    f"UPDATE {Prompt._meta.db_table} SET score_gap = v.gap"  # noqa: S608
     " FROM unnest(%(prompts)s::bigint[], %(gaps)s::float8[]) AS v (id, gap)"
-    " WHERE labelling_prompt.id = v.id AND labelling_prompt.id = ANY (%(prompts)s::bigint[])",
-    "sqlite": "UPDATE labelling_prompt SET score_gap = v.gap"
-    " FROM (SELECT i.value AS id, g.value AS gap FROM json_each(%(prompts)s) AS i"
-    " JOIN json_each(%(gaps)s) AS g ON g.key = i.key) AS v"
-    " WHERE labelling_prompt.id = v.id",
-}
-_PROGRESS = "UPDATE ranking_scoringjob SET progress_done = %(done)s WHERE id = %(job)s"
-_ROUND = f"WITH stored AS ({_STORE['postgresql']}), gaps AS ({_GAPS['postgresql']}) {_PROGRESS}"
+    f" WHERE {Prompt._meta.db_table}.id = v.id"
+    f" AND {Prompt._meta.db_table}.id = ANY (%(prompts)s::bigint[])"
+)
+_PROGRESS = f"UPDATE {ScoringJob._meta.db_table} SET progress_done = %(done)s WHERE id = %(job)s"  # noqa: S608
+_ROUND = f"WITH stored AS ({_STORE}), gaps AS ({_GAPS}) {_PROGRESS}"
 
 
 def round_store(
@@ -537,44 +533,51 @@ def round_store(
     """Store a round's (response id, score) pairs, the gaps of the prompts it completed
     and the job's progress, together. A score already stored for the response and
     model wins (a second worker on the same rows)."""
+    if not on_postgresql():
+        with transaction.atomic():
+            ResponseScore.objects.bulk_create(
+                [
+                    ResponseScore(
+                        response_id=rid, reward_model=job.reward_model, score=score, created_at=now
+                    )
+                    for rid, score in scores
+                ],
+                ignore_conflicts=True,
+            )
+            gaps_store(gaps)
+            SCORING_LIFE.progress(job.pk, done=done)
+        return
     ids, values = zip(*scores, strict=True) if scores else ((), ())
     params = {
         "model": job.reward_model,
         "now": connection.ops.adapt_datetimefield_value(now),
-        "ids": _ids(list(ids)),
-        "scores": _ids(list(values)),
-        "prompts": _ids(list(gaps)),
-        "gaps": _ids(list(gaps.values())),
+        "ids": _array(ids),
+        "scores": _array(values),
+        "prompts": _array(gaps),
+        "gaps": _array(gaps.values()),
         "done": done,
         "job": job.pk,
     }
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_ROUND, params)  # one statement: one transaction of its own
-        return
-    with transaction.atomic(), connection.cursor() as cursor:
-        for statement in (_STORE["sqlite"], _GAPS["sqlite"], _PROGRESS):
-            cursor.execute(statement, params)
+    with connection.cursor() as cursor:
+        cursor.execute(_ROUND, params)  # one statement: one transaction of its own
 
 
-def _ids(values: list) -> str:
-    """A list of numbers as one parameter: an array literal for PostgreSQL (psycopg's
-    own list adapter quotes element by element in Python, on the thread the model
-    needs), JSON text for SQLite."""
-    if connection.vendor == "postgresql":
-        return "{" + ",".join(map(str, values)) + "}"
-    return orjson.dumps(values).decode()
+def _array(values: Iterable) -> str:
+    """Numbers as one PostgreSQL array literal (psycopg's own list adapter quotes
+    element by element in Python, on the thread the model needs)."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def gaps_store(gaps: dict[int, float]) -> None:
-    """One UPDATE for the gaps of many prompts."""
+    """The gaps of many prompts, in one UPDATE (in batches, off PostgreSQL)."""
     if not gaps:
         return
+    if not on_postgresql():
+        prompts = [Prompt(pk=pk, score_gap=gap) for pk, gap in gaps.items()]
+        Prompt.objects.bulk_update(prompts, ["score_gap"], batch_size=500)
+        return
     with connection.cursor() as cursor:
-        cursor.execute(
-            _GAPS[connection.vendor],
-            {"prompts": _ids(list(gaps)), "gaps": _ids(list(gaps.values()))},
-        )
+        cursor.execute(_GAPS, {"prompts": _array(gaps), "gaps": _array(gaps.values())})
 
 
 def _gap(values: list[float]) -> float:

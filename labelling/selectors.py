@@ -39,6 +39,15 @@ def role_for(*, user: AbstractBaseUser, project: Project) -> str | None:
     )
 
 
+# One hand-written query for the project and the user's role in it: every API call asks
+# this first, and the ORM's compilation of the join cost more than running it.
+_PROJECT_WITH_ROLE = (
+    f"SELECT p.*, m.role AS member_role FROM {Project._meta.db_table} p"  # noqa: S608
+    f" LEFT JOIN {Membership._meta.db_table} m ON m.project_id = p.id AND m.user_id = %s"
+    " WHERE p.id = %s"
+)
+
+
 def project_get_for_member(
     *, user: AbstractBaseUser, project_id: object, roles: Iterable[str] | None = None
 ) -> Project:
@@ -49,16 +58,7 @@ def project_get_for_member(
         raise Http404
     if not user.is_authenticated:
         raise Http404
-    # One hand-written query for the project and the user's role in it: every API call
-    # asks this first, and the ORM's compilation of the join cost more than running it.
-    found = list(
-        Project.objects.raw(
-            "SELECT p.*, m.role AS member_role FROM labelling_project p"
-            " LEFT JOIN labelling_membership m ON m.project_id = p.id AND m.user_id = %s"
-            " WHERE p.id = %s",
-            [user.pk, pk],
-        )
-    )
+    found = list(Project.objects.raw(_PROJECT_WITH_ROLE, [user.pk, pk]))
     project = found[0] if found else None
     if project is None or (project.member_role is None and not user.is_staff):
         raise Http404
@@ -120,6 +120,17 @@ def roles_for_user(*, user: AbstractBaseUser, project_ids: Iterable[int]) -> dic
     return roles
 
 
+_ASSIGNMENT_OF = (
+    f"SELECT a.*, {columns_as(Project, table='p', prefix='project__')}"  # noqa: S608
+    f" FROM {Assignment._meta.db_table} a"
+    f" JOIN {Project._meta.db_table} p ON p.id = a.project_id"
+    " WHERE a.id = %s AND a.annotator_id = %s"
+    # Still an annotator of the project: removing someone ends their access.
+    f" AND EXISTS (SELECT 1 FROM {Membership._meta.db_table} m WHERE m.project_id ="
+    " a.project_id AND m.user_id = a.annotator_id AND m.role = %s)"
+)
+
+
 def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: object):
     """The assignment if it is this user's own (404 otherwise: nobody else's work is
     visible, not even its existence), with its project; its prompt is read if asked for.
@@ -128,18 +139,7 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: objec
     pk = ascii_int(assignment_id)
     if pk is None:
         raise Http404
-    found = list(
-        Assignment.objects.raw(
-            f"SELECT a.*, {columns_as(Project, table='p', prefix='project__')}"  # noqa: S608
-            " FROM labelling_assignment a"
-            " JOIN labelling_project p ON p.id = a.project_id"
-            " WHERE a.id = %s AND a.annotator_id = %s"
-            # Still an annotator of the project: removing someone ends their access.
-            " AND EXISTS (SELECT 1 FROM labelling_membership m WHERE m.project_id ="
-            " a.project_id AND m.user_id = a.annotator_id AND m.role = %s)",
-            [pk, user.pk, Membership.Role.ANNOTATOR],
-        )
-    )
+    found = list(Assignment.objects.raw(_ASSIGNMENT_OF, [pk, user.pk, Membership.Role.ANNOTATOR]))
     if not found:
         raise Http404
     assignment = found[0]

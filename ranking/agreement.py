@@ -3,14 +3,15 @@ annotations once into arrays, then compute every figure with core.statistics."""
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from itertools import combinations
 
 import numpy as np
 from django.db import connection
 
 from core import statistics as st
-from labelling.models import Project, Prompt, Response, ResponseScore
+from core.db import on_postgresql
+from labelling.models import Annotation, Project, Prompt, Response, ResponseScore
 from labelling.visibility import annotator_pseudonym
 
 BOOTSTRAP = 200
@@ -70,78 +71,142 @@ class Labels:
         return st.rank_verdicts(self.ranks)
 
 
-# The reads behind labels_load: each query yields its rows as "n n n" text, and the
-# database joins them into one string that numpy parses in one call. Flattening the JSON
-# columns in SQL and reading one value instead of one row per annotation keeps a project
-# of 300,000 annotations to seconds; Python-side parsing row by row took minutes. A row
-# with a NULL (a rating not given) is NULL as a whole, and the join leaves it out.
-_SQL = {
-    "postgresql": {
-        "join": "SELECT string_agg(v, ' ') FROM ({}) q",
-        "annotations": (
-            "SELECT a.id || ' ' || a.prompt_id || ' ' || a.annotator_id || ' ' "
-            "|| a.guideline_version || ' ' || a.seconds_spent || ' ' "
-            "|| (((a.created_at AT TIME ZONE 'UTC')::date - DATE '0001-01-01') + 1) || ' ' "
-            "|| COALESCE(a.display_order->>0, '0') AS v "
-            "FROM labelling_annotation a "
-            "WHERE a.project_id = %s AND a.is_current AND NOT a.rejected"
-        ),
-        # The ranking as text with its brackets turned into numbers: "-2 <id>" opens an
-        # annotation, every "]" becomes -1, so the k-th -1 closes group k (see _ranks).
-        "ranks": (
-            "SELECT '-2 ' || a.id || ' ' || "
-            "replace(replace(replace(a.ranking::text, ',', ' '), '[', ' '), ']', ' -1 ') AS v "
-            "FROM labelling_annotation a "
-            "WHERE a.project_id = %s AND a.is_current AND NOT a.rejected"
-        ),
-        "ratings": (
-            "SELECT a.id || ' ' || r.key || ' ' || (r.value->>%s) AS v "
-            "FROM labelling_annotation a CROSS JOIN LATERAL jsonb_each(a.ratings) r "
-            "WHERE a.project_id = %s AND a.is_current AND NOT a.rejected"
-        ),
-    },
-    "sqlite": {
-        "join": "SELECT group_concat(v, ' ') FROM ({}) q",
-        "annotations": (
-            "SELECT a.id || ' ' || a.prompt_id || ' ' || a.annotator_id || ' ' "
-            "|| a.guideline_version || ' ' || a.seconds_spent || ' ' "
-            # julianday() of 0001-01-01 is 1721425.5, a day Python numbers 1.
-            "|| CAST(julianday(date(a.created_at)) - 1721424.5 AS INTEGER) || ' ' "
-            "|| COALESCE(json_extract(a.display_order, '$[0]'), 0) AS v "
-            "FROM labelling_annotation a "
-            "WHERE a.project_id = %s AND a.is_current AND NOT a.rejected"
-        ),
-        "ranks": (
-            "SELECT '-2 ' || a.id || ' ' || "
-            "replace(replace(replace(a.ranking, ',', ' '), '[', ' '), ']', ' -1 ') AS v "
-            "FROM labelling_annotation a "
-            "WHERE a.project_id = %s AND a.is_current AND NOT a.rejected"
-        ),
-        "ratings": (
-            "SELECT a.id || ' ' || r.key || ' ' || json_extract(r.value, '$.' || %s) AS v "
-            "FROM labelling_annotation a, json_each(a.ratings) r "
-            "WHERE a.project_id = %s AND a.is_current AND NOT a.rejected"
-        ),
-    },
-}
-# Model names are numbered in a small join rather than a window over every response,
-# which would sort them all.
-_RESPONSES = (
-    "SELECT r.prompt_id || ' ' || r.id || ' ' || m.number AS v "
-    "FROM labelling_response r JOIN labelling_prompt p ON p.id = r.prompt_id "
-    "JOIN (SELECT name, ROW_NUMBER() OVER (ORDER BY name) - 1 AS number "
-    "      FROM (SELECT DISTINCT r2.model_name AS name FROM labelling_response r2 "
-    "            JOIN labelling_prompt p2 ON p2.id = r2.prompt_id WHERE p2.project_id = %s) d"
-    ") m ON m.name = r.model_name "
-    "WHERE p.project_id = %s"
-)
+class _PostgresReads:
+    """The reads behind labels_load on PostgreSQL: each query yields its rows as "n n n"
+    text, and the database joins them into one string that numpy parses in one call.
+    Flattening the JSON columns in SQL and reading one value instead of one row per
+    annotation keeps a project of 300,000 annotations to seconds; Python-side parsing
+    row by row took minutes. A row with a NULL (a rating not given) is NULL as a whole,
+    and the join leaves it out."""
+
+    JOIN = "SELECT string_agg(v, ' ') FROM ({}) q"
+    CURRENT = (
+        f"FROM {Annotation._meta.db_table} a "
+        "WHERE a.project_id = %s AND a.is_current AND NOT a.rejected"
+    )
+    # id, prompt, annotator, guideline version, seconds, day (proleptic Gregorian
+    # ordinal, UTC), the response shown first.
+    ANNOTATIONS = (
+        "SELECT a.id || ' ' || a.prompt_id || ' ' || a.annotator_id || ' ' "
+        "|| a.guideline_version || ' ' || a.seconds_spent || ' ' "
+        "|| (((a.created_at AT TIME ZONE 'UTC')::date - DATE '0001-01-01') + 1) || ' ' "
+        f"|| COALESCE(a.display_order->>0, '0') AS v {CURRENT}"
+    )
+    # The ranking as text with its brackets turned into numbers: "-2 <id>" opens an
+    # annotation, every "]" becomes -1, so the k-th -1 closes group k (see _ranks).
+    RANKS = (
+        "SELECT '-2 ' || a.id || ' ' || "
+        "replace(replace(replace(a.ranking::text, ',', ' '), '[', ' '), ']', ' -1 ') AS v "
+        f"{CURRENT}"
+    )
+    RATINGS = (
+        "SELECT a.id || ' ' || r.key || ' ' || (r.value->>%s) AS v "  # noqa: S608
+        f"FROM {Annotation._meta.db_table} a CROSS JOIN LATERAL jsonb_each(a.ratings) r "
+        "WHERE a.project_id = %s AND a.is_current AND NOT a.rejected"
+    )
+    # Model names are numbered in a small join rather than a window over every
+    # response, which would sort them all.
+    RESPONSES = (
+        "SELECT r.prompt_id || ' ' || r.id || ' ' || m.number AS v "  # noqa: S608
+        f"FROM {Response._meta.db_table} r JOIN {Prompt._meta.db_table} p ON p.id = r.prompt_id "
+        "JOIN (SELECT name, ROW_NUMBER() OVER (ORDER BY name) - 1 AS number "
+        f"      FROM (SELECT DISTINCT r2.model_name AS name FROM {Response._meta.db_table} r2 "
+        f"            JOIN {Prompt._meta.db_table} p2 ON p2.id = r2.prompt_id"
+        "             WHERE p2.project_id = %s) d"
+        ") m ON m.name = r.model_name "
+        "WHERE p.project_id = %s"
+    )
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def annotations(self) -> np.ndarray:
+        return _numbers(self.JOIN.format(self.ANNOTATIONS), [self.project.pk], 7)
+
+    def responses(self) -> np.ndarray:
+        """(prompt, response, model number) rows, models numbered by name from 0."""
+        return _numbers(self.JOIN.format(self.RESPONSES), [self.project.pk, self.project.pk], 3)
+
+    def rank_cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(annotation id, group number from 1, response id) for every ranked response."""
+        return _ranks(_numbers(self.JOIN.format(self.RANKS), [self.project.pk]).ravel())
+
+    def ratings(self, key: str) -> np.ndarray:
+        """(annotation id, response id, value) rows of one criterion."""
+        return _numbers(self.JOIN.format(self.RATINGS), [key, self.project.pk], 3)
+
+
+class _OrmReads:
+    """The same reads by the ORM (SQLite), from one read of the current annotations."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.rows = list(
+            Annotation.objects.filter(project=project, is_current=True, rejected=False)
+            .order_by()
+            .values_list(
+                "id",
+                "prompt_id",
+                "annotator_id",
+                "guideline_version",
+                "seconds_spent",
+                "created_at",
+                "display_order",
+                "ranking",
+                "ratings",
+            )
+        )
+
+    def annotations(self) -> np.ndarray:
+        return np.array(
+            [
+                (pk, prompt, annotator, version, seconds, _utc_day(created), (order or [0])[0])
+                for pk, prompt, annotator, version, seconds, created, order, *_ in self.rows
+            ],
+            dtype=np.int64,
+        ).reshape(-1, 7)
+
+    def responses(self) -> np.ndarray:
+        rows = list(
+            Response.objects.filter(prompt__project=self.project)
+            .order_by()
+            .values_list("prompt_id", "id", "model_name")
+        )
+        number = {name: i for i, name in enumerate(sorted({name for *_, name in rows}))}
+        return np.array(
+            [(prompt, pk, number[name]) for prompt, pk, name in rows], dtype=np.int64
+        ).reshape(-1, 3)
+
+    def rank_cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cells = [
+            (row[0], group, rid)
+            for row in self.rows
+            for group, members in enumerate(row[7], start=1)
+            for rid in members
+        ]
+        table = np.array(cells, dtype=np.int64).reshape(-1, 3)
+        return table[:, 0], table[:, 1], table[:, 2]
+
+    def ratings(self, key: str) -> np.ndarray:
+        return np.array(
+            [
+                (row[0], int(rid), scores[key])
+                for row in self.rows
+                for rid, scores in row[8].items()
+                if scores.get(key) is not None
+            ],
+            dtype=np.int64,
+        ).reshape(-1, 3)
+
+
+def _utc_day(moment: datetime) -> int:
+    return moment.astimezone(UTC).date().toordinal()
 
 
 def _numbers(sql: str, params: list, width: int = 1) -> np.ndarray:
     """A query's rows of whole numbers as a (rows x width) array, in no set order."""
-    dialect = _SQL["postgresql" if connection.vendor == "postgresql" else "sqlite"]
     with connection.cursor() as cursor:
-        cursor.execute(dialect["join"].format(sql), params)
+        cursor.execute(sql, params)
         text = cursor.fetchone()[0] or ""
     return np.fromstring(text, dtype=np.int64, sep=" ").reshape(-1, width)
 
@@ -172,14 +237,14 @@ def labels_load(*, project: Project) -> Labels:
     """Every current, unrejected annotation of the project as arrays, rows ordered by
     prompt and then annotation id."""
     n = project.responses_per_prompt
-    sql = _SQL["postgresql" if connection.vendor == "postgresql" else "sqlite"]
-    ann = _numbers(sql["annotations"], [project.pk], 7)
+    reads = _PostgresReads(project) if on_postgresql() else _OrmReads(project)
+    ann = reads.annotations()
     ann = ann[np.lexsort((ann[:, 0], ann[:, 1]))]  # by prompt, then annotation id
     ann_ids, prompt_col = ann[:, 0], ann[:, 1]
     prompt_ids, prompt = np.unique(prompt_col, return_inverse=True)
 
     # Each response's column (its place among its prompt's responses by id) and model.
-    responses = _numbers(_RESPONSES, [project.pk, project.pk], 3)
+    responses = reads.responses()
     responses = responses[np.lexsort((responses[:, 1], responses[:, 0]))]
     response_prompt, response_ids = responses[:, 0], responses[:, 1]
     first = np.unique(response_prompt, return_index=True)[1]
@@ -214,14 +279,14 @@ def labels_load(*, project: Project) -> Labels:
         return _positions(ann_ids, annotation_ids), column[_positions(response_ids, ids)]
 
     ranks = np.zeros((len(ann), n))
-    annotation_ids, groups, ids = _ranks(_numbers(sql["ranks"], [project.pk]).ravel())
+    annotation_ids, groups, ids = reads.rank_cells()
     rows, cols = cells(annotation_ids, ids)
     ranks[rows, cols] = groups
 
     ratings = {}
     for criterion in project.criteria:
         values = np.full((len(ann), n), np.nan)
-        flat = _numbers(sql["ratings"], [criterion["key"], project.pk], 3)
+        flat = reads.ratings(criterion["key"])
         if len(flat):
             rows, cols = cells(flat[:, 0], flat[:, 1])
             values[rows, cols] = flat[:, 2]
