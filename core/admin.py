@@ -6,13 +6,13 @@ from core.models import AuditEvent
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Labels are evidence: the admin shows them and never edits or deletes them."""
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 

@@ -116,7 +116,7 @@ class ExportForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, versions: list[int], models: list[str], **kwargs):
+    def __init__(self, *args, versions: list[int], models: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["guideline_versions"].choices = [(v, f"v{v}") for v in versions]
         self.fields["models"].choices = [(m, m) for m in models]

@@ -40,7 +40,7 @@ class ProjectAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "created_by"]
     inlines = [MembershipInline]
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request, obj, form, change) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
@@ -70,13 +70,13 @@ class GuidelineVersionAdmin(admin.ModelAdmin):
     list_select_related = ["project", "published_by"]
     search_fields = ["body", "change_summary"]
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -87,7 +87,7 @@ class ResponseInline(admin.StackedInline):
     readonly_fields = fields
     can_delete = False
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request, obj=None) -> bool:
         return False
 
 
@@ -114,10 +114,10 @@ class PromptAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     @admin.display(boolean=True, description=_("gold"))
-    def is_gold(self, obj):
+    def is_gold(self, obj) -> bool:
         return obj.gold is not None
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request) -> bool:
         return False
 
 
@@ -130,10 +130,10 @@ class ResponseAdmin(admin.ModelAdmin):
     readonly_fields = ["prompt", "external_id", "model_name", "text", "metadata", "position"]
     show_full_result_count = False
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 

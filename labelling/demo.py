@@ -357,7 +357,7 @@ def _explain_responses(topic: str, core: str) -> list[str]:
 # --- putting it together ------------------------------------------------------------------
 
 
-def _item(external_id, prompt, texts, metadata, rng, gold=False) -> dict:
+def _item(external_id, prompt, texts, metadata, rng, gold: bool = False) -> dict:
     order = list(range(len(MODELS)))
     rng.shuffle(order)  # the file's order says nothing about quality
     # Neutral response ids: an id that named its model would undo blind labelling.

@@ -137,7 +137,7 @@ class RelabelForm(forms.Form):
         label=_("People who labelled a prompt before may label it again"), required=False
     )
 
-    def __init__(self, *args, versions: list[int], **kwargs):
+    def __init__(self, *args, versions: list[int], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["versions"].choices = [(v, f"v{v}") for v in versions]
 

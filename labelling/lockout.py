@@ -59,7 +59,7 @@ class LockoutHandler(AxesDatabaseHandler):
     def is_locked(self, request, credentials: dict | None = None) -> bool:
         return super().is_locked(request, credentials) or self._wide_lock(request, credentials)
 
-    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
+    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs) -> None:
         """axes marks a request locked out (the lockout page, the API's 429) for its own
         rule only; a failure that the address or username rules refuse is marked too."""
         super().user_login_failed(sender, credentials, request, **kwargs)

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         "dataset folder: --out names the folder to write (or a .zip for the archive)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("project", help="the project's id or name")
         parser.add_argument("--format", required=True, choices=Export.Format.values)
         parser.add_argument("--file-format", default="jsonl", choices=Export.FileFormat.values)

@@ -25,7 +25,7 @@ def project_by_id_or_name(ref: str) -> Project:
 class Command(BaseCommand):
     help = "Import prompts with their responses from a JSONL file (see the README), all or nothing."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument("project", help="the project's id or name")
         parser.add_argument("file", type=Path, help="the JSONL file, one prompt a line")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")

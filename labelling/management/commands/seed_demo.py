@@ -32,7 +32,7 @@ DEMO_USERS = [
 class Command(BaseCommand):
     help = "Create the demo project (212 prompts, 4 models) and users; print their passwords."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--reset",
             action="store_true",
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         )
 
     @transaction.atomic
-    def handle(self, *args, reset: bool = False, **options):
+    def handle(self, *args, reset: bool = False, **options) -> None:
         now = timezone.now()
         if reset:
             deleted = Project.objects.filter(name=DEMO_PROJECT).delete()[0]
