@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast bench lint install install-dev chromium clean
+.PHONY: run test test-fast bench lint typecheck install install-dev chromium clean
 
 # Reinstall only when the dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -77,6 +77,9 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+
+typecheck: install-dev
+	DEBUG=true $(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info staticfiles

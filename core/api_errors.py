@@ -8,14 +8,17 @@ import problems), so a script can point at what to fix.
 import json
 import logging
 import sys
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
@@ -32,7 +35,7 @@ ERROR = inline_serializer(
 )
 
 
-def _flatten(detail, prefix: str = "") -> list[dict]:
+def _flatten(detail: object, prefix: str = "") -> list[dict]:
     if isinstance(detail, dict):
         out = []
         for key, value in detail.items():
@@ -50,7 +53,12 @@ def _flatten(detail, prefix: str = "") -> list[dict]:
 
 
 def error_response(
-    detail, code: int, errors: list[dict] | None = None, *, headers=None, **extra
+    detail: object,
+    code: int,
+    errors: list[dict] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response:
     """A DRF answer with the error envelope and status `code`."""
     return Response(error_body(detail, errors, **extra), status=code, headers=headers)
@@ -61,7 +69,7 @@ logger = logging.getLogger("django.request")
 UNAVAILABLE = _("The database is unavailable for a moment; try again.")
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, OperationalError | InterfaceError):
         # The database went away for a moment (a restart, a failover): what the request
         # wrote was rolled back with its transaction, and every write is safe to repeat
@@ -100,7 +108,7 @@ def exception_handler(exc, context):
     return response
 
 
-def api_not_found(request, exception=None):
+def api_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404 for a URL no view answers. Under /api/ it is the JSON envelope every other
     API error uses (a script should never have to parse an HTML page); elsewhere, the
     site's own page."""
@@ -112,14 +120,15 @@ def api_not_found(request, exception=None):
     return page_not_found(request, exception)
 
 
-def api_server_error(request):
-    from django.http import HttpResponse, JsonResponse
+def api_server_error(request: HttpRequest) -> HttpResponse:
+    from django.http import JsonResponse
     from django.template.loader import render_to_string
     from django.views.defaults import server_error
 
     if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
         # Outside a DRF view (a page, a middleware): the same "try again" as the API's.
         # The page is rendered without the request, so it asks nothing of the database.
+        response: HttpResponse
         if request.path.startswith("/api/"):
             response = JsonResponse(error_body(UNAVAILABLE), status=503)
         else:
@@ -134,7 +143,9 @@ def api_server_error(request):
 PUBLIC = {("/api/auth/token/", "post"), ("/api/schema/", "get")}
 
 
-def schema_error_responses(result, generator, request, public):
+def schema_error_responses(
+    result: dict[str, Any], generator: SchemaGenerator, request: Request | None, public: bool
+) -> dict[str, Any]:
     """drf-spectacular post-processing: document the error answers every operation can
     give in the one envelope: 400 (labelling.inputs refuses any request's query string),
     401 (no or bad token), 403 (a member without the role), 404 (not a member, no such

@@ -5,19 +5,19 @@ transaction of the change."""
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import models
+from django.contrib.auth.models import User
 
 from core.models import AuditEvent
 
 
 def audit_record(
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     verb: str,
     obj: Any,
     now: datetime,
-    project: models.Model | None = None,
+    # A labelling.Project, which core may not name: core imports no app.
+    project: Any = None,
     data: dict | None = None,
 ) -> AuditEvent:
     return AuditEvent.objects.create(

@@ -5,6 +5,7 @@ logging (the quiet 500 of rlhf_site.errors), before any app is loaded.
 """
 
 import json
+from typing import Any
 
 
 class DomainError(Exception):
@@ -16,7 +17,7 @@ class DomainError(Exception):
         self.field = field
 
 
-def error_body(detail, errors: list[dict] | None = None, **extra) -> dict:
+def error_body(detail: object, errors: list[dict] | None = None, **extra: Any) -> dict:
     """The error envelope of every API answer that is not a success: `detail` for a
     person, `errors` ({"field", "message"}, or {"line", ...} for imports) for a script,
     and any `extra` keys an answer adds (a 409's `guideline_version`). Every door builds

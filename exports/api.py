@@ -1,18 +1,23 @@
 """Export endpoints of the REST API (design §6): adapters over exports.services."""
 
+from typing import Any
+
+from django.db.models import QuerySet
 from django.http import FileResponse, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api_errors import ERROR, error_response
+from core.http import AuthenticatedRequest
 from exports.filters import ExportInvalid
 from exports.models import Export
 from exports.selectors import EXPORTERS, export_get_for_member
@@ -79,7 +84,7 @@ class ExportRequestSerializer(serializers.Serializer):
         ),
     )
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
         # Allow-listed: an unknown field is a mistake worth hearing about.
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
@@ -107,13 +112,14 @@ class ExportSerializer(serializers.ModelSerializer):
             "started_at", "finished_at", "download",
         ]  # fmt: skip
 
-    def get_progress(self, export) -> JobProgressSerializer:
+    @extend_schema_field(JobProgressSerializer)
+    def get_progress(self, export: Export) -> dict[str, int]:
         return {"done": export.progress_done, "total": export.progress_total}
 
-    def get_created_by(self, export) -> str | None:
+    def get_created_by(self, export: Export) -> str | None:
         return export.created_by.get_username() if export.created_by else None
 
-    def get_download(self, export) -> str | None:
+    def get_download(self, export: Export) -> str | None:
         if export.status != Export.Status.DONE:
             return None
         return reverse("api-export-download", args=[export.pk])
@@ -121,15 +127,16 @@ class ExportSerializer(serializers.ModelSerializer):
 
 class ProjectExportsView(ListAPIView):
     serializer_class = ExportSerializer
+    request: AuthenticatedRequest  # past IsAuthenticated, as every API view
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Export]:
         project = project_get_for_member(
             user=self.request.user, project_id=self.kwargs["project_id"], roles=EXPORTERS
         )
         return project.exports.select_related("created_by").order_by("-created_at", "-id")
 
     @extend_schema(summary="The project's exports, newest first (admins, engineers)")
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
@@ -144,7 +151,7 @@ class ProjectExportsView(ListAPIView):
         },
         summary="Start an export (admins, engineers)",
     )
-    def post(self, request, project_id: int):
+    def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = project_get_for_member(user=request.user, project_id=project_id, roles=EXPORTERS)
         data = ExportRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -168,7 +175,7 @@ class ExportView(APIView):
         responses={200: ExportSerializer, 403: ERROR, 404: ERROR},
         summary="An export's status, progress, row count, sha256 and manifest",
     )
-    def get(self, request, export_id: int):
+    def get(self, request: AuthenticatedRequest, export_id: int) -> Response:
         return Response(
             ExportSerializer(export_get_for_member(user=request.user, export_id=export_id)).data
         )
@@ -186,7 +193,7 @@ class ExportDownloadView(APIView):
         responses={200: OpenApiResponse(OpenApiTypes.BINARY), 403: ERROR, 404: ERROR, 409: ERROR},
         summary="The export's file, streamed",
     )
-    def get(self, request, export_id: int):
+    def get(self, request: AuthenticatedRequest, export_id: int) -> Response | FileResponse:
         export = export_get_for_member(user=request.user, export_id=export_id)
         if export.status != Export.Status.DONE:
             return _not_ready(export)
@@ -210,7 +217,7 @@ class ExportManifestView(APIView):
         responses={200: OpenApiTypes.OBJECT, 403: ERROR, 404: ERROR, 409: ERROR},
         summary="The export's manifest, as a file",
     )
-    def get(self, request, export_id: int):
+    def get(self, request: AuthenticatedRequest, export_id: int) -> Response | JsonResponse:
         export = export_get_for_member(user=request.user, export_id=export_id)
         if export.status != Export.Status.DONE:
             return _not_ready(export)

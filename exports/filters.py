@@ -195,6 +195,7 @@ def _moment(value: object, *, end_of_day: bool) -> datetime | None:
     if moment is None and day is None:
         return None
     if moment is None:
+        assert day is not None  # one of the two was read
         moment = datetime.combine(day, time.min) + (
             timedelta(days=1) if end_of_day else timedelta()
         )

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -29,6 +29,7 @@ from django.db.models.functions import Cast, Greatest, Least
 from django.db.models.sql.constants import MULTI
 
 from exports.filters import ExportFilters, ExportInvalid, filters_parse
+from exports.models import Export
 from exports.options import ExportOptions
 from labelling.models import Annotation, Project, Prompt, Response
 from labelling.selectors import annotations_for, preferences_for
@@ -94,7 +95,7 @@ class Shape:
             return MESSAGE
         return MESSAGES if self.conversational else pa.string()
 
-    def prompt(self, kind: str, content) -> object:
+    def prompt(self, kind: str, content: Any) -> object:
         if not self.conversational:
             return content
         messages = chat_messages(kind, content)
@@ -107,7 +108,7 @@ class Shape:
         return [message] if self.conversational else text
 
 
-def chat_messages(kind: str, content) -> list[dict]:
+def chat_messages(kind: str, content: Any) -> list[dict]:
     """A prompt as a message list: a text prompt is one user message."""
     if kind == Prompt.Kind.CHAT:
         return [{"role": m["role"], "content": m["content"]} for m in content]
@@ -148,7 +149,7 @@ def hh_neutralise(text: str) -> str:
     return _TURN_MARKER.sub("\n", text)
 
 
-def hh_prompt(kind: str, content) -> str:
+def hh_prompt(kind: str, content: Any) -> str:
     """A prompt as an HH-RLHF transcript up to the answer: "\\n\\nHuman: ...\\n\\nAssistant:".
 
     HH has two roles. A system message has none of its own: its text opens the next
@@ -612,6 +613,8 @@ def _pair_chunks(
         for annotator_id in annotator_keys.tolist():
             if annotator_id not in pseudonyms:
                 pseudonyms[annotator_id] = annotator_pseudonym(project, annotator_id)
+        prompt_of: dict[int, object]
+        completion_of: dict[int, object]
         if hh:
             prompt_of = {p: hh_prompt(*texts.prompts[p][1:]) for p in splits}
             completion_of = {rid: hh_completion(r[2]) for rid, r in texts.responses.items()}
@@ -644,7 +647,11 @@ def _pair_chunks(
 
 
 def _pair_columns(
-    c: PairChunk, value, *, schema: pa.Schema, scale: float | None
+    c: PairChunk,
+    value: Callable[[list, pa.DataType], pa.Array],
+    *,
+    schema: pa.Schema,
+    scale: float | None,
 ) -> dict[str, tuple[pa.Array, pa.Array]]:
     """Every column of the chunk as (its distinct values, which one each row takes).
     `value(values, type)` makes the array of distinct values: the values themselves
@@ -1038,7 +1045,7 @@ def shape_for(project: Project, format: str, options: ExportOptions) -> Shape:
     return Shape(conversational=conversational, flavour=options.flavour)
 
 
-def rows_for(export) -> Source:
+def rows_for(export: Export) -> Source:
     filters = filters_parse(export.filters, format=export.format)
     options = ExportOptions.from_dict(export.options)
     project = export.project

@@ -1,3 +1,5 @@
+from typing import Any, cast
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -116,13 +118,17 @@ class ExportForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, versions: list[int], models: list[str], **kwargs) -> None:
+    def __init__(self, *args: Any, versions: list[int], models: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["guideline_versions"].choices = [(v, f"v{v}") for v in versions]
-        self.fields["models"].choices = [(m, m) for m in models]
-        self.fields["flavour"].choices = [
-            (key, label) for key, label in self.fields["flavour"].choices if key in FLAVOURS
-        ]
+        # Form.fields types its fields as Field: these three are the choice fields above.
+        guideline_versions = cast(forms.ChoiceField, self.fields["guideline_versions"])
+        models_field = cast(forms.ChoiceField, self.fields["models"])
+        flavour = cast(forms.ChoiceField, self.fields["flavour"])
+        guideline_versions.choices = [(v, f"v{v}") for v in versions]
+        models_field.choices = [(m, m) for m in models]
+        # Read back, choices are the list the setter normalised them to; the stub's type
+        # still holds the setter's other inputs (a mapping, a callable, a Choices class).
+        flavour.choices = [(key, label) for key, label in flavour.choices if key in FLAVOURS]  # type: ignore[misc, union-attr]
 
     def filters(self) -> dict:
         """The cleaned form as the API's `filters` object."""

@@ -137,4 +137,5 @@ def _margin(value: object, *, format: str) -> tuple[Margin | None, list[tuple[st
         errors.append(("margin.scale", _("A number above 0 and at most 1000.")))
     if errors:
         return None, errors
+    assert scale is not None  # a missing scale left an error
     return Margin(source=str(source), scale=float(scale)), []

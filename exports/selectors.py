@@ -1,6 +1,6 @@
 """Scoping for exports: only admins and engineers of the project reach one."""
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import Http404
 
 from exports.models import Export
@@ -9,7 +9,7 @@ from labelling.roles import EXPORTERS
 from labelling.selectors import project_get_for_member
 
 
-def export_get_for_member(*, user: AbstractBaseUser, export_id: object) -> Export:
+def export_get_for_member(*, user: User, export_id: object) -> Export:
     """The export if `user` is an admin or engineer of its project: 404 for anyone who
     is not a member (they learn nothing), 403 for a member with another role."""
     pk = ascii_int(export_id)

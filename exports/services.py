@@ -14,7 +14,7 @@ from pathlib import Path
 from uuid import uuid4
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -48,7 +48,7 @@ EXPORT_LIFE = JobLife(Export)
 def export_create(
     *,
     project: Project,
-    user: AbstractBaseUser | None,
+    user: User | None,
     format: str,
     file_format: str,
     filters: object,
@@ -207,7 +207,12 @@ def export_build(
 
 
 def _write(
-    export: Export, source: Source, target: Path, partial: Path, workdir: Path, progress
+    export: Export,
+    source: Source,
+    target: Path,
+    partial: Path,
+    workdir: Path,
+    progress: Callable[[int], None],
 ) -> tuple[dict, str]:
     """Write the rows (and for a folder, its card and trainer config, all in one
     archive) under temporary names; returns the manifest and the sha256 of what will be

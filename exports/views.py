@@ -3,20 +3,22 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
+from core.http import AuthenticatedHttpRequest
 from exports.filters import ExportInvalid
 from exports.forms import ExportForm
 from exports.selectors import EXPORTERS
 from exports.services import export_create, export_enqueue
-from labelling.models import Response
+from labelling.models import Project, Response
 from labelling.selectors import project_get_for_member
 
 
-def _form(project, data=None) -> ExportForm:
+def _form(project: Project, data: QueryDict | None = None) -> ExportForm:
     models = (
         Response.objects.filter(prompt__project=project)
         .order_by("model_name")
@@ -35,7 +37,7 @@ def _form_field(form: ExportForm, field: str) -> str | None:
 
 
 @login_required
-def exports_page(request, project_id: int):
+def exports_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = project_get_for_member(user=request.user, project_id=project_id, roles=EXPORTERS)
     form = _form(project)
     status = 200

@@ -105,7 +105,9 @@ class _Digest:
         return Written(rows=self.rows, bytes=self.bytes, sha256=self.sha.hexdigest())
 
 
-def _write_jsonl(source: Source, targets: dict[str, Target], progress) -> dict[str, Written]:
+def _write_jsonl(
+    source: Source, targets: dict[str, Target], progress: Callable[[int], None]
+) -> dict[str, Written]:
     outs: dict[str, _Digest] = {}
     try:
         for key, target in targets.items():
@@ -120,7 +122,9 @@ def _write_jsonl(source: Source, targets: dict[str, Target], progress) -> dict[s
     return {key: out.written() for key, out in outs.items()}
 
 
-def _write_rows(source: Source, outs: dict[str, "_Digest"], progress) -> None:
+def _write_rows(
+    source: Source, outs: dict[str, "_Digest"], progress: Callable[[int], None]
+) -> None:
     """Rows made one by one (consensus, annotations), serialised by orjson."""
     single = "all" in outs
     lines: dict[str, list[bytes]] = {key: [] for key in outs}
@@ -141,7 +145,9 @@ def _write_rows(source: Source, outs: dict[str, "_Digest"], progress) -> None:
         outs[key].rows += len(block)
 
 
-def _write_lines(source: Source, outs: dict[str, "_Digest"], progress) -> None:
+def _write_lines(
+    source: Source, outs: dict[str, "_Digest"], progress: Callable[[int], None]
+) -> None:
     """Lines that Arrow assembled a chunk at a time: each split's are the data buffer of
     a string array, written as they are."""
     import pyarrow.compute as pc
@@ -169,7 +175,9 @@ def _string_bytes(strings: pa.Array) -> memoryview:
     return memoryview(strings.buffers()[2])[first:last]
 
 
-def _write_parquet(source: Source, paths: dict[str, Path], progress) -> dict[str, Written]:
+def _write_parquet(
+    source: Source, paths: dict[str, Path], progress: Callable[[int], None]
+) -> dict[str, Written]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -209,6 +217,7 @@ def _write_parquet(source: Source, paths: dict[str, Path], progress) -> dict[str
 
 def _blocks(source: Source) -> Iterator[dict[str, list]]:
     """Rows in blocks of columns, for formats that make rows one by one."""
+    assert source.rows is not None
     while rows := list(islice(source.rows, PARQUET_BATCH)):
         yield {name: [row[name] for row in rows] for name in source.columns}
 

@@ -1,4 +1,8 @@
+from typing import Any, cast
+
 from django.contrib import admin
+from django.contrib.auth.models import User
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -40,16 +44,17 @@ class ProjectAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "created_by"]
     inlines = [MembershipInline]
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(self, request: HttpRequest, obj: Project, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
         # A new project gets guideline v1, its audit event and its creator as admin,
         # the same as one made through the API.
-        obj.created_by = request.user
+        user = cast(User, request.user)  # signed in: the admin site lets only staff in
+        obj.created_by = user
         obj.created_at = timezone.now()
         super().save_model(request, obj, form, change)
-        project_initialise(project=obj, created_by=request.user, now=obj.created_at)
+        project_initialise(project=obj, created_by=user, now=obj.created_at)
 
 
 @admin.register(Membership)
@@ -70,13 +75,17 @@ class GuidelineVersionAdmin(admin.ModelAdmin):
     list_select_related = ["project", "published_by"]
     search_fields = ["body", "change_summary"]
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: GuidelineVersion | None = None
+    ) -> bool:
         return False
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: GuidelineVersion | None = None
+    ) -> bool:
         return False
 
 
@@ -84,10 +93,10 @@ class ResponseInline(admin.StackedInline):
     model = Response
     extra = 0
     fields = ["position", "external_id", "model_name", "text", "metadata"]
-    readonly_fields = fields
+    readonly_fields = cast(list[str], fields)  # the same names, all plain ones
     can_delete = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Prompt | None = None) -> bool:
         return False
 
 
@@ -114,10 +123,10 @@ class PromptAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     @admin.display(boolean=True, description=_("gold"))
-    def is_gold(self, obj) -> bool:
+    def is_gold(self, obj: Prompt) -> bool:
         return obj.gold is not None
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -130,10 +139,10 @@ class ResponseAdmin(admin.ModelAdmin):
     readonly_fields = ["prompt", "external_id", "model_name", "text", "metadata", "position"]
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Response | None = None) -> bool:
         return False
 
 

@@ -1,6 +1,11 @@
 """REST API of the labelling app (design §6). Adapters: check, call a service, render."""
 
+from collections.abc import Iterable, Mapping
+from typing import IO, Any, cast
+
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -15,11 +20,14 @@ from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, Va
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from core.api_errors import ERROR, error_response
 from core.errors import DomainError
+from core.http import AuthenticatedRequest
 from labelling import selectors
 from labelling import serializers as s
 from labelling.authentication import TokenAuthentication
@@ -31,7 +39,7 @@ from labelling.guidelines import (
 )
 from labelling.importing import ImportRejected, prompts_import
 from labelling.inputs import StrictJSONParser, guideline_versions_query
-from labelling.models import ApiToken
+from labelling.models import Annotation, ApiToken, GuidelineVersion, Membership, Project
 from labelling.queue import assignment_next, assignment_skip
 from labelling.roles import ADMINS, ANNOTATORS, WATCHERS
 from labelling.rules import SubmissionInvalid
@@ -58,7 +66,7 @@ class TokenView(APIView):
         responses={200: s.TokenSerializer, 400: ERROR},
         summary="Exchange a username and password for a new API token (shown once)",
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         data = s.TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(
@@ -88,7 +96,7 @@ class TokenView(APIView):
         responses={204: None, 401: ERROR},
         summary="Revoke the token this request is made with",
     )
-    def delete(self, request):
+    def delete(self, request: Request) -> Response:
         # Authentication is off on this view for the POST; a DELETE must name its token.
         try:
             found = TokenAuthentication().authenticate(request)
@@ -111,7 +119,7 @@ class UsersView(APIView):
         responses={201: s.UserSerializer, 400: ERROR, 403: ERROR},
         summary="Create a user (staff only)",
     )
-    def post(self, request):
+    def post(self, request: AuthenticatedRequest) -> Response:
         if not request.user.is_staff:
             raise PermissionDenied(_("Only staff create users."))
         data = s.UserCreateSerializer(data=request.data)
@@ -120,8 +128,10 @@ class UsersView(APIView):
         return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-def _project_payload(projects, *, user, many: bool):
-    items = projects if many else [projects]
+def _project_payload(
+    projects: Project | Iterable[Project], *, user: User, many: bool
+) -> dict[str, Any] | list[dict[str, Any]]:
+    items = cast(Iterable[Project], projects) if many else [cast(Project, projects)]
     ids = [p.pk for p in items]
     roles = selectors.roles_for_user(user=user, project_ids=ids)
     context = {"roles": roles, "progress": selectors.project_progress(project_ids=ids)}
@@ -135,21 +145,24 @@ def _project_payload(projects, *, user, many: bool):
 
 
 class ProjectsView(ListAPIView):
+    request: AuthenticatedRequest
     serializer_class = s.ProjectSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Project]:
         return selectors.projects_for_user(user=self.request.user).order_by("name", "pk")
 
     @extend_schema(summary="The projects I am a member of (all of them for staff)")
-    def list(self, request):
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(_project_payload(page, user=request.user, many=True))
+        assert page is not None  # every list is paginated (PAGE_SIZE)
+        user = cast(User, request.user)  # signed in: IsAuthenticated
+        return self.get_paginated_response(_project_payload(page, user=user, many=True))
 
     @extend_schema(
         responses={201: s.ProjectSerializer, 400: ERROR, 403: ERROR},
         summary="Create a project (staff); its creator becomes its admin",
     )
-    def post(self, request):
+    def post(self, request: AuthenticatedRequest) -> Response:
         if not request.user.is_staff:
             raise PermissionDenied(_("Only staff create projects."))
         data = s.ProjectSerializer(data=request.data)
@@ -169,7 +182,7 @@ class ProjectsView(ListAPIView):
 
 class ProjectView(APIView):
     @extend_schema(responses={200: s.ProjectSerializer, 404: ERROR}, summary="One project")
-    def get(self, request, project_id: int):
+    def get(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(user=request.user, project_id=project_id)
         return Response(_project_payload(project, user=request.user, many=False))
 
@@ -178,7 +191,7 @@ class ProjectView(APIView):
         responses={200: s.ProjectSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
         summary="Change a project's settings (project admins)",
     )
-    def patch(self, request, project_id: int):
+    def patch(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
             user=request.user, project_id=project_id, roles=ADMINS
         )
@@ -193,9 +206,10 @@ class ProjectView(APIView):
 class MembersView(ListAPIView):
     """GET lists the members (paginated, like every list); POST adds or changes one."""
 
+    request: AuthenticatedRequest
     serializer_class = s.MembershipSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Membership]:
         project = selectors.project_get_for_member(
             user=self.request.user, project_id=self.kwargs["project_id"], roles=ADMINS
         )
@@ -212,7 +226,7 @@ class MembersView(ListAPIView):
         },
         summary="Add a member, or change a member's role (project admins)",
     )
-    def post(self, request, project_id: int):
+    def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
             user=request.user, project_id=project_id, roles=ADMINS
         )
@@ -234,7 +248,7 @@ class MembersView(ListAPIView):
         )
 
     @extend_schema(summary="The members (project admins), by username")
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
 
@@ -242,16 +256,17 @@ class GuidelinesView(ListAPIView):
     """GET lists the versions, newest first (paginated: bodies can be long); POST
     publishes the next one."""
 
+    request: AuthenticatedRequest
     serializer_class = s.GuidelineVersionSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[GuidelineVersion]:
         project = selectors.project_get_for_member(
             user=self.request.user, project_id=self.kwargs["project_id"]
         )
         return project.guidelines.select_related("published_by").order_by("-version")
 
     @extend_schema(summary="Every guideline version of a project, newest first")
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
@@ -259,7 +274,7 @@ class GuidelinesView(ListAPIView):
         responses={201: s.GuidelineVersionSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
         summary="Publish the next guideline version (project admins)",
     )
-    def post(self, request, project_id: int):
+    def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
             user=request.user, project_id=project_id, roles=ADMINS
         )
@@ -277,7 +292,7 @@ class AcknowledgeView(APIView):
         responses={200: s.AcknowledgementSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
         summary="Record that I read this guideline version (annotators)",
     )
-    def post(self, request, project_id: int, version: int):
+    def post(self, request: AuthenticatedRequest, project_id: int, version: int) -> Response:
         project = selectors.project_get_for_member(
             user=request.user, project_id=project_id, roles=ANNOTATORS
         )
@@ -299,7 +314,7 @@ class RelabelView(APIView):
             "at most `max_agreement`. Old annotations stay."
         ),
     )
-    def post(self, request, project_id: int):
+    def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
             user=request.user, project_id=project_id, roles=ADMINS
         )
@@ -325,6 +340,7 @@ class RelabelView(APIView):
 class AnnotationsView(ListAPIView):
     """Annotations of a project for admins, reviewers and engineers, filterable by version."""
 
+    request: AuthenticatedRequest
     serializer_class = s.AnnotationListedSerializer
     FILTERS = {"guideline_version", "current"}
 
@@ -335,10 +351,10 @@ class AnnotationsView(ListAPIView):
         ],
         summary="Annotations of a project (admins, reviewers, engineers)",
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
-    def get_serializer(self, *args, **kwargs):
+    def get_serializer(self, *args: Any, **kwargs: Any) -> BaseSerializer[Annotation]:
         """Each annotation's annotator as this viewer may see them (labelling.visibility):
         usernames for admins and reviewers, pseudonyms for engineers; worked out for the
         raters of the page being shown only."""
@@ -355,7 +371,7 @@ class AnnotationsView(ListAPIView):
         )
         return super().get_serializer(*args, **kwargs)
 
-    def _project(self):
+    def _project(self) -> Project:
         if not hasattr(self, "_scoped"):
             self._scoped = selectors.project_get_for_member(
                 user=self.request.user,
@@ -364,7 +380,7 @@ class AnnotationsView(ListAPIView):
             )
         return self._scoped
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Annotation]:
         project = self._project()
         params = self.request.query_params
         versions = guideline_versions_query(params, allowed=self.FILTERS | {"page"})
@@ -381,7 +397,14 @@ class JSONLinesParser(BaseParser):
 
     media_type = "application/x-ndjson"
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    # DRF keeps whatever a parser returns as request.data; the stub allows only the
+    # mappings that DRF's own parsers return.
+    def parse(  # type: ignore[override]
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> IO[Any]:
         return stream
 
 
@@ -406,7 +429,7 @@ class ImportView(APIView):
         },
         summary="Import prompts from JSONL, all or nothing",
     )
-    def post(self, request, project_id: int):
+    def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
             user=request.user, project_id=project_id, roles=ADMINS
         )
@@ -458,7 +481,7 @@ class NextView(APIView):
         },
         summary="Lease the next prompt to label (or get back the one you hold)",
     )
-    def post(self, request, project_id: int):
+    def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
             user=request.user, project_id=project_id, roles=ANNOTATORS
         )
@@ -486,7 +509,7 @@ def _conflict(refused: DomainError) -> Response:
     )
 
 
-def _submission_errors(errors) -> ValidationError:
+def _submission_errors(errors: Iterable[tuple[str, str]]) -> ValidationError:
     return ValidationError({field or "non_field_errors": [message] for field, message in errors})
 
 
@@ -502,7 +525,7 @@ class SubmitView(APIView):
         },
         summary="Submit (or edit) the labels of an assignment",
     )
-    def post(self, request, assignment_id: int):
+    def post(self, request: AuthenticatedRequest, assignment_id: int) -> Response:
         assignment = selectors.assignment_get_for_annotator(
             user=request.user, assignment_id=assignment_id
         )
@@ -537,7 +560,7 @@ class SkipView(APIView):
         },
         summary="Give an assignment back, with a reason",
     )
-    def post(self, request, assignment_id: int):
+    def post(self, request: AuthenticatedRequest, assignment_id: int) -> Response:
         assignment = selectors.assignment_get_for_annotator(
             user=request.user, assignment_id=assignment_id
         )
@@ -559,7 +582,7 @@ class ScoreView(APIView):
         description='{"status": idle, queued, running, done or failed, "progress": {"done", '
         '"total"}, "reward_model", "error", "scored", "responses", "available"}',
     )
-    def get(self, request, project_id: int):
+    def get(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
             user=request.user, project_id=project_id, roles=ADMINS
         )
@@ -570,7 +593,7 @@ class ScoreView(APIView):
         responses={202: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR},
         summary="Start scoring the project's unscored responses (project admins)",
     )
-    def post(self, request, project_id: int):
+    def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
             user=request.user, project_id=project_id, roles=ADMINS
         )

@@ -13,6 +13,7 @@ from datetime import timedelta
 from hmac import compare_digest
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -30,7 +31,7 @@ LAST_USED_EVERY = timedelta(minutes=5)
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
-    def authenticate_credentials(self, token: bytes):
+    def authenticate_credentials(self, token: bytes) -> tuple[User, ApiToken]:
         key = token.decode("utf-8", errors="replace")
         user_model = get_user_model()
         users = user_model._meta.db_table
@@ -66,7 +67,7 @@ class TokenScheme(OpenApiAuthenticationExtension):
     target_class = TokenAuthentication
     name = "tokenAuth"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: object) -> dict:
         return build_bearer_security_scheme_object(
             header_name="Authorization",
             token_prefix="Token",  # noqa: S106 - the header's scheme word

@@ -8,6 +8,11 @@ Maths answers are computed, so the right ones are right and the wrong ones are w
 
 import random
 from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from labelling.models import Project
 
 MODELS = ["atlas-70b", "borealis-13b", "cirrus-7b", "dune-3b"]
 
@@ -357,7 +362,14 @@ def _explain_responses(topic: str, core: str) -> list[str]:
 # --- putting it together ------------------------------------------------------------------
 
 
-def _item(external_id, prompt, texts, metadata, rng, gold: bool = False) -> dict:
+def _item(
+    external_id: str,
+    prompt: str | list[dict],
+    texts: list[str],
+    metadata: dict,
+    rng: random.Random,
+    gold: bool = False,
+) -> dict:
     order = list(range(len(MODELS)))
     rng.shuffle(order)  # the file's order says nothing about quality
     # Neutral response ids: an id that named its model would undo blind labelling.
@@ -366,7 +378,7 @@ def _item(external_id, prompt, texts, metadata, rng, gold: bool = False) -> dict
         {"external_id": ids[quality], "model": MODELS[quality], "text": texts[quality]}
         for quality in order
     ]
-    item = {"external_id": external_id, "prompt": prompt, "responses": responses}
+    item: dict[str, object] = {"external_id": external_id, "prompt": prompt, "responses": responses}
     item["metadata"] = metadata
     if gold:
         # MODELS is in order of quality; both wrong answers are equally wrong: a tie.
@@ -461,7 +473,7 @@ DEMO_RATERS = [
 ]
 
 
-def demo_labels(*, project, now, items: int = 60, seed: int = 11) -> int:
+def demo_labels(*, project: "Project", now: datetime, items: int = 60, seed: int = 11) -> int:
     """Three seed raters label the first `items` prompts through the real services, a
     little time apart, with their own noise: some prompts agree, some do not, a few
     responses are flagged. Returns how many annotations were made."""
@@ -499,7 +511,7 @@ def demo_labels(*, project, now, items: int = 60, seed: int = 11) -> int:
                 break
             responses = Response.objects.filter(pk__in=assignment.display_order)
             quality = {r.pk: -MODELS.index(r.model_name) + rng.gauss(0, noise) for r in responses}
-            order = sorted(quality, key=quality.get, reverse=True)
+            order = sorted(quality, key=lambda rid: quality[rid], reverse=True)
             ranking = [[rid] for rid in order]
             scores = {
                 str(rid): {

@@ -1,10 +1,13 @@
+from typing import Any, cast
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from labelling.guidelines import MAX_BODY, METADATA_KEY
 from labelling.inputs import ascii_int
-from labelling.models import Membership
+from labelling.models import Annotation, Membership
 from labelling.visibility import labels_by_letter
 
 
@@ -22,7 +25,7 @@ class MemberForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
     role = forms.ChoiceField(label=_("Role"), choices=Membership.Role.choices)
 
-    def clean_username(self):
+    def clean_username(self) -> str:
         username = self.cleaned_data["username"]
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
@@ -31,7 +34,7 @@ class MemberForm(forms.Form):
         return username
 
 
-def form_values(post, *, response_ids: list, criteria: list[dict]) -> dict:
+def form_values(post: QueryDict, *, response_ids: list, criteria: list[dict]) -> dict:
     """The labelling form's fields as they were typed, keyed by how the form names the
     responses (the annotator's letters; a reviewer's form, response ids).
 
@@ -83,7 +86,7 @@ def labels_from_values(values: dict, *, response_ids: list) -> dict:
     }
 
 
-def labels_to_initial(annotation, display_order: list[int]) -> dict:
+def labels_to_initial(annotation: Annotation, display_order: list[int]) -> dict:
     """A stored annotation as the labelling form's initial values (for reopening to
     edit), by the letters its annotator saw."""
     labels = labels_by_letter(annotation, display_order)
@@ -137,12 +140,14 @@ class RelabelForm(forms.Form):
         label=_("People who labelled a prompt before may label it again"), required=False
     )
 
-    def __init__(self, *args, versions: list[int], **kwargs) -> None:
+    def __init__(self, *args: Any, versions: list[int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["versions"].choices = [(v, f"v{v}") for v in versions]
+        versions_field = cast(forms.TypedMultipleChoiceField, self.fields["versions"])
+        versions_field.choices = [(v, f"v{v}") for v in versions]
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        # Django's Form.clean returns the cleaned data; the stub allows None for overrides.
+        data = cast(dict[str, Any], super().clean())
         if bool(data.get("metadata_key")) != bool(data.get("metadata_value")):
             raise forms.ValidationError(_("Give both a metadata key and its value, or neither."))
         return data

@@ -5,10 +5,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from difflib import SequenceMatcher
+from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, F, Max, OuterRef
+from django.db.models import Exists, F, Max, OuterRef, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -33,7 +34,7 @@ METADATA_KEY = re.compile(r"^(?!.*__)[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 @transaction.atomic
 def guideline_publish(
-    *, project: Project, body: str, change_summary: str, actor: AbstractBaseUser, now: datetime
+    *, project: Project, body: str, change_summary: str, actor: User, now: datetime
 ) -> GuidelineVersion:
     """Publish the next version. Published versions are never changed afterwards."""
     # One line ending, whatever the door: browsers send CRLF from a textarea, and a diff
@@ -78,18 +79,18 @@ def _unix_lines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def guideline_last_acknowledged(*, project: Project, user: AbstractBaseUser) -> int | None:
+def guideline_last_acknowledged(*, project: Project, user: User) -> int | None:
     return GuidelineAcknowledgement.objects.filter(project=project, user=user).aggregate(
         v=Max("version")
     )["v"]
 
 
-def guideline_pending(*, project: Project, user: AbstractBaseUser) -> int | None:
+def guideline_pending(*, project: Project, user: User) -> int | None:
     """The version the user must acknowledge before their next item, or None."""
     return guidelines_pending(projects=[project], user=user)[project.pk]
 
 
-def guidelines_pending(*, projects: list[Project], user: AbstractBaseUser) -> dict[int, int | None]:
+def guidelines_pending(*, projects: list[Project], user: User) -> dict[int, int | None]:
     """guideline_pending for several projects in one query (a page listing projects)."""
     last = dict(
         GuidelineAcknowledgement.objects.filter(project__in=projects, user=user)
@@ -104,7 +105,7 @@ def guidelines_pending(*, projects: list[Project], user: AbstractBaseUser) -> di
 
 
 def guideline_acknowledge(
-    *, project: Project, user: AbstractBaseUser, version: int, now: datetime
+    *, project: Project, user: User, version: int, now: datetime
 ) -> GuidelineAcknowledgement:
     if not GuidelineVersion.objects.filter(project=project, version=version).exists():
         raise DomainError(_("There is no version %(v)d.") % {"v": version}, field="version")
@@ -147,7 +148,7 @@ class RelabelFilters:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def relabel_candidates(*, project: Project, filters: RelabelFilters):
+def relabel_candidates(*, project: Project, filters: RelabelFilters) -> QuerySet[Prompt]:
     """Prompts with annotations, all of them made under versions older than the current.
     Agreement is the prompt's stored figure (labelling.review.prompt_review_refresh)."""
     current = project.guideline_version
@@ -173,7 +174,7 @@ def relabel_candidates(*, project: Project, filters: RelabelFilters):
 def relabel_request(
     *,
     project: Project,
-    actor: AbstractBaseUser,
+    actor: User,
     now: datetime,
     annotations_wanted: int,
     filters: RelabelFilters,
@@ -203,12 +204,20 @@ def relabel_request(
         )
 
 
-def _relabel(*, project, actor, now, annotations_wanted, filters, repeat_allowed) -> RelabelRequest:
+def _relabel(
+    *,
+    project: Project,
+    actor: User,
+    now: datetime,
+    annotations_wanted: int,
+    filters: RelabelFilters,
+    repeat_allowed: bool,
+) -> RelabelRequest:
     # The current version as committed, under the row lock a publish also takes.
     project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     candidates = relabel_candidates(project=project, filters=filters)
     ids = list(candidates.values_list("pk", flat=True))
-    changes = {"target": F("target") + annotations_wanted}
+    changes: dict[str, Any] = {"target": F("target") + annotations_wanted}
     if repeat_allowed:
         changes.update(round=F("round") + 1, repeat_allowed=True)
     Prompt.objects.filter(pk__in=ids).update(**changes)

@@ -11,12 +11,13 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Annotated, Any, Literal
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, reset_queries, transaction
+from django.db import models as db_models
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -28,6 +29,9 @@ from core.models import AuditEvent
 from labelling.inputs import json_problems
 from labelling.models import Project, Prompt, Response
 from labelling.scoring import scoring_available, scoring_request
+
+if TYPE_CHECKING:
+    from psycopg import sql
 
 BATCH_SIZE = 1000
 _BOM = b"\xef\xbb\xbf"
@@ -193,7 +197,7 @@ def _check_line(raw: bytes, line: int, project: Project, report: _Report) -> Pro
             )
             ok = False
     if item.gold is not None:
-        ok = _check_gold(item, line, project, report) and ok
+        ok = _check_gold(item, item.gold, line, project, report) and ok
     return item if ok else None
 
 
@@ -218,18 +222,20 @@ def _check_text(item: PromptIn, line: int, report: _Report) -> bool:
         ]
     for where, value in names:
         problems += json_problems(value, path=where)
-    for where, value in texts:
-        problems += json_problems(value, path=where, typed=False)
+    for where, content in texts:
+        problems += json_problems(content, path=where, typed=False)
     for where, message in sorted(set(problems)):
         report.add(line, where, message)
     return not problems
 
 
-def _check_gold(item: PromptIn, line: int, project: Project, report: _Report) -> bool:
+def _check_gold(
+    item: PromptIn, gold: list[list[str]], line: int, project: Project, report: _Report
+) -> bool:
     ids = [response.external_id for response in item.responses]
-    flat = [rid for group in item.gold for rid in group]
+    flat = [rid for group in gold for rid in group]
     problems = []
-    if any(not group for group in item.gold):
+    if any(not group for group in gold):
         problems.append(_("groups must not be empty"))
     unknown = sorted(set(flat) - set(ids))
     if unknown:
@@ -242,7 +248,7 @@ def _check_gold(item: PromptIn, line: int, project: Project, report: _Report) ->
     missing = [rid for rid in ids if rid not in flat]
     if missing and not unknown:
         problems.append(_("response id(s) %(ids)s are not ranked") % {"ids": _listed(missing)})
-    if not project.allow_ties and any(len(group) > 1 for group in item.gold):
+    if not project.allow_ties and any(len(group) > 1 for group in gold):
         problems.append(_("this project does not allow ties"))
     for problem in problems:
         report.add(
@@ -369,7 +375,7 @@ class _Importer:
         written explicitly; the responses then point at them.
         """
 
-        def dumps(value) -> str | None:
+        def dumps(value: object) -> str | None:
             return None if value is None else orjson.dumps(value).decode()
 
         prompt_columns = _columns(
@@ -421,11 +427,16 @@ class _Importer:
                         )
 
 
-def _columns(model, names: str) -> list[str]:
-    return [model._meta.get_field(name).column for name in names.split()]
+def _columns(model: type[db_models.Model], names: str) -> list[str]:
+    columns = []
+    for name in names.split():
+        field = model._meta.get_field(name)
+        assert isinstance(field, db_models.Field) and field.column is not None  # a concrete column
+        columns.append(field.column)
+    return columns
 
 
-def _copy_sql(model, columns: list[str]):
+def _copy_sql(model: type[db_models.Model], columns: list[str]) -> "sql.Composed":
     from psycopg import sql
 
     return sql.SQL("COPY {} ({}) FROM STDIN").format(
@@ -484,7 +495,7 @@ def prompts_import(
     *,
     project: Project,
     stream: IO[bytes],
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     now: datetime,
     source: str = "",
     lines: Iterable[tuple[int, bytes | None]] | None = None,

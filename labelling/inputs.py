@@ -14,10 +14,10 @@ a 500 on either database.
 """
 
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
 
-from django.http import HttpRequest, HttpResponseBadRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse, QueryDict
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
@@ -104,7 +104,12 @@ def _push_members(
 class StrictJSONParser(JSONParser):
     """DRF's JSON parser, then the rules above over the whole body."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
@@ -136,10 +141,10 @@ class StrictInputMiddleware:
     """Refuses a request whose query string or form breaks the rules, before any view:
     a 400 naming the field (the JSON envelope under /api/, a short page elsewhere)."""
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         problems = request_problems(request)
         if not problems:
             return self.get_response(request)
@@ -156,12 +161,13 @@ class StrictInputMiddleware:
         )
 
 
-def guideline_versions_query(params, *, allowed: set[str]) -> list[int]:
+def guideline_versions_query(params: QueryDict, *, allowed: set[str]) -> list[int]:
     """Query parameters are allow-listed; `guideline_version` (repeatable) are whole numbers."""
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ValidationError({name: [_("Unknown filter.")] for name in unknown})
-    versions = [ascii_int(v) for v in params.getlist("guideline_version")]
-    if not all(v is not None and v >= 1 for v in versions):
+    given = params.getlist("guideline_version")
+    versions = [v for v in map(ascii_int, given) if v is not None and v >= 1]
+    if len(versions) != len(given):
         raise ValidationError({"guideline_version": [_("Whole numbers only.")]})
     return versions

@@ -18,7 +18,8 @@ proxy appends: entries further left were written by the client and prove nothing
 """
 
 import ipaddress
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username
@@ -51,22 +52,25 @@ def _valid(address: str | None) -> str | None:
         return None
 
 
-def _recent(now):
+def _recent(now: datetime) -> datetime:
     return now - settings.AXES_COOLOFF_TIME
 
 
 class LockoutHandler(AxesDatabaseHandler):
-    def is_locked(self, request, credentials: dict | None = None) -> bool:
+    def is_locked(self, request: HttpRequest, credentials: dict | None = None) -> bool:
         return super().is_locked(request, credentials) or self._wide_lock(request, credentials)
 
-    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs) -> None:
+    def user_login_failed(
+        self, sender: object, credentials: dict, request: HttpRequest | None = None, **kwargs: Any
+    ) -> None:
         """axes marks a request locked out (the lockout page, the API's 429) for its own
         rule only; a failure that the address or username rules refuse is marked too."""
         super().user_login_failed(sender, credentials, request, **kwargs)
         if request is not None and not getattr(request, "axes_locked_out", False):
-            request.axes_locked_out = self._wide_lock(request, credentials)
+            # axes' own attribute on the request, which Django's type does not declare.
+            request.axes_locked_out = self._wide_lock(request, credentials)  # type: ignore[attr-defined]
 
-    def _wide_lock(self, request, credentials: dict | None) -> bool:
+    def _wide_lock(self, request: HttpRequest, credentials: dict | None) -> bool:
         now = timezone.now()
         address = getattr(request, "axes_ip_address", None) or client_address(request)
         recent = AccessAttempt.objects.filter(attempt_time__gte=_recent(now))

@@ -5,6 +5,7 @@ writes (a service, the admin, a shell) and a violation is a clear IntegrityError
 """
 
 import secrets
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -23,6 +24,9 @@ def _new_pseudonym_key() -> str:
 
 
 class Project(models.Model):
+    # The viewer's role in the project, where a read asked for it with the project
+    # (labelling.selectors.project_get_for_member); absent otherwise.
+    member_role: str | None
     # The settings that decide how a project is labelled: shown, audited and edited together.
     SETTINGS_FIELDS = (
         "responses_per_prompt",
@@ -430,6 +434,10 @@ FLAGS = ("unsafe", "factual_error", "broken", "none_acceptable")
 class Assignment(models.Model):
     """One annotator's lease on one prompt, with the display order fixed for them."""
 
+    # Set by the queue on the lease it hands out (response id -> text), so the page need
+    # not read the texts again; absent on an assignment read from the database.
+    response_texts: dict[int, str]
+
     class Status(models.TextChoices):
         LEASED = "leased", _("Leased")
         SUBMITTED = "submitted", _("Submitted")
@@ -595,8 +603,11 @@ class ApiToken(AbstractAuthToken):
     """An API token (django-rest-knox's, with a name and when it was last used): the
     database holds its digest, never the token itself."""
 
-    name = models.CharField(_("name"), max_length=100, blank=True)
-    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    # knox's base class has no types, so these say theirs.
+    name: "models.CharField[str, str]" = models.CharField(_("name"), max_length=100, blank=True)
+    last_used_at: "models.DateTimeField[datetime | None, datetime | None]" = models.DateTimeField(
+        _("last used"), null=True, blank=True
+    )
 
     class Meta:
         verbose_name = _("API token")

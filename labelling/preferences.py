@@ -4,7 +4,7 @@ from itertools import combinations
 
 from django.db import connection
 
-from labelling.models import PairwisePreference
+from labelling.models import Annotation, PairwisePreference
 
 
 def preference_pairs(ranking: list[list[int]]) -> list[tuple[int, int, int, bool]]:
@@ -33,7 +33,7 @@ _COLUMNS = (
 )
 
 
-def preferences_record(*, annotation, replace: bool) -> int:
+def preferences_record(*, annotation: Annotation, replace: bool) -> int:
     """Store the pairs of a current annotation; `replace` drops those of the version it
     supersedes (derived data: the old annotation itself stays in the history). Returns
     how many pairs were stored.

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
@@ -46,9 +46,7 @@ ASSIGNMENTS = Assignment._meta.db_table
 ACKNOWLEDGEMENTS = GuidelineAcknowledgement._meta.db_table
 
 
-def leases_reclaim(
-    *, project: Project, now: datetime, annotator: AbstractBaseUser | None = None
-) -> int:
+def leases_reclaim(*, project: Project, now: datetime, annotator: User | None = None) -> int:
     """Mark leases past their expiry as expired and give their slots back. Returns how many.
 
     Each lease is moved by a guarded UPDATE (`... WHERE status = 'leased'`), so two
@@ -116,7 +114,7 @@ def _open_where(*, gold: bool, projects: int = 0) -> str:
     )
 
 
-def open_prompts_counts(*, projects: list[Project], annotator: AbstractBaseUser) -> dict[int, int]:
+def open_prompts_counts(*, projects: list[Project], annotator: User) -> dict[int, int]:
     """How many prompts are still open to this annotator in each project: gold ones too,
     where the project serves them, so that the count falls by one after every item, gold
     or not (a count that stood still after some items would tell the annotator which
@@ -222,7 +220,7 @@ _STATE = f"""
 """  # noqa: S608
 
 
-def _state(*, project: Project, annotator: AbstractBaseUser, now: datetime) -> _State:
+def _state(*, project: Project, annotator: User, now: datetime) -> _State:
     """Three questions asked before every lease, in one round trip."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -253,7 +251,7 @@ class Next:
 def assignment_next(
     *,
     project: Project,
-    annotator: AbstractBaseUser,
+    annotator: User,
     now: datetime,
     rng: random.Random | None = None,
 ) -> Next:
@@ -273,7 +271,7 @@ def assignment_next(
 def assignment_lease_next(
     *,
     project: Project,
-    annotator: AbstractBaseUser,
+    annotator: User,
     now: datetime,
     rng: random.Random | None = None,
 ) -> Assignment | None:
@@ -285,7 +283,9 @@ def assignment_lease_next(
     return _lease_new(project=project, annotator=annotator, now=now, rng=rng, state=state)
 
 
-def _lease_new(*, project, annotator, now, rng, state: _State) -> Assignment | None:
+def _lease_new(
+    *, project: Project, annotator: User, now: datetime, rng: random.Random | None, state: _State
+) -> Assignment | None:
     rng = rng or random.Random()
     if state.stale:
         leases_reclaim(project=project, now=now, annotator=annotator)
@@ -306,7 +306,9 @@ def _lease_new(*, project, annotator, now, rng, state: _State) -> Assignment | N
     return None
 
 
-def _lease_by_orm(*, project, annotator, pools, now, rng) -> Assignment | None:
+def _lease_by_orm(
+    *, project: Project, annotator: User, pools: list[bool], now: datetime, rng: random.Random
+) -> Assignment | None:
     """The lease in the ORM, for the databases that do not run _LEASE: the first open
     prompt in the queue's order, its slot, its responses, the lease, in one transaction.
     No row locks are needed: SQLite runs one writing transaction at a time (IMMEDIATE),
@@ -387,7 +389,9 @@ def _lease_sql(*, gold: bool, order: str, wait: bool) -> str:
     )
 
 
-def _lease_at_once(*, project, annotator, pools, now, rng) -> Assignment | None:
+def _lease_at_once(
+    *, project: Project, annotator: User, pools: list[bool], now: datetime, rng: random.Random
+) -> Assignment | None:
     expires_at = now + timedelta(minutes=project.lease_minutes)
     ops = connection.ops
     params = {
@@ -418,7 +422,16 @@ def _lease_at_once(*, project, annotator, pools, now, rng) -> Assignment | None:
     return None
 
 
-def _leased(pk, project, annotator, claimed, order, texts, now, expires_at) -> Assignment:
+def _leased(
+    pk: int,
+    project: Project,
+    annotator: User,
+    claimed: list,
+    order: list[int],
+    texts: dict[int, str],
+    now: datetime,
+    expires_at: datetime,
+) -> Assignment:
     """The lease just written, as the model instance the caller gets, without a read."""
     prompt = instance_from_row(Prompt, dict(zip(_CLAIMED, claimed, strict=True)), only=_CLAIMED)
     assignment = Assignment(

@@ -28,6 +28,7 @@ from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 from pygments import format as pygments_format
 from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.token import Text
 
@@ -62,7 +63,7 @@ _budget: ContextVar[int] = ContextVar("highlight_budget", default=HIGHLIGHT_BUDG
 
 
 @lru_cache(maxsize=len(set(LANGUAGES.values())))
-def _lexer(name: str):
+def _lexer(name: str) -> Lexer:
     return get_lexer_by_name(name, stripnl=False, ensurenl=True)
 
 
@@ -86,7 +87,7 @@ def highlight_lines(code: str, language: str) -> str:
     return pygments_format(tokens, HtmlFormatter(nowrap=True))
 
 
-def _highlight(code: str, language: str, _attrs) -> str:
+def _highlight(code: str, language: str, _attrs: object) -> str:
     return highlight_lines(code, language)
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import numpy as np
 import orjson
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
@@ -163,7 +163,7 @@ def _reason(text: str, *, required: bool) -> str:
 
 @transaction.atomic
 def annotation_reject(
-    *, annotation: Annotation, reviewer: AbstractBaseUser, reason: str, now: datetime
+    *, annotation: Annotation, reviewer: User, reason: str, now: datetime
 ) -> Annotation:
     """Reject an annotation: a new version with the same labels, marked rejected, so the
     labels stay in the history but leave statistics and exports. Its slot goes back to
@@ -224,7 +224,7 @@ def annotation_reject(
 def prompt_adjudicate(
     *,
     prompt: Prompt,
-    reviewer: AbstractBaseUser,
+    reviewer: User,
     ranking: list[list[int]],
     note: str,
     now: datetime,
@@ -259,9 +259,7 @@ def prompt_adjudicate(
 
 
 @transaction.atomic
-def prompt_review_close(
-    *, prompt: Prompt, reviewer: AbstractBaseUser, note: str, now: datetime
-) -> None:
+def prompt_review_close(*, prompt: Prompt, reviewer: User, note: str, now: datetime) -> None:
     """The reviewer looked and is done: the prompt leaves the queue until it changes."""
     note = _reason(note, required=False)
     Prompt.objects.filter(pk=prompt.pk).update(reviewed_at=now)

@@ -7,18 +7,27 @@ this runs on every lease and every submit.
 """
 
 from functools import cache
+from typing import TypeVar
 
 from django.db import connection
+from django.db.models import Model
+from django.db.models.expressions import Col
 
 from core.db import on_postgresql
 
+M = TypeVar("M", bound=Model)
 
-def _converters(model, attnames: tuple[str, ...] | None) -> list[tuple[str, object, list]]:
+
+def _converters(
+    model: type[Model], attnames: tuple[str, ...] | None
+) -> list[tuple[str, Col, list]]:
     return _converters_for(model, attnames, on_postgresql())
 
 
 @cache
-def _converters_for(model, attnames, postgresql: bool) -> list[tuple[str, object, list]]:
+def _converters_for(
+    model: type[Model], attnames: tuple[str, ...] | None, postgresql: bool
+) -> list[tuple[str, Col, list]]:
     # The backend's converters depend on the database, never on one connection's state
     # (SQLite's read the time zone from the settings).
     fields = [
@@ -35,14 +44,16 @@ def _converters_for(model, attnames, postgresql: bool) -> list[tuple[str, object
 
 
 @cache
-def columns_as(model, *, table: str, prefix: str) -> str:
+def columns_as(model: type[Model], *, table: str, prefix: str) -> str:
     """`table.column AS prefix + column` for every column of `model`, for a SELECT."""
     return ", ".join(
         f"{table}.{field.column} AS {prefix}{field.column}" for field in model._meta.concrete_fields
     )
 
 
-def instance_from_row(model, row: dict, *, prefix: str = "", only: tuple[str, ...] | None = None):
+def instance_from_row(
+    model: type[M], row: dict, *, prefix: str = "", only: tuple[str, ...] | None = None
+) -> M:
     """An instance of `model` from `row` (prefix + attribute name -> raw value), with
     every field, or only those named in `only`."""
     fields = _converters(model, only)
@@ -52,5 +63,6 @@ def instance_from_row(model, row: dict, *, prefix: str = "", only: tuple[str, ..
         for convert in converters:
             value = convert(value, column, connection)
         values.append(value)
-    names = None if only is None else [attname for attname, _column, _conv in fields]
+    # With every field given, Django reads the values in field order and the names go unused.
+    names = [attname for attname, _column, _conv in fields]
     return model.from_db(connection.alias, names, values)

@@ -19,6 +19,8 @@ from labelling.inputs import ascii_int
 from labelling.models import FLAGS, Project
 
 MAX_TEXT = 20_000
+# What a check finds wrong: (field, message) pairs, every one reported.
+Errors = list[tuple[str, str]]
 RESPONSE_FLAGS = tuple(flag for flag in FLAGS if flag != "none_acceptable")
 WHOLE_PROMPT = "all"  # the flags key for "none of these is acceptable"
 
@@ -92,6 +94,7 @@ def submission_check(
         _check_required_critiques(project, ranking, critiques, errors, names)
     if errors:
         raise SubmissionInvalid(errors)
+    assert ranking is not None  # a ranking that broke a rule left an error
     return Submission(
         ranking=ranking,
         ratings=ratings,
@@ -112,7 +115,7 @@ def ranking_check(value: Any, *, known: set[int], allow_ties: bool) -> list[list
 
 
 def _check_ranking(
-    value, known: set[int], allow_ties: bool, errors, names: Names
+    value: Any, known: set[int], allow_ties: bool, errors: Errors, names: Names
 ) -> list[list[int]] | None:
     if not isinstance(value, list) or not value:
         errors.append(("ranking", _("Rank the responses: a list of groups, best first.")))
@@ -164,7 +167,9 @@ def _check_ranking(
     return groups if ok else None
 
 
-def _check_ratings(value, known: set[int], criteria: list[dict], errors, names: Names) -> dict:
+def _check_ratings(
+    value: Any, known: set[int], criteria: list[dict], errors: Errors, names: Names
+) -> dict[int, dict[str, int]]:
     if not isinstance(value, dict):
         errors.append(("ratings", _("Must be an object: response id -> {criterion: value}.")))
         return {}
@@ -198,7 +203,7 @@ def _check_ratings(value, known: set[int], criteria: list[dict], errors, names: 
     return ratings
 
 
-def _check_score(score: Any, scale: list[int], field: str, errors) -> int | None:
+def _check_score(score: Any, scale: list[int], field: str, errors: Errors) -> int | None:
     """One rating: a whole number (or its digits as text) within the criterion's scale."""
     low, high = scale
     if isinstance(score, str) and ascii_int(score.removeprefix("-")) is not None:
@@ -212,7 +217,7 @@ def _check_score(score: Any, scale: list[int], field: str, errors) -> int | None
     return score
 
 
-def _check_critiques(value, known: set[int], errors, names: Names) -> dict[int, str]:
+def _check_critiques(value: Any, known: set[int], errors: Errors, names: Names) -> dict[int, str]:
     if not isinstance(value, dict):
         errors.append(("critiques", _("Must be an object: response id -> text.")))
         return {}
@@ -232,7 +237,13 @@ def _check_critiques(value, known: set[int], errors, names: Names) -> dict[int, 
     return critiques
 
 
-def _check_required_critiques(project, ranking, critiques, errors, names: Names) -> None:
+def _check_required_critiques(
+    project: Project,
+    ranking: list[list[int]],
+    critiques: dict[int, str],
+    errors: Errors,
+    names: Names,
+) -> None:
     rule = project.required_critiques
     if rule == Project.CritiqueRule.ALL:
         needed = [rid for group in ranking for rid in group]
@@ -247,11 +258,12 @@ def _check_required_critiques(project, ranking, critiques, errors, names: Names)
             )
 
 
-def _check_flags(value, known: set[int], errors, names: Names) -> dict[str, list[str]]:
+def _check_flags(value: Any, known: set[int], errors: Errors, names: Names) -> dict[str, list[str]]:
     if not isinstance(value, dict):
         errors.append(("flags", _("Must be an object: response id -> list of flags.")))
         return {}
     flags: dict[str, list[str]] = {}
+    allowed: tuple[str, ...]
     for raw_key, items in value.items():
         if raw_key == WHOLE_PROMPT:
             allowed, key = ("none_acceptable",), WHOLE_PROMPT

@@ -22,19 +22,20 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.util import find_spec
 from itertools import chain
 from pathlib import Path
+from typing import Any, NoReturn
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
@@ -86,23 +87,25 @@ def scoring_available() -> bool:
 @dataclass
 class RewardModel:
     name: str
-    tokenizer: object
-    model: object
+    # transformers' objects: their types are the library's many classes.
+    tokenizer: Any
+    model: Any
     uses_chat_template: bool
 
     def score(self, pairs: list[tuple[object, str]]) -> list[float]:
         """Rewards for (prompt, response) pairs; a prompt is a string or a message list."""
         return self.forward(self.encode(pairs))
 
-    def forward(self, encoded) -> list[float]:
+    def forward(self, encoded: Any) -> list[float]:
         import torch
 
         with torch.inference_mode():
             return self.model(**encoded).logits[:, 0].float().tolist()
 
-    def encode(self, pairs: list[tuple[object, str]]):
+    def encode(self, pairs: list[tuple[object, str]]) -> Any:
         """Token ids for a batch: the whole conversation through the chat template when
         the tokenizer has one, else (prompt, response) as a text pair."""
+        inputs: list
         if self.uses_chat_template:
             inputs = [
                 self.chat([*_messages(prompt), {"role": "assistant", "content": response}])
@@ -128,7 +131,7 @@ class RewardModel:
             return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
         seconds = settings.CHAT_TEMPLATE_SECONDS
 
-        def expired(_signum, _frame):
+        def expired(_signum: int, _frame: object) -> NoReturn:
             raise ChatTemplateTimeout(
                 f"the chat template took more than {seconds} s for one conversation"
             )
@@ -141,7 +144,7 @@ class RewardModel:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
 
-    def _encode_fast(self, inputs: list):
+    def _encode_fast(self, inputs: list) -> dict[str, Any]:
         """The Rust tokenizer straight, unpadded, then padded into tensors by numpy:
         the Python wrapper's own padding and tensor conversion cost three times the
         encoding itself, and every list read back from Rust holds the GIL the model's
@@ -163,7 +166,7 @@ class RewardModel:
             mask = np.arange(width) < lengths[:, None]
         tokens = int(lengths.sum())
 
-        def padded(attribute: str, fill: int):
+        def padded(attribute: str, fill: int) -> Any:
             column = np.full(mask.shape, fill, dtype=np.int64)
             values = chain.from_iterable(getattr(e, attribute) for e in encodings)
             column[mask] = np.fromiter(values, dtype=np.int64, count=tokens)
@@ -183,16 +186,16 @@ class RewardModel:
         return min(int(limit), MAX_TOKENS)
 
 
-def _messages(prompt) -> list[dict]:
+def _messages(prompt: object) -> list[dict]:
     if isinstance(prompt, list):
         return [{"role": m["role"], "content": m["content"]} for m in prompt]
     return [{"role": "user", "content": prompt}]
 
 
-def _plain(prompt) -> str:
+def _plain(prompt: object) -> str:
     if isinstance(prompt, list):
         return "\n\n".join(f"{m['role']}: {m['content']}" for m in prompt)
-    return prompt
+    return str(prompt)
 
 
 def reward_model_load(name: str) -> RewardModel:
@@ -251,9 +254,7 @@ def _first_line(error: Exception) -> str:
 # --- jobs ------------------------------------------------------------------------------------
 
 
-def scoring_request(
-    *, project: Project, user: AbstractBaseUser | None, now: datetime
-) -> ScoringJob:
+def scoring_request(*, project: Project, user: User | None, now: datetime) -> ScoringJob:
     """Queue a scoring run of the project's reward model, unless one is already queued
     or running (that one is returned)."""
     if not project.reward_model:
@@ -288,7 +289,7 @@ def scoring_request(
     return job
 
 
-def unscored(*, project: Project, reward_model: str):
+def unscored(*, project: Project, reward_model: str) -> QuerySet[Response]:
     scored = ResponseScore.objects.filter(response=OuterRef("pk"), reward_model=reward_model)
     return Response.objects.filter(prompt__project=project).exclude(Exists(scored))
 
@@ -345,7 +346,7 @@ class ScoringTimeout(Exception):
 
 
 @contextmanager
-def _memory_limit(megabytes: int):
+def _memory_limit(megabytes: int) -> Iterator[None]:
     """The run may add `megabytes` to the worker's address space, no more: beyond it an
     allocation fails (MemoryError, or torch's own error) instead of the machine
     swapping. The soft limit is lowered for the run and restored after it."""
@@ -431,7 +432,7 @@ def _score_all(job: ScoringJob, model: RewardModel, batch: int, *, deadline: dat
             prompts.update(Prompt.objects.filter(pk__in=missing).values_list("pk", "content"))
         return rows
 
-    def pairs(rows):
+    def pairs(rows: list[tuple[int, int, str]]) -> list[tuple[object, str]]:
         return [(prompts[prompt_id], text) for _pk, prompt_id, text in rows]
 
     # Scores of prompts not yet complete: a prompt's gap is stored as soon as all its
@@ -453,7 +454,13 @@ def _score_all(job: ScoringJob, model: RewardModel, batch: int, *, deadline: dat
 
 
 def _pipeline(
-    job: ScoringJob, model: RewardModel, batch: int, fetch, pairs, incomplete: dict, deadline
+    job: ScoringJob,
+    model: RewardModel,
+    batch: int,
+    fetch: Callable[[int], list[tuple[int, int, str]]],
+    pairs: Callable[[list[tuple[int, int, str]]], list[tuple[object, str]]],
+    incomplete: dict,
+    deadline: datetime,
 ) -> None:
     """Two stages at once: while the model works through round i, a batch at a time on
     its own thread (torch releases the GIL in its kernels), this thread reads round i+1,
@@ -467,7 +474,7 @@ def _pipeline(
     done = 0
     with ThreadPoolExecutor(max_workers=1) as modelling:
 
-        def submit(rows):
+        def submit(rows: list[tuple[int, int, str]]) -> list[Future]:
             """Futures of the round's scores, a batch each, in order."""
             return [
                 modelling.submit(model.forward, model.encode(pairs(rows[i : i + batch])))
@@ -608,7 +615,7 @@ def gaps_refresh(*, prompt_ids: set[int], reward_model: str) -> None:
     )
 
 
-def scoring_status(*, project: Project, viewer: AbstractBaseUser | None = None) -> dict:
+def scoring_status(*, project: Project, viewer: User | None = None) -> dict:
     """What the page and the API show: the latest job and how much is scored; what went
     wrong in full only to staff."""
     job = project.scoring_jobs.order_by("-created_at", "-id").first()

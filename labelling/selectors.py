@@ -2,8 +2,9 @@
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TypeVar
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
@@ -20,8 +21,11 @@ from labelling.models import (
 from labelling.queue import open_prompts_counts
 from labelling.rows import columns_as, instance_from_row
 
+# Annotations or preferences: the rows that carry a guideline version and a time.
+M = TypeVar("M", Annotation, PairwisePreference)
 
-def projects_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
+
+def projects_for_user(*, user: User) -> QuerySet[Project]:
     """The projects a user may see: their own, or all of them for staff."""
     if not user.is_authenticated:
         return Project.objects.none()
@@ -30,7 +34,7 @@ def projects_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user=user)
 
 
-def role_for(*, user: AbstractBaseUser, project: Project) -> str | None:
+def role_for(*, user: User, project: Project) -> str | None:
     """The user's role in the project; staff act as its admins."""
     if user.is_staff:
         return Membership.Role.ADMIN
@@ -49,7 +53,7 @@ _PROJECT_WITH_ROLE = (
 
 
 def project_get_for_member(
-    *, user: AbstractBaseUser, project_id: object, roles: Iterable[str] | None = None
+    *, user: User, project_id: object, roles: Iterable[str] | None = None
 ) -> Project:
     """The project if `user` is a member (404 otherwise, so outsiders learn nothing),
     with one of `roles` if given (403: a member may know the project exists)."""
@@ -110,7 +114,7 @@ def project_progress(*, project_ids: Iterable[int]) -> dict[int, dict[str, int]]
     }
 
 
-def roles_for_user(*, user: AbstractBaseUser, project_ids: Iterable[int]) -> dict[int, str]:
+def roles_for_user(*, user: User, project_ids: Iterable[int]) -> dict[int, str]:
     ids = list(project_ids)
     roles = dict(
         Membership.objects.filter(user=user, project_id__in=ids).values_list("project_id", "role")
@@ -131,7 +135,7 @@ _ASSIGNMENT_OF = (
 )
 
 
-def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: object):
+def assignment_get_for_annotator(*, user: User, assignment_id: object) -> Assignment:
     """The assignment if it is this user's own (404 otherwise: nobody else's work is
     visible, not even its existence), with its project; its prompt is read if asked for.
 
@@ -147,13 +151,13 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser, assignment_id: objec
     return assignment
 
 
-def annotator_progress(*, project: Project, user: AbstractBaseUser, now) -> dict[str, int]:
+def annotator_progress(*, project: Project, user: User, now: datetime) -> dict[str, int]:
     """Done today and in total by this annotator, and prompts still open to them."""
     return annotators_progress(projects=[project], user=user, now=now)[project.pk]
 
 
 def annotators_progress(
-    *, projects: list[Project], user: AbstractBaseUser, now
+    *, projects: list[Project], user: User, now: datetime
 ) -> dict[int, dict[str, int]]:
     """annotator_progress for every project of a page at once: the same few queries for
     one project or fifty."""
@@ -194,13 +198,13 @@ def annotators_progress(
 
 
 def _window(
-    queryset,
+    queryset: QuerySet[M],
     *,
     versions: Iterable[int] | None,
     min_version: int | None,
     since: datetime | None,
     until: datetime | None,
-):
+) -> QuerySet[M]:
     """Labels made under these guideline versions, and submitted in [since, until)."""
     if versions is not None:
         queryset = queryset.filter(guideline_version__in=list(versions))

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -5,7 +7,14 @@ from rest_framework import serializers
 
 from labelling.criteria import criteria_errors
 from labelling.guidelines import MAX_BODY
-from labelling.models import MAX_RESPONSES, MIN_RESPONSES, GuidelineVersion, Membership, Project
+from labelling.models import (
+    MAX_RESPONSES,
+    MIN_RESPONSES,
+    Annotation,
+    GuidelineVersion,
+    Membership,
+    Project,
+)
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -30,7 +39,7 @@ class UserCreateSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True, trim_whitespace=False)
     email = serializers.EmailField(required=False, allow_blank=True, default="")
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         user = get_user_model()(username=attrs["username"], email=attrs["email"])
         try:
             validate_password(attrs["password"], user=user)
@@ -46,7 +55,9 @@ class UserSerializer(serializers.Serializer):
 
 
 class CriteriaField(serializers.JSONField):
-    def to_internal_value(self, data):
+    def to_internal_value(
+        self, data: dict[str, Any] | list[dict[str, Any]]
+    ) -> dict[str, Any] | list[dict[str, Any]]:
         value = super().to_internal_value(data)
         errors = criteria_errors(value)
         if errors:
@@ -97,10 +108,10 @@ class ProjectSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "created_at"]
 
-    def get_role(self, project) -> str | None:
+    def get_role(self, project: Project) -> str | None:
         return self.context.get("roles", {}).get(project.pk)
 
-    def get_progress(self, project) -> ProgressSerializer:
+    def get_progress(self, project: Project) -> ProgressSerializer:
         return self.context.get("progress", {}).get(project.pk)
 
 
@@ -155,7 +166,11 @@ class ResponseShownSerializer(serializers.Serializer):
             "what a submission names it by."
         )
     )
-    label = serializers.CharField(help_text="A, B, C... in this assignment's display order.")
+    # The stub sees this field replacing Field.label (a serializer's own label); DRF's
+    # metaclass takes declared fields off the class, so it does not.
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text="A, B, C... in this assignment's display order."
+    )
     text = serializers.CharField()
 
 
@@ -261,5 +276,5 @@ class AnnotationListedSerializer(AnnotationSerializer):
         help_text="A username for admins and reviewers, the pseudonym of exports for engineers."
     )
 
-    def get_annotator(self, annotation) -> str:
+    def get_annotator(self, annotation: Annotation) -> str:
         return self.context["annotator_names"][annotation.annotator_id]

@@ -4,8 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
@@ -15,8 +14,6 @@ from core.audit import audit_record
 from core.errors import DomainError
 from core.models import AuditEvent
 from labelling.models import GuidelineVersion, Membership, Project, Prompt, RegisteredRewardModel
-
-User = get_user_model()
 
 DEFAULT_GUIDELINE = """# Guidelines
 
@@ -34,7 +31,7 @@ Read the prompt, then every response in full before you rank.
 def project_create(
     *,
     name: str,
-    created_by: AbstractBaseUser | None,
+    created_by: User | None,
     now: datetime,
     guideline_body: str = "",
     **settings: Any,
@@ -61,7 +58,7 @@ def project_create(
 def project_initialise(
     *,
     project: Project,
-    created_by: AbstractBaseUser | None,
+    created_by: User | None,
     now: datetime,
     guideline_body: str = "",
 ) -> None:
@@ -94,9 +91,7 @@ _FROZEN_ONCE_PROMPTS_EXIST = {"responses_per_prompt"}
 
 
 @transaction.atomic
-def project_update(
-    *, project: Project, actor: AbstractBaseUser, now: datetime, **changes: Any
-) -> Project:
+def project_update(*, project: Project, actor: User, now: datetime, **changes: Any) -> Project:
     project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     # A reward model is a name staff registered, never a path or an id of the tenant's
     # choosing: the loader only ever sees what staff wrote (labelling.scoring).
@@ -146,7 +141,7 @@ class MembershipChange:
 
 @transaction.atomic
 def membership_set(
-    *, project: Project, user: AbstractBaseUser, role: str, actor: AbstractBaseUser | None, now
+    *, project: Project, user: User, role: str, actor: User | None, now: datetime
 ) -> MembershipChange:
     """Add `user` to `project` with `role`, or change the role of an existing member."""
     if role not in Membership.Role.values:
@@ -180,8 +175,8 @@ def membership_set(
 
 @transaction.atomic
 def user_create(
-    *, username: str, password: str, email: str = "", actor: AbstractBaseUser | None, now
-) -> AbstractBaseUser:
+    *, username: str, password: str, email: str = "", actor: User | None, now: datetime
+) -> User:
     if User.objects.filter(username__iexact=username).exists():
         raise DomainError(
             _("The username %(name)s is taken.") % {"name": repr(username)}, field="username"

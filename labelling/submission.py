@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -44,7 +44,7 @@ class SubmitResult:
 def annotation_submit(
     *,
     assignment: Assignment,
-    annotator: AbstractBaseUser,
+    annotator: User,
     data: Any,
     now: datetime,
     by_letter: bool = False,
@@ -75,7 +75,7 @@ def annotation_submit(
 
 @transaction.atomic
 def _submission_store(
-    *, assignment: Assignment, annotator: AbstractBaseUser, submission: Submission, now: datetime
+    *, assignment: Assignment, annotator: User, submission: Submission, now: datetime
 ) -> SubmitResult:
     project = assignment.project
     digest = submission.digest()
@@ -135,7 +135,7 @@ def _submission_store(
     return SubmitResult(annotation=annotation, created=True)
 
 
-def _current_locked(assignment: Assignment, annotator: AbstractBaseUser) -> Annotation | None:
+def _current_locked(assignment: Assignment, annotator: User) -> Annotation | None:
     """Every case but a first submission, under the row lock: the current annotation of a
     submitted item (None for an expired lease), or a refusal.
 
@@ -173,7 +173,15 @@ def _reclaim_slot(assignment: Assignment) -> None:
         )
 
 
-def _annotation_create(assignment, submission, digest, now, *, version, seconds) -> Annotation:
+def _annotation_create(
+    assignment: Assignment,
+    submission: Submission,
+    digest: str,
+    now: datetime,
+    *,
+    version: int,
+    seconds: float,
+) -> Annotation:
     return Annotation.objects.create(
         assignment=assignment,
         project_id=assignment.project_id,

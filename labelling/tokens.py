@@ -10,7 +10,7 @@ password validators of every change, and TokenRevocation is one of them.
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -24,9 +24,7 @@ from labelling.models import ApiToken
 MAX_DAYS = 365
 
 
-def token_create(
-    *, user: AbstractBaseUser, name: str, days: int | None, now: datetime
-) -> tuple[ApiToken, str]:
+def token_create(*, user: User, name: str, days: int | None, now: datetime) -> tuple[ApiToken, str]:
     """A new token for `user`; returns it and the token itself, which nobody can see
     again."""
     days = settings.API_TOKEN_DAYS if days is None else days
@@ -48,21 +46,21 @@ def token_create(
     return token, key
 
 
-def tokens_of(*, user: AbstractBaseUser):
+def tokens_of(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created")
 
 
-def token_revoke(*, user: AbstractBaseUser, token_key: str, now: datetime) -> int:
+def token_revoke(*, user: User, token_key: str, now: datetime) -> int:
     """Revoke the user's token(s) whose key starts so (the key the tokens page shows)."""
     return tokens_revoke(tokens_of(user=user).filter(token_key=token_key), actor=user, now=now)
 
 
-def tokens_revoke_all(*, user: AbstractBaseUser) -> int:
+def tokens_revoke_all(*, user: User) -> int:
     return tokens_revoke(ApiToken.objects.filter(user=user), actor=user, now=timezone.now())
 
 
 @transaction.atomic
-def tokens_revoke(tokens: QuerySet[ApiToken], *, actor: AbstractBaseUser, now: datetime) -> int:
+def tokens_revoke(tokens: QuerySet[ApiToken], *, actor: User, now: datetime) -> int:
     """The one way a token ends, by any door (the tokens page, the API's DELETE, a
     password change): each revocation is audited."""
     revoked = list(tokens)
@@ -82,10 +80,10 @@ class TokenRevocation:
     """A password 'validator' that validates nothing: Django calls `password_changed`
     on every validator whenever a user's password is saved, by whatever door."""
 
-    def validate(self, password, user=None) -> None:
+    def validate(self, password: str, user: User | None = None) -> None:
         return None
 
-    def password_changed(self, password, user=None) -> None:
+    def password_changed(self, password: str, user: User | None = None) -> None:
         if user is not None and user.pk is not None:
             tokens_revoke_all(user=user)
 

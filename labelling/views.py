@@ -1,11 +1,16 @@
 """Server-rendered pages of the labelling app: adapters over selectors and services."""
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -15,6 +20,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
+from core.http import AuthenticatedHttpRequest
 from labelling import selectors
 from labelling.forms import (
     GuidelineForm,
@@ -43,6 +49,7 @@ from labelling.models import (
     Assignment,
     Membership,
     Project,
+    Prompt,
     RegisteredRewardModel,
     Response,
 )
@@ -65,14 +72,17 @@ from labelling.submission import annotation_submit
 from labelling.tokens import token_create, token_revoke, tokens_of
 from labelling.visibility import is_blind, item_for_annotator, letters
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 @login_required
-def home(request):
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     projects = list(selectors.projects_for_user(user=request.user).order_by("name"))
     ids = [p.pk for p in projects]
     roles = selectors.roles_for_user(user=request.user, project_ids=ids)
     progress = selectors.project_progress(project_ids=ids)
-    labels = dict(Membership.Role.choices)
+    labels: dict[str | None, StrOrPromise] = dict(Membership.Role.choices)
     now = timezone.now()
     pending = guidelines_pending(projects=projects, user=request.user)
     # Only annotators label; their own counts come with a start button.
@@ -96,8 +106,14 @@ def home(request):
 
 
 def _project_context(
-    request, project, *, import_form=None, import_errors=None, member_form=None, relabel_form=None
-):
+    request: AuthenticatedHttpRequest,
+    project: Project,
+    *,
+    import_form: ImportForm | None = None,
+    import_errors: ImportRejected | None = None,
+    member_form: MemberForm | None = None,
+    relabel_form: RelabelForm | None = None,
+) -> dict[str, Any]:
     role = selectors.role_for(user=request.user, project=project)
     is_admin = role == Membership.Role.ADMIN
     blind = is_blind(viewer=request.user, role=role)
@@ -107,7 +123,7 @@ def _project_context(
         # Annotators see the rules they label by, not the settings or prompts that would
         # tell gold items apart (labelling.visibility).
         "blind": blind,
-        "role_label": dict(Membership.Role.choices).get(role, ""),
+        "role_label": dict(Membership.Role.choices).get(role or "", ""),
         "is_admin": is_admin,
         "can_watch": role in WATCHERS,
         "can_review": role in REVIEWERS,
@@ -142,14 +158,14 @@ def _project_context(
 
 
 @login_required
-def project_detail(request, project_id: int):
+def project_detail(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_member(user=request.user, project_id=project_id)
     return render(request, "labelling/project.html", _project_context(request, project))
 
 
 @login_required
 @require_POST
-def project_import(request, project_id: int):
+def project_import(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_member(
         user=request.user, project_id=project_id, roles=ADMINS
     )
@@ -183,7 +199,7 @@ def project_import(request, project_id: int):
 
 @login_required
 @require_POST
-def project_member_add(request, project_id: int):
+def project_member_add(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_member(
         user=request.user, project_id=project_id, roles=ADMINS
     )
@@ -211,13 +227,13 @@ def project_member_add(request, project_id: int):
 # --- labelling --------------------------------------------------------------------------
 
 
-def _annotator_project(request, project_id):
+def _annotator_project(request: AuthenticatedHttpRequest, project_id: int) -> Project:
     return selectors.project_get_for_member(
         user=request.user, project_id=project_id, roles=ANNOTATORS
     )
 
 
-def _go_to_next(request, project):
+def _go_to_next(request: AuthenticatedHttpRequest, project: Project) -> HttpResponseRedirect:
     """The next item (the one held, or a new one), the guideline to read first, or the
     news that nothing is left."""
     given = assignment_next(project=project, annotator=request.user, now=timezone.now())
@@ -235,11 +251,18 @@ def _go_to_next(request, project):
 
 @login_required
 @require_POST
-def label_next(request, project_id: int):
+def label_next(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     return _go_to_next(request, _annotator_project(request, project_id))
 
 
-def _labelling_context(request, assignment, *, errors=(), initial=None, current=None):
+def _labelling_context(
+    request: AuthenticatedHttpRequest,
+    assignment: Assignment,
+    *,
+    errors: Sequence[tuple[str, str]] = (),
+    initial: dict[str, Any] | None = None,
+    current: Annotation | None = None,
+) -> dict[str, Any]:
     project, prompt = assignment.project, assignment.prompt
     now = timezone.now()
     # What the annotator sees, by letter (labelling.visibility): the form's fields are
@@ -310,7 +333,7 @@ RESPONSE_FLAG_LABELS = [
 
 
 @login_required
-def assignment_page(request, assignment_id: int):
+def assignment_page(request: AuthenticatedHttpRequest, assignment_id: int) -> HttpResponse:
     assignment = selectors.assignment_get_for_annotator(
         user=request.user, assignment_id=assignment_id
     )
@@ -328,7 +351,7 @@ def assignment_page(request, assignment_id: int):
     return render(request, "labelling/label.html", context)
 
 
-def _assignment_submit(request, assignment):
+def _assignment_submit(request: AuthenticatedHttpRequest, assignment: Assignment) -> HttpResponse:
     project = assignment.project
     shown = list(letters(assignment.display_order).values())
     values = form_values(request.POST, response_ids=shown, criteria=project.criteria)
@@ -356,7 +379,9 @@ def _assignment_submit(request, assignment):
 
 
 @login_required
-def assignment_response_page(request, assignment_id: int, letter: str):
+def assignment_response_page(
+    request: AuthenticatedHttpRequest, assignment_id: int, letter: str
+) -> HttpResponse:
     """One response of the annotator's own item, whole (a long one is folded on the
     labelling page): a page, or with `?fragment=1` the rendered text for the page's
     "show all" to put in place."""
@@ -374,7 +399,7 @@ def assignment_response_page(request, assignment_id: int, letter: str):
     )
 
 
-def _response_whole(request, *, text: str, title: str, back: str):
+def _response_whole(request: HttpRequest, *, text: str, title: str, back: str) -> HttpResponse:
     html = render_markdown(text)
     if request.GET.get("fragment") == "1":
         return HttpResponse(html)
@@ -385,7 +410,7 @@ def _response_whole(request, *, text: str, title: str, back: str):
 
 @login_required
 @require_POST
-def assignment_skip_page(request, assignment_id: int):
+def assignment_skip_page(request: AuthenticatedHttpRequest, assignment_id: int) -> HttpResponse:
     assignment = selectors.assignment_get_for_annotator(
         user=request.user, assignment_id=assignment_id
     )
@@ -404,7 +429,7 @@ def assignment_skip_page(request, assignment_id: int):
 
 
 @login_required
-def guidelines_page(request, project_id: int):
+def guidelines_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_member(user=request.user, project_id=project_id)
     role = selectors.role_for(user=request.user, project=project)
     return render(
@@ -424,7 +449,7 @@ def guidelines_page(request, project_id: int):
 
 
 @login_required
-def guideline_new(request, project_id: int):
+def guideline_new(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_member(
         user=request.user, project_id=project_id, roles=ADMINS
     )
@@ -454,14 +479,14 @@ def guideline_new(request, project_id: int):
 
 @login_required
 @require_POST
-def guideline_preview(request, project_id: int):
+def guideline_preview(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     """The markdown as the annotators will see it, through the one sanitising renderer."""
     selectors.project_get_for_member(user=request.user, project_id=project_id, roles=ADMINS)
     return HttpResponse(render_markdown(request.POST.get("body", "")[:MAX_BODY]))
 
 
 @login_required
-def guideline_acknowledge_page(request, project_id: int):
+def guideline_acknowledge_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = _annotator_project(request, project_id)
     current = project.guidelines.get(version=project.guideline_version)
     if request.method == "POST":
@@ -488,7 +513,7 @@ def guideline_acknowledge_page(request, project_id: int):
 
 @login_required
 @require_POST
-def relabel_page(request, project_id: int):
+def relabel_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_member(
         user=request.user, project_id=project_id, roles=ADMINS
     )
@@ -526,28 +551,28 @@ def relabel_page(request, project_id: int):
     return redirect("project", project_id=project.pk)
 
 
-def _older_versions(project) -> list[int]:
+def _older_versions(project: Project) -> list[int]:
     return list(range(1, project.guideline_version))
 
 
 # --- review -----------------------------------------------------------------------------------
 
 
-def _review_project(request, project_id):
+def _review_project(request: AuthenticatedHttpRequest, project_id: int) -> Project:
     return selectors.project_get_for_member(
         user=request.user, project_id=project_id, roles=REVIEWERS
     )
 
 
 @login_required
-def review_queue_page(request, project_id: int):
+def review_queue_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = _review_project(request, project_id)
     page = Paginator(review_queue(project=project), 50).get_page(request.GET.get("page"))
-    page.object_list = with_annotation_counts(page.object_list)
+    page.object_list = with_annotation_counts(cast(QuerySet[Prompt], page.object_list))
     return render(request, "labelling/review_queue.html", {"project": project, "page": page})
 
 
-def _ranking_text(ranking, letters) -> str:
+def _ranking_text(ranking: list[list[int]], letters: dict[int, str]) -> str:
     """Groups of response ids as letters: "B > A = C"."""
     return " > ".join(" = ".join(letters[rid] for rid in group) for group in ranking)
 
@@ -558,7 +583,9 @@ def _seen_as(display_order: list[int], response_id: int) -> str:
 
 
 @login_required
-def review_prompt_page(request, project_id: int, prompt_id: int):
+def review_prompt_page(
+    request: AuthenticatedHttpRequest, project_id: int, prompt_id: int
+) -> HttpResponse:
     project = _review_project(request, project_id)
     prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
     review = prompt_review(prompt=prompt)
@@ -630,7 +657,9 @@ def review_prompt_page(request, project_id: int, prompt_id: int):
 
 
 @login_required
-def review_response_page(request, project_id: int, prompt_id: int, response_id: int):
+def review_response_page(
+    request: AuthenticatedHttpRequest, project_id: int, prompt_id: int, response_id: int
+) -> HttpResponse:
     """One response of a prompt under review, whole."""
     project = _review_project(request, project_id)
     prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
@@ -643,7 +672,9 @@ def review_response_page(request, project_id: int, prompt_id: int, response_id: 
     )
 
 
-def _back_to_review(request, project, prompt, *, move_on: bool = False):
+def _back_to_review(
+    request: AuthenticatedHttpRequest, project: Project, prompt: Prompt, *, move_on: bool = False
+) -> HttpResponseRedirect:
     if move_on:
         upcoming = review_queue(project=project).exclude(pk=prompt.pk).first()
         if upcoming is not None:
@@ -654,7 +685,9 @@ def _back_to_review(request, project, prompt, *, move_on: bool = False):
 
 @login_required
 @require_POST
-def review_reject(request, project_id: int, prompt_id: int, annotation_id: int):
+def review_reject(
+    request: AuthenticatedHttpRequest, project_id: int, prompt_id: int, annotation_id: int
+) -> HttpResponse:
     project = _review_project(request, project_id)
     prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
     annotation = get_object_or_404(Annotation, prompt=prompt, pk=annotation_id, is_current=True)
@@ -678,7 +711,9 @@ def review_reject(request, project_id: int, prompt_id: int, annotation_id: int):
 
 @login_required
 @require_POST
-def review_adjudicate(request, project_id: int, prompt_id: int):
+def review_adjudicate(
+    request: AuthenticatedHttpRequest, project_id: int, prompt_id: int
+) -> HttpResponse:
     project = _review_project(request, project_id)
     prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
     ids = list(prompt.responses.values_list("pk", flat=True))
@@ -701,7 +736,9 @@ def review_adjudicate(request, project_id: int, prompt_id: int):
 
 @login_required
 @require_POST
-def review_close(request, project_id: int, prompt_id: int):
+def review_close(
+    request: AuthenticatedHttpRequest, project_id: int, prompt_id: int
+) -> HttpResponse:
     project = _review_project(request, project_id)
     prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
     try:
@@ -723,7 +760,7 @@ def review_close(request, project_id: int, prompt_id: int):
 
 @login_required
 @require_POST
-def project_reward_model(request, project_id: int):
+def project_reward_model(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_member(
         user=request.user, project_id=project_id, roles=ADMINS
     )
@@ -751,7 +788,7 @@ def project_reward_model(request, project_id: int):
 
 @login_required
 @require_POST
-def project_score(request, project_id: int):
+def project_score(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_get_for_member(
         user=request.user, project_id=project_id, roles=ADMINS
     )
@@ -783,7 +820,7 @@ class TokenForm(forms.Form):
 
 
 @login_required
-def tokens_page(request):
+def tokens_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's API tokens: made here (shown once), listed with when they expire and
     were last used, revoked one by one."""
     created_key = None
@@ -817,7 +854,7 @@ def tokens_page(request):
 
 @login_required
 @require_POST
-def token_revoke_page(request, token_key: str):
+def token_revoke_page(request: AuthenticatedHttpRequest, token_key: str) -> HttpResponse:
     if token_revoke(user=request.user, token_key=token_key, now=timezone.now()):
         messages.success(request, _("The token is revoked: it opens nothing any more."))
     else:
@@ -829,10 +866,12 @@ class PasswordChangePage(auth_views.PasswordChangeView):
     """Django's password change; saving the new password revokes every API token of the
     user (labelling.tokens.TokenRevocation), which the page says."""
 
+    # The view's dispatch is behind login_required (Django's PasswordChangeView).
+    request: AuthenticatedHttpRequest
     template_name = "account/password.html"
     success_url = reverse_lazy("tokens")
 
-    def form_valid(self, form):
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
         had = tokens_of(user=self.request.user).count()
         response = super().form_valid(form)
         messages.success(

@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from labelling.models import Annotation, Assignment, Membership, Project, Response
 from labelling.roles import REVIEWERS
@@ -48,13 +48,13 @@ def pseudonym_owners(*, project: Project) -> dict[str, int]:
     return {annotator_pseudonym(project, user_id): user_id for user_id in users}
 
 
-def sees_usernames(*, viewer: AbstractBaseUser, role: str | None) -> bool:
+def sees_usernames(*, viewer: User, role: str | None) -> bool:
     """Whether a viewer with this role in a project sees raters' usernames."""
     return bool(viewer.is_staff) or role in SEES_USERNAMES
 
 
 def annotator_names(
-    *, project: Project, viewer: AbstractBaseUser, role: str | None, user_ids: Iterable[int]
+    *, project: Project, viewer: User, role: str | None, user_ids: Iterable[int]
 ) -> dict[int, str]:
     """How `viewer` sees each of these raters: a username or a pseudonym."""
     ids = sorted(set(user_ids))
@@ -137,13 +137,13 @@ def annotation_for_annotator(*, annotation: Annotation, assignment: Assignment) 
     }
 
 
-def is_blind(*, viewer: AbstractBaseUser, role: str | None) -> bool:
+def is_blind(*, viewer: User, role: str | None) -> bool:
     """Whether this member labels blind in the project: shown items, never the project's
     prompts, gold marks or judging settings."""
     return not viewer.is_staff and role == Membership.Role.ANNOTATOR
 
 
-def project_fields_for(*, role: str | None, viewer: AbstractBaseUser, data: dict) -> dict:
+def project_fields_for(*, role: str | None, viewer: User, data: dict) -> dict:
     """A project's API representation as this member may see it."""
     if not is_blind(viewer=viewer, role=role):
         return data

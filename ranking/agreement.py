@@ -5,6 +5,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import combinations
+from typing import Any, SupportsFloat
 
 import numpy as np
 from django.db import connection
@@ -275,7 +276,7 @@ def labels_load(*, project: Project) -> Labels:
                 values[mine]
             )
 
-    def cells(annotation_ids: np.ndarray, ids: np.ndarray):
+    def cells(annotation_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return _positions(ann_ids, annotation_ids), column[_positions(response_ids, ids)]
 
     ranks = np.zeros((len(ann), n))
@@ -326,7 +327,8 @@ def labels_load(*, project: Project) -> Labels:
 
 def _gold_rank_vectors(project: Project) -> dict[int, np.ndarray]:
     """Gold rankings (groups of response external ids) as rank vectors by response id."""
-    gold = dict(
+    # JSON (groups of external ids), never null here.
+    gold: dict[int, Any] = dict(
         Prompt.objects.filter(project=project, gold__isnull=False).values_list("pk", "gold")
     )
     if not gold:
@@ -347,7 +349,7 @@ def figures(labels: Labels, criteria: list[dict], *, seed: int = 0) -> dict:
     """Section 6's F: pairwise agreement, alpha on ranks and per criterion, with 95%
     bootstrap intervals over prompts, and how many prompts and annotations it rests on."""
     n_prompts = len(labels.prompt_ids)
-    empty = {
+    empty: dict[str, Any] = {
         "pairwise_agreement": None,
         "pairwise_agreement_interval": None,
         "alpha_rank": None,
@@ -396,7 +398,9 @@ def figures(labels: Labels, criteria: list[dict], *, seed: int = 0) -> dict:
     return result
 
 
-def _alpha_interval(labels, values, domain, level, seed):
+def _alpha_interval(
+    labels: Labels, values: np.ndarray, domain: np.ndarray, level: st.Level, seed: int
+) -> tuple[float, float]:
     """Bootstrap over prompts: one coincidence matrix per prompt, summed per resample.
     Missing values (NaN) are left out."""
     units, values = labels.units.ravel(), values.ravel()
@@ -426,7 +430,7 @@ def annotator_rows(labels: Labels, *, project: Project, seed: int = 0) -> list[d
         mine = labels.annotator == user_id
         gold = mine & labels.has_gold
         counted = mine & (decided > 0)
-        row = {
+        row: dict[str, Any] = {
             "annotator_id": int(user_id),
             "pseudonym": annotator_pseudonym(project, int(user_id)),
             "n": int(mine.sum()),
@@ -613,7 +617,7 @@ def reward_model_accuracy(labels: Labels) -> dict:
     if not total:
         return empty
     used = denominators > 0
-    result = {
+    result: dict[str, Any] = {
         "n_pairs": total,
         "accuracy": _round(numerators.sum() / total),
         "accuracy_interval": _interval(
@@ -690,13 +694,13 @@ def agreement_shown(report: dict, *, names: dict[int, str]) -> dict:
     return {**report, "annotators": sorted(rows, key=lambda row: row["annotator"])}
 
 
-def _figures_of_version(labels: Labels, version: int, overall: dict, criteria) -> dict:
+def _figures_of_version(labels: Labels, version: int, overall: dict, criteria: list[dict]) -> dict:
     mask = labels.version == version
     # With one version in use, its figures are the overall ones: no second computation.
     return overall if mask.all() else figures(labels.subset(mask), criteria)
 
 
-def _round(value) -> float | None:
+def _round(value: SupportsFloat) -> float | None:
     value = float(value)
     return None if np.isnan(value) else round(value, 4)
 

@@ -1,6 +1,7 @@
 """Ranking endpoints of the REST API: the models' leaderboard and the agreement report
 (design §7), with the rater filters that exports take."""
 
+from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
@@ -8,7 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api_errors import ERROR
+from core.http import AuthenticatedRequest
 from labelling.inputs import guideline_versions_query
+from labelling.models import Project
 from labelling.roles import WATCHERS
 from labelling.selectors import project_get_for_member
 from labelling.visibility import annotator_names
@@ -34,7 +37,7 @@ RATER_PARAMETERS = [
 ]
 
 
-def _rater_filters(project, params) -> RaterFilters:
+def _rater_filters(project: Project, params: QueryDict) -> RaterFilters:
     """The rater filters of a query string (repeated or comma-separated pseudonyms), with
     the same checks as an export's (ranking.raters)."""
     data: dict = {}
@@ -43,7 +46,7 @@ def _rater_filters(project, params) -> RaterFilters:
         if key in params:
             data[key] = names
     if "exclude_flagged_annotators" in params:
-        value = params["exclude_flagged_annotators"].lower()
+        value = params.get("exclude_flagged_annotators", "").lower()
         flags = {"true": True, "1": True, "false": False, "0": False}
         data["exclude_flagged_annotators"] = flags.get(value, value)
     filters, errors = rater_filters_parse(data)
@@ -61,7 +64,7 @@ class LeaderboardView(APIView):
         responses={200: LeaderboardSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
         summary="Bradley-Terry leaderboard of the project's models, best first",
     )
-    def get(self, request, project_id: int):
+    def get(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = project_get_for_member(user=request.user, project_id=project_id, roles=WATCHERS)
         versions = guideline_versions_query(request.query_params, allowed=self.FILTERS)
         filters = _rater_filters(project, request.query_params)
@@ -89,7 +92,7 @@ class AgreementView(APIView):
             "exports; with any of them, `raters` says which were applied."
         ),
     )
-    def get(self, request, project_id: int):
+    def get(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = project_get_for_member(user=request.user, project_id=project_id, roles=WATCHERS)
         guideline_versions_query(request.query_params, allowed=self.FILTERS)
         filters = _rater_filters(project, request.query_params)

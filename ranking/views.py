@@ -3,13 +3,15 @@ low-agreement list and the leaderboard."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
+from core.http import AuthenticatedHttpRequest
+from labelling.models import Project
 from labelling.review import review_queue
 from labelling.roles import REVIEWERS, WATCHERS
 from labelling.selectors import project_get_for_member, project_progress, role_for
@@ -24,12 +26,12 @@ QUALITY_FLAGS = {
 }
 
 
-def _watched_project(request, project_id):
+def _watched_project(request: AuthenticatedHttpRequest, project_id: int) -> Project:
     return project_get_for_member(user=request.user, project_id=project_id, roles=WATCHERS)
 
 
 @login_required
-def dashboard(request, project_id: int):
+def dashboard(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
     project = _watched_project(request, project_id)
     # Figures out of date ask for a recomputation; the page shows the last ones meanwhile.
     newest = newest_annotation(project=project)
@@ -73,7 +75,7 @@ def dashboard(request, project_id: int):
 
 
 @login_required
-def dashboard_status(request, project_id: int):
+def dashboard_status(request: AuthenticatedHttpRequest, project_id: int) -> JsonResponse:
     """What the page polls while figures are being computed."""
     project = _watched_project(request, project_id)
     figures = figures_request(project=project, now=timezone.now())
@@ -88,7 +90,7 @@ def dashboard_status(request, project_id: int):
 
 @login_required
 @require_POST
-def dashboard_refresh(request, project_id: int):
+def dashboard_refresh(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponseRedirect:
     project = _watched_project(request, project_id)
     figures_request(project=project, now=timezone.now(), force=True)
     messages.info(request, _("The figures are being recomputed."))

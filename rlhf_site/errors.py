@@ -9,15 +9,18 @@ console by Django's request logger, where the developer running the demo reads i
 """
 
 from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
 from django.views.debug import ExceptionReporter
 
 from core.errors import SERVER_ERROR
 
 
 class QuietExceptionReporter(ExceptionReporter):
-    def get_traceback_html(self) -> str:
+    def get_traceback_html(self) -> SafeString:
         return render_to_string("500.html")
 
-    def get_traceback_text(self) -> str:
+    # Django's returns a rendered template (SafeString, hence the stub's type); what it is
+    # used as, a response body or an e-mail's text, is any str.
+    def get_traceback_text(self) -> str:  # type: ignore[override]
         # What a client that does not accept HTML (a script, the API) is sent.
         return SERVER_ERROR

@@ -7,6 +7,7 @@ file: production differs only by the variables it sets.
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import TypedDict
 
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
@@ -277,9 +278,25 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- background jobs (django-q2, ORM broker: no extra service) --------------------------
+
+
+class _QCluster(TypedDict):
+    """The keys of django-q2's configuration this service sets."""
+
+    name: str
+    orm: str
+    workers: int
+    timeout: int
+    retry: int
+    max_attempts: int
+    ack_failures: bool
+    catch_up: bool
+    sync: bool
+
+
 # A task that runs longer than `timeout` is killed; an unacknowledged one is handed out
 # again after `retry`, so timeout < retry, and max_attempts stops endless retries.
-Q_CLUSTER = {
+Q_CLUSTER: _QCluster = {
     "name": "rlhf",
     "orm": "default",
     "workers": env_int("Q_WORKERS", 2),

@@ -1,12 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponsePermanentRedirect
+from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 
-def favicon(request):
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
     # Resolved per request: the manifest of collected static files may not exist yet
     # when the URLconf is imported (manage.py check, migrate).
     return HttpResponsePermanentRedirect(static("favicon.svg"))
@@ -21,7 +21,7 @@ class IdConverter:
     def to_python(self, value: str) -> int:
         return int(value)
 
-    def to_url(self, value) -> str:
+    def to_url(self, value: int | str) -> str:
         return str(value)
 
 
@@ -33,7 +33,7 @@ class LetterConverter:
     def to_python(self, value: str) -> str:
         return value
 
-    def to_url(self, value) -> str:
+    def to_url(self, value: str) -> str:
         return str(value)
 
 
@@ -45,7 +45,7 @@ class TokenKeyConverter:
     def to_python(self, value: str) -> str:
         return value
 
-    def to_url(self, value) -> str:
+    def to_url(self, value: str) -> str:
         return str(value)
 
 

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django import template
+from django.utils.safestring import SafeString
 
 from labelling.rendering import render_markdown
 
@@ -6,13 +9,13 @@ register = template.Library()
 
 
 @register.filter(name="markdown")
-def markdown_filter(text: str):
+def markdown_filter(text: str) -> SafeString:
     """Render user or model text as sanitised markdown: `{{ body|markdown }}`."""
     return render_markdown(text)
 
 
 @register.filter
-def lookup(mapping, key):
+def lookup(mapping: object, key: object) -> Any:
     """`{{ ratings|lookup:criterion.key }}`: a dict value by a key held in a variable."""
     if not isinstance(mapping, dict):
         return None
@@ -20,7 +23,7 @@ def lookup(mapping, key):
 
 
 @register.filter
-def index(sequence, position):
+def index(sequence: Any, position: object) -> Any:
     """`{{ rows|index:forloop.counter0 }}`: an item of a list by a position in a variable."""
     try:
         return sequence[position]

@@ -2,8 +2,9 @@ import argparse
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         "dataset folder: --out names the folder to write (or a .zip for the archive)."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("project", help="the project's id or name")
         parser.add_argument("--format", required=True, choices=Export.Format.values)
         parser.add_argument("--file-format", default="jsonl", choices=Export.FileFormat.values)
@@ -49,19 +50,19 @@ class Command(BaseCommand):
 
     def handle(
         self,
-        *args,
-        project,
-        format,
-        file_format,
-        out,
-        filters,
-        test_fraction,
-        no_progress,
-        flavour,
-        conversational,
-        margin,
-        **options,
-    ):
+        *args: Any,
+        project: str,
+        format: str,
+        file_format: str,
+        out: Path,
+        filters: Any,  # JSON text, then its value
+        test_fraction: float,
+        no_progress: bool,
+        flavour: str | None,
+        conversational: bool | None,
+        margin: Any,  # JSON text or None, then its value
+        **options: Any,
+    ) -> None:
         target = project_by_id_or_name(project)
         filters = _json("--filters", filters)
         margin = _json("--margin", margin) if margin is not None else None
@@ -118,6 +119,7 @@ class Command(BaseCommand):
             manifest = out / "manifest.json"
         else:
             manifest = out.with_name(out.name + ".manifest.json")
+        assert export.manifest is not None  # a built export has its manifest
         manifest.write_text(json.dumps(export.manifest, indent=2) + "\n")
         counts = export.manifest["counts"]
         self.stdout.write(

@@ -1,8 +1,10 @@
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -25,17 +27,19 @@ def project_by_id_or_name(ref: str) -> Project:
 class Command(BaseCommand):
     help = "Import prompts with their responses from a JSONL file (see the README), all or nothing."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("project", help="the project's id or name")
         parser.add_argument("file", type=Path, help="the JSONL file, one prompt a line")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    def handle(self, *args, project: str, file: Path, no_progress: bool, **options):
+    def handle(
+        self, *args: Any, project: str, file: Path, no_progress: bool, **options: Any
+    ) -> None:
         target = project_by_id_or_name(project)
         try:
             stream = file.open("rb")
-        except OSError as error:
-            raise CommandError(f"Cannot read {file}: {error.strerror}.") from None
+        except OSError as failure:
+            raise CommandError(f"Cannot read {file}: {failure.strerror}.") from None
         with (
             stream,
             tqdm(
@@ -48,7 +52,7 @@ class Command(BaseCommand):
             ) as bar,
         ):
 
-            def lines():
+            def lines() -> Iterator[tuple[int, bytes | None]]:
                 for number, raw in iter_lines(stream, max_bytes=settings.IMPORT_MAX_LINE_BYTES):
                     bar.update(len(raw) if raw is not None else 0)
                     yield number, raw

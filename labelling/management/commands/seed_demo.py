@@ -7,9 +7,10 @@ clear), so whoever ran the command last knows them; nothing here ships a fixed p
 import io
 import json
 import secrets
+from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,7 +33,7 @@ DEMO_USERS = [
 class Command(BaseCommand):
     help = "Create the demo project (212 prompts, 4 models) and users; print their passwords."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--reset",
             action="store_true",
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         )
 
     @transaction.atomic
-    def handle(self, *args, reset: bool = False, **options) -> None:
+    def handle(self, *args: Any, reset: bool = False, **options: Any) -> None:
         now = timezone.now()
         if reset:
             deleted = Project.objects.filter(name=DEMO_PROJECT).delete()[0]
