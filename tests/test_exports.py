@@ -587,6 +587,7 @@ def test_an_empty_split_still_loads(labelled, tmp_path, monkeypatch):
     ]
 
 
+@pytest.mark.slow  # imports TRL
 def test_trl_recognises_the_pairwise_export_as_a_preference_dataset(
     labelled, project_factory, cast, tmp_path, monkeypatch
 ):

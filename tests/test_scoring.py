@@ -108,6 +108,7 @@ def test_a_run_still_in_progress_is_not_taken_twice(scored_project):
     assert scoring_request(project=scored_project, user=None, now=timezone.now()) == job
 
 
+@pytest.mark.slow  # imports transformers and tries its loaders
 @pytest.mark.parametrize(
     ("source", "detail"),
     [
