@@ -14,14 +14,14 @@ from pathlib import Path
 from uuid import uuid4
 
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
-from core.audit import audit_record
+from core.audit import audit_record, signed_in
 from core.errors import DomainError
 from core.jobs import JobLife
 from core.models import AuditEvent
@@ -48,7 +48,7 @@ EXPORT_LIFE = JobLife(Export)
 def export_create(
     *,
     project: Project,
-    user: User | None,
+    user: User | AnonymousUser | None,
     format: str,
     file_format: str,
     filters: object,
@@ -103,7 +103,7 @@ def export_create(
     assert parsed is not None and options is not None
     export = Export.objects.create(
         project=project,
-        created_by=user if user is not None and user.is_authenticated else None,
+        created_by=signed_in(user),
         format=format,
         file_format=file_format,
         filters=parsed.as_dict(),

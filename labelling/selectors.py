@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TypeVar
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
@@ -25,7 +25,7 @@ from labelling.rows import columns_as, instance_from_row
 M = TypeVar("M", Annotation, PairwisePreference)
 
 
-def projects_for_user(*, user: User) -> QuerySet[Project]:
+def projects_for_user(*, user: User | AnonymousUser) -> QuerySet[Project]:
     """The projects a user may see: their own, or all of them for staff."""
     if not user.is_authenticated:
         return Project.objects.none()
@@ -53,7 +53,7 @@ _PROJECT_WITH_ROLE = (
 
 
 def project_get_for_member(
-    *, user: User, project_id: object, roles: Iterable[str] | None = None
+    *, user: User | AnonymousUser, project_id: object, roles: Iterable[str] | None = None
 ) -> Project:
     """The project if `user` is a member (404 otherwise, so outsiders learn nothing),
     with one of `roles` if given (403: a member may know the project exists)."""

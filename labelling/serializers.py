@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from labelling.criteria import criteria_errors
@@ -111,7 +112,8 @@ class ProjectSerializer(serializers.ModelSerializer):
     def get_role(self, project: Project) -> str | None:
         return self.context.get("roles", {}).get(project.pk)
 
-    def get_progress(self, project: Project) -> ProgressSerializer:
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, project: Project) -> dict | None:
         return self.context.get("progress", {}).get(project.pk)
 
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -177,11 +178,12 @@ def membership_set(
 def user_create(
     *, username: str, password: str, email: str = "", actor: User | None, now: datetime
 ) -> User:
-    if User.objects.filter(username__iexact=username).exists():
+    users = get_user_model()
+    if users.objects.filter(username__iexact=username).exists():
         raise DomainError(
             _("The username %(name)s is taken.") % {"name": repr(username)}, field="username"
         )
-    user = User.objects.create_user(username=username, password=password, email=email)
+    user = users.objects.create_user(username=username, password=password, email=email)
     audit_record(
         actor=actor,
         verb=AuditEvent.Verb.USER_CREATED,

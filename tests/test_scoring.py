@@ -426,3 +426,22 @@ def test_without_the_ml_extra_the_service_runs_and_says_scoring_is_unavailable(
     assert "Scoring is unavailable on this server" in html
     load(scored_project, prompt_line("p-9"))  # an import still works
     assert not ScoringJob.objects.exists()
+
+
+def test_a_scoring_task_queued_under_its_old_name_still_runs_its_job(project):
+    """Tasks waiting in the broker across the upgrade that moved scoring to labelling name
+    ranking.tasks.scoring_run_task; django-q2 looks that name up and must find it."""
+    from pydoc import locate  # how django-q2's worker turns a task's name into a function
+
+    job = ScoringJob.objects.create(
+        project=project,
+        reward_model="never-registered",
+        status=ScoringJob.Status.QUEUED,
+        created_at=timezone.now(),
+    )
+    task = locate("ranking.tasks.scoring_run_task")
+    assert callable(task)
+    task(job.pk)
+    job.refresh_from_db()
+    assert job.status == ScoringJob.Status.FAILED
+    assert job.finished_at is not None
