@@ -34,15 +34,20 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev $(VENV)/.installed-consumers
 
 # The demo runs with DEBUG on (a development key, static files from the app folders).
-# The worker (django-q2, ORM broker) runs beside the web server and stops with it.
+# The worker (django-q2, ORM broker) runs beside the web server and stops with it: both
+# run in the background of the recipe's shell, which waits for the site. A shell only
+# handles a signal once the command it waits on returns, and `wait` returns at once, so
+# Ctrl-C, or SIGINT or SIGTERM sent to make (which passes it on to the recipe), stops both.
 run: export DEBUG ?= true
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C stops the site and the worker)"
 	@$(PY) manage.py qcluster & WORKER=$$!; \
-	trap 'kill $$WORKER 2>/dev/null; wait $$WORKER 2>/dev/null' EXIT INT TERM; \
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py runserver --noreload $(HOST):$(PORT) & SITE=$$!; \
+	stop() { kill $$SITE $$WORKER 2>/dev/null; wait $$SITE $$WORKER 2>/dev/null; }; \
+	trap 'stop; exit 0' INT TERM; trap stop EXIT; \
+	wait $$SITE
 
 # The browser tests drive Debian's chromium (never a downloaded browser).
 chromium:
