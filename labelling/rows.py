@@ -18,16 +18,18 @@ from core.db import on_postgresql
 M = TypeVar("M", bound=Model)
 
 
-def _converters(
-    model: type[Model], attnames: tuple[str, ...] | None
-) -> list[tuple[str, Col, list]]:
+# The attribute names, in field order, and each field's (name, column, converters).
+_Conversions = tuple[tuple[str, ...], list[tuple[str, Col, list]]]
+
+
+def _converters(model: type[Model], attnames: tuple[str, ...] | None) -> _Conversions:
     return _converters_for(model, attnames, on_postgresql())
 
 
 @cache
 def _converters_for(
     model: type[Model], attnames: tuple[str, ...] | None, postgresql: bool
-) -> list[tuple[str, Col, list]]:
+) -> _Conversions:
     # The backend's converters depend on the database, never on one connection's state
     # (SQLite's read the time zone from the settings).
     fields = [
@@ -40,7 +42,7 @@ def _converters_for(
         column = field.get_col(model._meta.db_table)
         converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
         out.append((field.attname, column, converters))
-    return out
+    return tuple(field.attname for field in fields), out
 
 
 @cache
@@ -56,13 +58,11 @@ def instance_from_row(
 ) -> M:
     """An instance of `model` from `row` (prefix + attribute name -> raw value), with
     every field, or only those named in `only`."""
-    fields = _converters(model, only)
+    names, fields = _converters(model, only)
     values = []
     for attname, column, converters in fields:
         value = row[prefix + attname]
         for convert in converters:
             value = convert(value, column, connection)
         values.append(value)
-    # With every field given, Django reads the values in field order and the names go unused.
-    names = [attname for attname, _column, _conv in fields]
     return model.from_db(connection.alias, names, values)

@@ -110,12 +110,13 @@ def figures_compute(*, figures_id: int) -> ProjectFigures:
     except Exception as error:
         FIGURES_LIFE.fail(figures.pk, error=f"{type(error).__name__}: {error}", now=timezone.now())
         raise
+    computed = timezone.now()
     FIGURES_LIFE.finish(
         figures.pk,
-        now=timezone.now(),
+        now=computed,
         data=data,
         newest_annotation=newest,
-        computed_at=timezone.now(),
+        computed_at=computed,
         error="",
     )
     figures.refresh_from_db()
