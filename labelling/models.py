@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from knox.models import AbstractAuthToken
 
 from labelling.criteria import criteria_validate
+from labelling.rendering import plain_text
 
 MIN_RESPONSES, MAX_RESPONSES = 2, 9
 
@@ -397,7 +398,7 @@ class Prompt(models.Model):
             )
         else:
             text = self.content
-        return text if len(text) <= length else text[: length - 1] + "…"
+        return plain_text(text, length)
 
 
 class Response(models.Model):

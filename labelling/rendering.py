@@ -134,3 +134,23 @@ def render_folded(text: str, limit: int = FOLD_CHARS) -> tuple[SafeString, int]:
     if cut is None:
         return render_markdown(text), 0
     return render_markdown(text[:cut]), len(text) - cut
+
+
+def plain_text(text: str, length: int = 80) -> str:
+    """The beginning of a markdown text as plain text, for one line of a list: what a
+    reader sees of it, without the markup (`**TCP**` is "TCP", a fence is its code).
+    Only the first few lines are parsed, so a long text costs no more than a short one."""
+    head = (text or "")[: length * 4]
+    words: list[str] = []
+    for token in _markdown().parse(head):
+        if token.type == "inline":
+            words.append(
+                "".join(
+                    " " if child.type in ("softbreak", "hardbreak") else child.content
+                    for child in token.children or ()
+                )
+            )
+        elif token.type in ("fence", "code_block"):
+            words.append(token.content)
+    flat = " ".join(" ".join(words).split())
+    return flat if len(flat) <= length else flat[: length - 1] + "…"

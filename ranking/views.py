@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
+from core.jobs import BUSY
 from core.http import AuthenticatedHttpRequest
 from labelling.models import Project
 from labelling.review import review_queue
@@ -56,6 +57,9 @@ def dashboard(request: AuthenticatedHttpRequest, project_id: int) -> HttpRespons
         {
             "project": project,
             "figures": figures,
+            # Nothing to show yet because the first figures are on their way: the empty
+            # sections say so instead of "no annotations".
+            "computing": not data and figures.status in BUSY,
             "stale": figures_stale(figures, newest=newest),
             # Progress is a few counts: live, not cached.
             "progress": project_progress(project_ids=[project.pk])[project.pk],

@@ -48,7 +48,12 @@ def test_the_dashboard_computes_its_figures_in_a_job_and_says_when(
     # The first visit asks for the figures (one job) and shows the page at once.
     assert first.status_code == 200
     assert len(callbacks) == 1
-    assert "Recomputing" in first.content.decode()
+    first_html = first.content.decode()
+    assert "Recomputing" in first_html
+    # While the first figures are on their way, no section claims there is nothing.
+    assert "No annotations yet." not in first_html
+    assert "No prompt has two annotations yet." not in first_html
+    assert first_html.count("Being computed") == 4
 
     figures = ProjectFigures.objects.get(project=labelled)
     assert figures.status == ProjectFigures.Status.IDLE

@@ -14,6 +14,7 @@ from labelling.rendering import (
     HIGHLIGHT_LINE,
     LANGUAGES,
     MARKDOWN_MAX,
+    plain_text,
     render_markdown,
 )
 from tests.conftest import PASSWORD, import_items, prompt_line
@@ -127,3 +128,19 @@ def test_the_review_page_folds_long_responses_too(client, project, cast, long_it
     response = prompt.responses.first()
     whole = client.get(f"/projects/{project.pk}/review/{prompt.pk}/responses/{response.pk}/")
     assert "THE END" in whole.content.decode()
+
+
+def test_list_previews_show_what_a_reader_sees_not_the_markup(client, project, cast):
+    assert plain_text("Explain **TCP** slow start, see [RFC](https://x.org).") == (
+        "Explain TCP slow start, see RFC."
+    )
+    assert plain_text("# Title\n\n```python\nprint(1)\n```\n- one\n- two") == (
+        "Title print(1) one two"
+    )
+    assert plain_text("<script>alert(1)</script> `code`") == "<script>alert(1)</script> code"
+    assert plain_text("word " * 100, length=20) == "word word word word…"
+    assert len(plain_text("x" * 1_000_000)) == 80
+    import_items(project, prompt_line("p-1", prompt="Explain **TCP** slow _start_."))
+    client.login(username="adam", password=PASSWORD)
+    html = client.get(f"/projects/{project.pk}/").content.decode()
+    assert "Explain TCP slow start." in html and "**TCP**" not in html
