@@ -10,8 +10,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
-from core.jobs import BUSY
 from core.http import AuthenticatedHttpRequest
+from core.jobs import BUSY
 from labelling.models import Project
 from labelling.review import review_queue
 from labelling.roles import REVIEWERS, WATCHERS
