@@ -18,7 +18,9 @@ over the same labels give the same archive.
 import hashlib
 import shutil
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from itertools import islice
@@ -154,17 +156,49 @@ def _write_lines(
 
     done = 0
     assert source.lines is not None
-    for lines, splits in source.lines:
-        if "all" in outs:
-            parts = {"all": lines}
-        else:
-            parts = {key: lines.filter(pc.equal(splits, key)) for key in outs}
-        for key, part in parts.items():
-            if len(part):
-                outs[key].write(_string_bytes(part))
-                outs[key].rows += len(part)
-        done += len(lines)
-        progress(done)
+    with _Behind() as behind:
+        for lines, splits in source.lines:
+            if "all" in outs:
+                parts = {"all": lines}
+            else:
+                parts = {key: lines.filter(pc.equal(splits, key)) for key in outs}
+            for key, part in parts.items():
+                if len(part):
+                    behind.run(outs[key].write, _string_bytes(part), part)
+                    outs[key].rows += len(part)
+            done += len(lines)
+            progress(done)
+
+
+class _Behind:
+    """Writes done on a thread of their own, in order, while this one makes the next
+    chunk: writing and hashing hundreds of megabytes release the GIL, and the thread
+    making chunks spends much of its time waiting for the database. At most `depth`
+    writes wait; the first failure is raised (at the latest when the block ends)."""
+
+    def __init__(self, depth: int = 4) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="export-write")
+        self.pending: deque[Future[None]] = deque()
+        self.depth = depth
+
+    def run(self, write: Callable[[memoryview], None], block: memoryview, keep: object) -> None:
+        """write(block) behind; `keep` (what owns the block's memory) lives until then."""
+        self.pending.append(self.pool.submit(lambda: write(block) if keep is not None else None))
+        while len(self.pending) > self.depth:
+            self.pending.popleft().result()
+
+    def __enter__(self) -> "_Behind":
+        return self
+
+    def __exit__(self, *failed: object) -> None:
+        try:
+            if failed[0] is None:
+                while self.pending:
+                    self.pending.popleft().result()
+        finally:
+            for future in self.pending:
+                future.cancel()
+            self.pool.shutdown(wait=True)
 
 
 def _string_bytes(strings: pa.Array) -> memoryview:

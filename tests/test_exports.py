@@ -857,6 +857,31 @@ def test_a_failed_export_says_why_and_leaves_no_file(labelled, settings, tmp_pat
     assert export.file == "" and export.sha256 == ""
 
 
+def test_a_write_failing_mid_export_fails_the_export_and_leaves_no_file(
+    labelled, settings, tmp_path, monkeypatch
+):
+    """Lines are written on a thread of their own: a disk filling up there still fails
+    the build, with the reason, and leaves nothing behind."""
+    import errno
+
+    from exports import writers
+
+    def full(self, block):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    settings.EXPORTS_DIR = tmp_path
+    monkeypatch.setattr(writers._Digest, "write", full)
+    export = export_create(
+        project=labelled, user=None, format="pairwise", file_format="jsonl", filters={},
+        test_fraction=0.5, now=timezone.now(),
+    )  # fmt: skip
+    with pytest.raises(OSError, match="No space left"):
+        export_build(export_id=export.pk)
+    export.refresh_from_db()
+    assert export.status == "failed" and "No space left on device" in export.error
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_built_export_is_not_built_again(labelled):
     export = build(labelled)
     again = export_build(export_id=export.pk)
