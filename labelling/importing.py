@@ -447,6 +447,42 @@ def _copy_sql(model: type[db_models.Model], columns: list[str]) -> "sql.Composed
 ANALYZE_AFTER = 1000  # prompts created by one import
 
 
+# Files people pick by mistake, by their first bytes.
+_SIGNATURES = [
+    (b"PK\x03\x04", gettext_lazy("it is a zip archive (or a spreadsheet, which is one)")),
+    (b"\x1f\x8b", gettext_lazy("it is gzip-compressed; unpack it first")),
+    (b"PAR1", gettext_lazy("it is a Parquet file")),
+    (b"%PDF", gettext_lazy("it is a PDF document")),
+    (b"\x89PNG", gettext_lazy("it is a PNG image")),
+    (b"\xd0\xcf\x11\xe0", gettext_lazy("it is an old Office document")),
+]
+
+
+def not_jsonl(first: bytes) -> str:
+    """What the file is instead, judged by its first line, or "" if it may be JSON
+    lines: binary (a known signature, a NUL byte, not UTF-8), CSV or TSV (a first line
+    of separated names, not an object), or one JSON array."""
+    if first.lstrip().startswith(b"{"):
+        return ""  # an object: its line's own checks say what is wrong with it, if anything
+    for signature, kind in _SIGNATURES:
+        if first.startswith(signature):
+            return str(kind)
+    if b"\x00" in first:
+        return _("it holds binary data (NUL bytes), not text")
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(first) - 3:  # not merely a character cut at the line's end
+            return _("it is not UTF-8 text")
+        text = first[: error.start].decode("utf-8")
+    head = text.strip()
+    if head.startswith("["):
+        return _("it is one JSON array; put one JSON object on each line instead")
+    if "," in head or "\t" in head:
+        return _("its first line looks like CSV or TSV (columns, not a JSON object)")
+    return ""
+
+
 def _prompts_read(
     lines: Iterable[tuple[int, bytes | None]],
     project: Project,
@@ -474,6 +510,10 @@ def _prompts_read(
             continue
         if number == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
+        if number == 1 and (kind := not_jsonl(raw)):
+            # Not worth a report per line: a spreadsheet or an archive is one mistake.
+            report.add(None, "file", _("this is not a JSONL text file: %(kind)s") % {"kind": kind})
+            break
         if not raw.strip():
             continue  # blank lines, such as a trailing one, carry nothing
         item = _check_line(raw, number, project, report)

@@ -17,6 +17,7 @@ from labelling.services import membership_set, project_create
 User = get_user_model()
 PASSWORD = "correct horse battery staple"
 SLOW_MODULE = "pytestmark = pytest.mark.slow"
+pytest_plugins = ["tests.browser"]
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -1,56 +1,14 @@
 """End to end in Debian's chromium, driven by Playwright: an annotator labels two items."""
 
-from pathlib import Path
-
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from labelling.models import Annotation, Assignment
+from tests.browser import ARTIFACTS
+from tests.browser import login as _login
 from tests.conftest import PASSWORD, import_items, prompt_line
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-results" / "browser"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
-    # makes around it are still plain synchronous calls. Only for this test.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}"))
-        # A Content-Security-Policy violation shows as a console error: none may occur.
-        page.on(
-            "console",
-            lambda message: (
-                problems.append(message.text) if "Content Security Policy" in message.text else None
-            ),
-        )
-        page.problems = problems
-        yield page
-        browser.close()
-        # With Playwright's loop running, Django keys connections by that context: the
-        # test's ORM calls opened one of their own. Close it here, in the same context,
-        # or it outlives the test and blocks dropping the test database.
-        connections.close_all()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -201,15 +159,6 @@ def test_every_page_runs_under_the_content_security_policy(
     page.wait_for_selector(".swagger-ui .info .title", timeout=15000)
     assert "Preference labelling API" in page.inner_text(".swagger-ui .info .title")
     assert not page.problems, page.problems
-
-
-def _login(page, base_url: str, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.press("#id_password", "Enter")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -416,3 +416,40 @@ def test_a_file_over_the_size_limit_is_refused_as_it_streams(api, project, setti
     (error,) = response.json()["errors"]
     assert error["field"] == "file" and "larger than 2.0\xa0KB" in error["message"]
     assert not project.prompts.exists()
+
+
+@pytest.mark.parametrize(
+    "data, kind",
+    [
+        (b"external_id,prompt,response_a\np-1,Hi,Hello\n", "looks like CSV or TSV"),
+        (b"external_id\tprompt\np-1\tHi\n", "looks like CSV or TSV"),
+        (b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)), "zip archive"),
+        (b"\x1f\x8b\x08\x00" + bytes(200), "gzip-compressed"),
+        (b"PAR1\x15\x04" + bytes(100), "Parquet file"),
+        (b"\x00\x01\x02binary\n", "binary data"),
+        (b"caf\xe9,cr\xe8me\n", "not UTF-8 text"),
+        (b'[{"external_id": "p-1"}]\n', "one JSON array"),
+    ],
+)
+def test_a_file_that_is_not_jsonl_text_is_named_for_what_it_is(project, data, kind):
+    errors = rejected_errors(project, data)
+    assert len(errors) == 1
+    assert errors[0]["line"] is None and errors[0]["field"] == "file"
+    assert errors[0]["message"].startswith("this is not a JSONL text file: ")
+    assert kind in errors[0]["message"]
+
+
+def test_a_jsonl_file_whose_first_line_is_blank_or_plain_text_is_checked_line_by_line(
+    project, other_project
+):
+    assert run_import(project, b"\n" + jsonl(prompt_line("p-1"))).created == 1
+    errors = rejected_errors(other_project, b"hello\n")
+    assert errors[0]["line"] == 1 and "not a JSONL" not in errors[0]["message"]
+
+
+def test_the_upload_form_says_a_spreadsheet_is_not_a_jsonl_text_file(project, client):
+    client.login(username="adam", password=PASSWORD)
+    upload = SimpleUploadedFile("prompts.csv", b"external_id,prompt\np-1,Hi\n")
+    response = client.post(f"/projects/{project.pk}/import/", {"file": upload})
+    assert response.status_code == 400
+    assert "this is not a JSONL text file" in response.content.decode()

@@ -1,0 +1,80 @@
+"""Every page in chromium (issue 17): errors are where the eye and the keyboard land,
+and axe-core finds no serious or critical violation, at desktop size and on a phone."""
+
+import pytest
+
+from tests.browser import ARTIFACTS, PHONE, axe_violations, login
+from tests.conftest import annotate, import_items, prompt_line
+
+pytestmark = pytest.mark.slow
+
+
+def _pages(project) -> list[tuple[str, str]]:
+    prompt = project.prompts.get(external_id="p-1")
+    pk = project.pk
+    return [
+        ("home", "/"),
+        ("project", f"/projects/{pk}/"),
+        ("dashboard", f"/projects/{pk}/dashboard/"),
+        ("review-queue", f"/projects/{pk}/review/"),
+        ("review-prompt", f"/projects/{pk}/review/{prompt.pk}/"),
+        ("exports", f"/projects/{pk}/exports/"),
+        ("guidelines", f"/projects/{pk}/guidelines/"),
+        ("guideline-new", f"/projects/{pk}/guidelines/new/"),
+        ("tokens", "/account/tokens/"),
+        ("password", "/account/password/"),
+        ("not-found", "/no/such/page/"),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_page_has_a_serious_accessibility_violation(live_server, browser_page, project, cast):
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
+    annotate(project, cast["alice"], rank=lambda ids: [[i] for i in ids])
+    annotate(project, cast["bob"], rank=lambda ids: [[i] for i in reversed(ids)])
+    page = browser_page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    found: dict[str, list[str]] = {}
+    login(page, live_server.url, "sam")
+    for viewport in (None, PHONE):
+        if viewport:
+            page.set_viewport_size(viewport)
+        for name, path in _pages(project):
+            page.goto(f"{live_server.url}{path}")
+            if problems := axe_violations(page):
+                found[f"{name} {'phone' if viewport else 'desktop'}"] = problems
+    page.goto(f"{live_server.url}/accounts/login/")
+    login(page, live_server.url, "alice")
+    page.click("text=Start labelling")
+    page.wait_for_selector("#ranker:not([hidden])")
+    if problems := axe_violations(page):
+        found["label"] = problems
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/accounts/login/")
+    if problems := axe_violations(page):
+        found["login"] = problems
+    assert not found, found
+    assert not page.problems, page.problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_error_is_focused_and_says_the_file_is_not_jsonl(
+    live_server, browser_page, project, cast, tmp_path
+):
+    page = browser_page
+    login(page, live_server.url, "adam")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    sheet = tmp_path / "prompts.csv"
+    sheet.write_text("external_id,prompt\np-1,Hello\n")
+    page.set_input_files('input[type="file"]', str(sheet))
+    page.click('button:has-text("Import")')
+    page.wait_for_selector("[data-error-summary]")
+    focused = page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
+    assert focused, "the error summary has the focus"
+    assert "this is not a JSONL text file" in page.inner_text("[data-error-summary]")
+    # The summary is on screen, wherever the import form sits on the page.
+    box = page.locator("[data-error-summary]").bounding_box()
+    assert box is not None and 0 <= box["y"] < page.viewport_size["height"]
+    page.screenshot(path=str(ARTIFACTS / "import-not-jsonl.png"))
+    assert not axe_violations(page)
+    assert not page.problems, page.problems
