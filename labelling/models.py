@@ -18,6 +18,16 @@ from labelling.criteria import criteria_validate
 from labelling.rendering import plain_text
 
 MIN_RESPONSES, MAX_RESPONSES = 2, 9
+# The bounds of the numeric settings, for every door that takes them (API, pages).
+SETTING_BOUNDS: dict[str, tuple[int, int]] = {
+    "responses_per_prompt": (MIN_RESPONSES, MAX_RESPONSES),
+    "annotations_per_prompt": (1, 50),
+    "gold_rate": (0, 1),
+    "lease_minutes": (1, 24 * 60),
+    "gold_threshold": (0, 1),
+    "min_median_seconds": (0, 3600),
+    "review_below": (0, 1),
+}
 
 
 def _new_pseudonym_key() -> str:

@@ -9,8 +9,7 @@ from rest_framework import serializers
 from labelling.criteria import criteria_errors
 from labelling.guidelines import MAX_BODY
 from labelling.models import (
-    MAX_RESPONSES,
-    MIN_RESPONSES,
+    SETTING_BOUNDS,
     Annotation,
     GuidelineVersion,
     Membership,
@@ -75,14 +74,40 @@ class ProgressSerializer(serializers.Serializer):
 class ProjectSerializer(serializers.ModelSerializer):
     criteria = CriteriaField(required=False)
     responses_per_prompt = serializers.IntegerField(
-        min_value=MIN_RESPONSES, max_value=MAX_RESPONSES, required=False
+        min_value=SETTING_BOUNDS["responses_per_prompt"][0],
+        max_value=SETTING_BOUNDS["responses_per_prompt"][1],
+        required=False,
     )
-    annotations_per_prompt = serializers.IntegerField(min_value=1, max_value=50, required=False)
-    gold_rate = serializers.FloatField(min_value=0, max_value=1, required=False)
-    lease_minutes = serializers.IntegerField(min_value=1, max_value=24 * 60, required=False)
-    gold_threshold = serializers.FloatField(min_value=0, max_value=1, required=False)
-    min_median_seconds = serializers.IntegerField(min_value=0, max_value=3600, required=False)
-    review_below = serializers.FloatField(min_value=0, max_value=1, required=False)
+    annotations_per_prompt = serializers.IntegerField(
+        min_value=SETTING_BOUNDS["annotations_per_prompt"][0],
+        max_value=SETTING_BOUNDS["annotations_per_prompt"][1],
+        required=False,
+    )
+    gold_rate = serializers.FloatField(
+        min_value=SETTING_BOUNDS["gold_rate"][0],
+        max_value=SETTING_BOUNDS["gold_rate"][1],
+        required=False,
+    )
+    lease_minutes = serializers.IntegerField(
+        min_value=SETTING_BOUNDS["lease_minutes"][0],
+        max_value=SETTING_BOUNDS["lease_minutes"][1],
+        required=False,
+    )
+    gold_threshold = serializers.FloatField(
+        min_value=SETTING_BOUNDS["gold_threshold"][0],
+        max_value=SETTING_BOUNDS["gold_threshold"][1],
+        required=False,
+    )
+    min_median_seconds = serializers.IntegerField(
+        min_value=SETTING_BOUNDS["min_median_seconds"][0],
+        max_value=SETTING_BOUNDS["min_median_seconds"][1],
+        required=False,
+    )
+    review_below = serializers.FloatField(
+        min_value=SETTING_BOUNDS["review_below"][0],
+        max_value=SETTING_BOUNDS["review_below"][1],
+        required=False,
+    )
     reward_model = serializers.CharField(max_length=300, allow_blank=True, required=False)
     queue_order = serializers.ChoiceField(choices=Project.QueueOrder.choices, required=False)
     guideline = serializers.CharField(

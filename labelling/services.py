@@ -14,7 +14,14 @@ from django.utils.translation import gettext as _
 from core.audit import audit_record
 from core.errors import DomainError
 from core.models import AuditEvent
-from labelling.models import GuidelineVersion, Membership, Project, Prompt, RegisteredRewardModel
+from labelling.models import (
+    Annotation,
+    GuidelineVersion,
+    Membership,
+    Project,
+    Prompt,
+    RegisteredRewardModel,
+)
 
 DEFAULT_GUIDELINE = """# Guidelines
 
@@ -87,6 +94,11 @@ def project_initialise(
         )
 
 
+def _rated_on(criteria: list[dict]) -> set[tuple]:
+    """What ratings given on criteria mean: their keys and scales (not their order)."""
+    return {(c.get("key"), tuple(c.get("scale") or ())) for c in criteria or []}
+
+
 # Settings that decide how existing prompts were imported cannot change under them.
 _FROZEN_ONCE_PROMPTS_EXIST = {"responses_per_prompt"}
 
@@ -114,6 +126,18 @@ def project_update(*, project: Project, actor: User, now: datetime, **changes: A
                 _("This cannot change once prompts are imported: they were checked against it."),
                 field=field,
             )
+    if (
+        "criteria" in changes
+        and _rated_on(changes["criteria"]) != _rated_on(project.criteria)
+        and Annotation.objects.filter(project=project).exists()
+    ):
+        raise DomainError(
+            _(
+                "Criteria cannot be added, removed or rescaled once prompts are annotated: "
+                "ratings were given on them. Their labels, help and order may change."
+            ),
+            field="criteria",
+        )
     before = {field: getattr(project, field) for field in changes}
     for field, value in changes.items():
         setattr(project, field, value)

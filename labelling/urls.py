@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labelling import views
+from labelling import setup_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,7 +11,11 @@ urlpatterns = [
         name="token-revoke",
     ),
     path("account/password/", views.PasswordChangePage.as_view(), name="password-change"),
+    path("projects/new/", setup_views.project_new, name="project-new"),
     path("projects/<id:project_id>/", views.project_detail, name="project"),
+    path(
+        "projects/<id:project_id>/settings/", setup_views.project_settings, name="project-settings"
+    ),
     path("projects/<id:project_id>/import/", views.project_import, name="project-import"),
     path("projects/<id:project_id>/members/", views.project_member_add, name="project-member-add"),
     path("projects/<id:project_id>/next/", views.label_next, name="label-next"),

@@ -78,3 +78,54 @@ def test_an_import_error_is_focused_and_says_the_file_is_not_jsonl(
     page.screenshot(path=str(ARTIFACTS / "import-not-jsonl.png"))
     assert not axe_violations(page)
     assert not page.problems, page.problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_build_a_project_with_the_criteria_builder_by_keyboard(
+    live_server, browser_page, cast
+):
+    from playwright.sync_api import expect
+
+    from labelling.models import Project
+
+    page = browser_page
+    login(page, live_server.url, "sam")
+    page.click("text=New project")
+    page.fill("#id_name", "Summaries")
+    page.fill("#id_responses_per_prompt", "3")
+    announce = page.locator("#criteria-announce")
+    for label, high in [("Faithfulness", "5"), ("Brevity", "3"), ("Tone", "7")]:
+        page.click("text=Add a criterion")
+        row = page.locator("[data-criterion-row]").last
+        assert page.evaluate("document.activeElement.name").endswith("-label")
+        page.keyboard.type(label)
+        row.locator('input[name$="-high"]').fill(high)
+    expect(announce).to_have_text("Criterion 3 added.")
+    # Brevity up to first place, by keyboard; the move is announced.
+    page.locator("[data-criterion-row]").nth(1).locator(".move-up").focus()
+    page.keyboard.press("Enter")
+    expect(announce).to_have_text("Brevity moved to position 1 of 3.")
+    # Tone removed.
+    page.locator("[data-criterion-row]").nth(2).locator(".remove-criterion").click()
+    assert page.locator("[data-criterion-row]:visible").count() == 2
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(ARTIFACTS / "project-new-phone.png"), full_page=True)
+    assert not axe_violations(page)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.screenshot(path=str(ARTIFACTS / "project-new.png"), full_page=True)
+    page.click("text=Create project")
+    page.wait_for_selector("text=Project created.")
+    project = Project.objects.get(name="Summaries")
+    assert [(c["key"], c["scale"]) for c in project.criteria] == [
+        ("brevity", [1, 3]),
+        ("faithfulness", [1, 5]),
+    ]
+    # Its settings page opens with the rows as saved.
+    page.click("text=Edit settings and criteria")
+    labels = page.eval_on_selector_all(
+        '[data-criteria-rows] input[name$="-label"]', "inputs => inputs.map(i => i.value)"
+    )
+    assert labels == ["Brevity", "Faithfulness"]
+    page.screenshot(path=str(ARTIFACTS / "project-settings.png"), full_page=True)
+    assert not axe_violations(page)
+    assert not page.problems, page.problems

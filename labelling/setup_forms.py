@@ -1,0 +1,198 @@
+"""The forms an admin sets a project up with (issue 17, point 1): its settings, and its
+rating criteria built row by row (a formset: add, reorder, remove), never as raw JSON.
+
+The bounds of every number are the model's (`SETTING_BOUNDS`), the same the API takes,
+and the criteria are checked by the one rule (`labelling.criteria`)."""
+
+import re
+from typing import Any, cast
+
+from django import forms
+from django.forms import BaseFormSet, formset_factory
+from django.utils.translation import gettext_lazy as _
+
+from labelling.criteria import criteria_errors
+from labelling.guidelines import MAX_BODY
+from labelling.models import SETTING_BOUNDS, Project
+
+MAX_CRITERIA = 12
+
+
+def _bounded(name: str, *, step: str | None = None) -> dict[str, Any]:
+    low, high = SETTING_BOUNDS[name]
+    attrs = {"step": step} if step else {}
+    return {"min_value": low, "max_value": high, "widget": forms.NumberInput(attrs=attrs)}
+
+
+class ProjectForm(forms.Form):
+    """A project's settings; `guideline` only when it is created."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    description = forms.CharField(
+        label=_("Description"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Shown to everyone in the project, above its figures."),
+    )
+    responses_per_prompt = forms.IntegerField(
+        label=_("Responses per prompt"),
+        help_text=_("Every imported prompt must have exactly this many."),
+        **_bounded("responses_per_prompt"),
+    )
+    annotations_per_prompt = forms.IntegerField(
+        label=_("Annotators per prompt (overlap)"),
+        help_text=_("How many raters label each prompt before it is complete."),
+        **_bounded("annotations_per_prompt"),
+    )
+    allow_ties = forms.BooleanField(label=_("Raters may rank responses as tied"), required=False)
+    required_critiques = forms.ChoiceField(
+        label=_("Critiques"), choices=Project.CritiqueRule.choices
+    )
+    gold_rate = forms.FloatField(
+        label=_("Gold rate"),
+        help_text=_("Share of served items that are gold prompts: 0.05 is one in twenty."),
+        **_bounded("gold_rate", step="0.01"),
+    )
+    lease_minutes = forms.IntegerField(
+        label=_("Lease (minutes)"),
+        help_text=_("How long a rater holds an item before it returns to the queue."),
+        **_bounded("lease_minutes"),
+    )
+    gold_threshold = forms.FloatField(
+        label=_("Flag raters below this gold accuracy"), **_bounded("gold_threshold", step="0.05")
+    )
+    min_median_seconds = forms.IntegerField(
+        label=_("Flag raters faster than (median seconds an item)"),
+        **_bounded("min_median_seconds"),
+    )
+    review_below = forms.FloatField(
+        label=_("Send prompts to review below this agreement"),
+        **_bounded("review_below", step="0.05"),
+    )
+    guideline = forms.CharField(
+        label=_("Guidelines, version 1 (markdown)"),
+        required=False,
+        max_length=MAX_BODY,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text=_(
+            "Empty: a short default to edit later. Later versions are published from the "
+            "guidelines page."
+        ),
+    )
+
+    # The settings this form edits (the criteria have their builder).
+    SETTINGS = ["description", *(f for f in Project.SETTINGS_FIELDS if f != "criteria")]
+
+    def __init__(self, *args: Any, project: Project | None = None, **kwargs: Any) -> None:
+        self.project = project
+        if project is not None:
+            kwargs.setdefault(
+                "initial",
+                {"name": project.name, **{f: getattr(project, f) for f in self.SETTINGS}},
+            )
+        super().__init__(*args, **kwargs)
+        if project is not None:
+            del self.fields["guideline"]
+            if project.prompts.exists():
+                field = self.fields["responses_per_prompt"]
+                field.disabled = True
+                field.help_text = _("Fixed: prompts are imported, and each was checked against it.")
+
+
+def _key_from(label: str) -> str:
+    """A criterion's key made from its label: lower-case words joined by underscores."""
+    key = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:40]
+    return key if key[:1].isalpha() else f"c_{key}"[:40]
+
+
+class CriterionForm(forms.Form):
+    label = forms.CharField(label=_("Criterion"), max_length=100)
+    key = forms.CharField(
+        label=_("Key"),
+        required=False,
+        max_length=40,
+        help_text=_("How exports name it; made from the label if empty."),
+    )
+    low = forms.IntegerField(label=_("Lowest"), initial=1)
+    high = forms.IntegerField(label=_("Highest"), initial=7)
+    help = forms.CharField(label=_("Help for raters"), required=False, max_length=300)
+
+    def as_criterion(self) -> dict:
+        data = self.cleaned_data
+        criterion = {
+            "key": data["key"] or _key_from(data["label"]),
+            "label": data["label"],
+            "scale": [data["low"], data["high"]],
+        }
+        if data["help"]:
+            criterion["help"] = data["help"]
+        return criterion
+
+
+class BaseCriteriaFormSet(BaseFormSet):
+    """Rows in the order asked for (ORDER), removed rows and blank new rows left out,
+    checked as one criteria list; a problem is shown on the row it is about."""
+
+    frozen = False
+
+    def criteria(self) -> list[dict]:
+        return [form.as_criterion() for form in self.kept]
+
+    @property
+    def kept(self) -> list[CriterionForm]:
+        initial = set(map(id, self.initial_forms))
+        deleted = set(map(id, self.deleted_forms))
+        return [
+            form
+            for form in self.ordered_forms
+            if (id(form) in initial or form.has_changed()) and id(form) not in deleted
+        ]
+
+    def clean(self) -> None:
+        if not self.management_form.is_valid() or any(self.errors):
+            return  # a tampered form, or rows with problems of their own
+        kept = self.kept
+        for where, message in criteria_errors([form.as_criterion() for form in kept]):
+            parts = where.split(".")
+            if len(parts) >= 3 and parts[1].isdigit():
+                form, name = kept[int(parts[1])], parts[2]
+                field = {"scale": "high"}.get(name, name)
+                form.add_error(field if field in form.fields else None, message)
+            else:
+                raise forms.ValidationError(message)
+
+
+CriteriaFormSet = formset_factory(
+    CriterionForm,
+    formset=BaseCriteriaFormSet,
+    extra=0,
+    can_order=True,
+    can_delete=True,
+    max_num=MAX_CRITERIA,
+    validate_max=True,
+)
+
+
+def criteria_formset(
+    data: Any = None, *, criteria: list[dict] | None = None, frozen: bool = False
+) -> BaseCriteriaFormSet:
+    """The builder's rows: from what was posted, or from a project's criteria. Frozen
+    (the project has annotations), a row's key and scale are shown but not taken, and
+    rows are neither added nor removed: only labels, help and order may change."""
+    initial = [
+        {
+            "label": c["label"],
+            "key": c["key"],
+            "low": c["scale"][0],
+            "high": c["scale"][1],
+            "help": c.get("help", ""),
+        }
+        for c in criteria or []
+    ]
+    formset = cast(BaseCriteriaFormSet, CriteriaFormSet(data, initial=initial, prefix="criteria"))
+    formset.frozen = frozen
+    if frozen:
+        for form in formset.initial_forms:
+            for name in ("key", "low", "high"):
+                form.fields[name].disabled = True
+    return formset
