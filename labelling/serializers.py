@@ -71,43 +71,23 @@ class ProgressSerializer(serializers.Serializer):
     annotations = serializers.IntegerField()
 
 
+def _bounded(
+    kind: type[serializers.IntegerField] | type[serializers.FloatField], name: str
+) -> serializers.Field:
+    """A numeric setting, within its bounds (the model's, which the pages use too)."""
+    low, high = SETTING_BOUNDS[name]
+    return kind(min_value=low, max_value=high, required=False)
+
+
 class ProjectSerializer(serializers.ModelSerializer):
     criteria = CriteriaField(required=False)
-    responses_per_prompt = serializers.IntegerField(
-        min_value=SETTING_BOUNDS["responses_per_prompt"][0],
-        max_value=SETTING_BOUNDS["responses_per_prompt"][1],
-        required=False,
-    )
-    annotations_per_prompt = serializers.IntegerField(
-        min_value=SETTING_BOUNDS["annotations_per_prompt"][0],
-        max_value=SETTING_BOUNDS["annotations_per_prompt"][1],
-        required=False,
-    )
-    gold_rate = serializers.FloatField(
-        min_value=SETTING_BOUNDS["gold_rate"][0],
-        max_value=SETTING_BOUNDS["gold_rate"][1],
-        required=False,
-    )
-    lease_minutes = serializers.IntegerField(
-        min_value=SETTING_BOUNDS["lease_minutes"][0],
-        max_value=SETTING_BOUNDS["lease_minutes"][1],
-        required=False,
-    )
-    gold_threshold = serializers.FloatField(
-        min_value=SETTING_BOUNDS["gold_threshold"][0],
-        max_value=SETTING_BOUNDS["gold_threshold"][1],
-        required=False,
-    )
-    min_median_seconds = serializers.IntegerField(
-        min_value=SETTING_BOUNDS["min_median_seconds"][0],
-        max_value=SETTING_BOUNDS["min_median_seconds"][1],
-        required=False,
-    )
-    review_below = serializers.FloatField(
-        min_value=SETTING_BOUNDS["review_below"][0],
-        max_value=SETTING_BOUNDS["review_below"][1],
-        required=False,
-    )
+    responses_per_prompt = _bounded(serializers.IntegerField, "responses_per_prompt")
+    annotations_per_prompt = _bounded(serializers.IntegerField, "annotations_per_prompt")
+    gold_rate = _bounded(serializers.FloatField, "gold_rate")
+    lease_minutes = _bounded(serializers.IntegerField, "lease_minutes")
+    gold_threshold = _bounded(serializers.FloatField, "gold_threshold")
+    min_median_seconds = _bounded(serializers.IntegerField, "min_median_seconds")
+    review_below = _bounded(serializers.FloatField, "review_below")
     reward_model = serializers.CharField(max_length=300, allow_blank=True, required=False)
     queue_order = serializers.ChoiceField(choices=Project.QueueOrder.choices, required=False)
     guideline = serializers.CharField(
