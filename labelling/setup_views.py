@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Field
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -13,10 +14,16 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError
 from core.http import AuthenticatedHttpRequest
 from labelling import selectors
+from labelling.inputs import ascii_int
 from labelling.models import Annotation, Project
 from labelling.roles import ADMINS
 from labelling.services import project_create, project_update
-from labelling.setup_forms import BaseCriteriaFormSet, ProjectForm, criteria_formset
+from labelling.setup_forms import (
+    BaseCriteriaFormSet,
+    CriterionForm,
+    ProjectForm,
+    criteria_formset,
+)
 
 ADD_ROW = "add-criterion"  # the builder's "add a criterion" without script: one more row
 
@@ -25,8 +32,30 @@ def _more_rows(request: AuthenticatedHttpRequest, criteria: BaseCriteriaFormSet)
     """The posted rows with a blank one more (the builder's add button, without script)."""
     data = request.POST.copy()
     key = f"{criteria.prefix}-TOTAL_FORMS"
-    data[key] = str(int(data.get(key) or 0) + 1)
+    rows = ascii_int(data.get(key) or "") or 0
+    data[key] = str(rows + 1)
+    # The new row as the builder shows a blank one (its fields' initial values), so it
+    # counts as untouched: no "required" marks on a row just asked for.
+    for name, field in CriterionForm.base_fields.items():
+        if field.initial is not None:
+            data[f"{criteria.prefix}-{rows}-{name}"] = str(field.initial)
     return data
+
+
+def _as_typed(request: AuthenticatedHttpRequest, project: Project | None = None) -> ProjectForm:
+    """The settings as typed, not yet checked: adding a criterion row is not a submit,
+    so the page comes back without error marks on fields left to fill."""
+    typed = ProjectForm(project=project).initial if project is not None else {}
+    fields = ProjectForm.base_fields
+    posted: dict[str, object] = {k: v for k, v in request.POST.items() if k in fields}
+    posted["allow_ties"] = "allow_ties" in request.POST  # an unticked box is not sent
+    return ProjectForm(project=project, initial={**typed, **posted})
+
+
+def _default(name: str) -> object:
+    field = Project._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field.get_default()
 
 
 def _refusal(form: ProjectForm, refused: DomainError) -> None:
@@ -56,17 +85,13 @@ def project_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         raise PermissionDenied
     if request.method != "POST":
-        form = ProjectForm(initial={"responses_per_prompt": 4, "annotations_per_prompt": 3,
-                                    "allow_ties": True, "required_critiques": "none",
-                                    "gold_rate": 0.0, "lease_minutes": 30, "gold_threshold": 0.7,
-                                    "min_median_seconds": 15, "review_below": 0.5})  # fmt: skip
-        return _page(request, form, criteria_formset())
+        defaults = {f: _default(f) for f in ProjectForm.SETTINGS}
+        return _page(request, ProjectForm(initial=defaults), criteria_formset())
     form = ProjectForm(request.POST)
     criteria = criteria_formset(request.POST)
     if ADD_ROW in request.POST:
-        return _page(
-            request, ProjectForm(request.POST), criteria_formset(_more_rows(request, criteria))
-        )
+        more = criteria_formset(_more_rows(request, criteria))
+        return _page(request, _as_typed(request), more)
     if not (form.is_valid() and criteria.is_valid()):
         return _page(request, form, criteria, status=400)
     data = dict(form.cleaned_data)
@@ -105,7 +130,7 @@ def project_settings(request: AuthenticatedHttpRequest, project_id: int) -> Http
     criteria = criteria_formset(request.POST, criteria=project.criteria, frozen=frozen)
     if ADD_ROW in request.POST and not frozen:
         more = criteria_formset(_more_rows(request, criteria), criteria=project.criteria)
-        return _page(request, ProjectForm(request.POST, project=project), more, project=project)
+        return _page(request, _as_typed(request, project), more, project=project)
     if not (form.is_valid() and criteria.is_valid()):
         return _page(request, form, criteria, project=project, status=400)
     wanted = {"name": form.cleaned_data["name"], **{f: form.cleaned_data[f] for f in form.SETTINGS}}

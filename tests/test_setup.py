@@ -94,9 +94,13 @@ def test_adding_a_criterion_without_script_posts_for_one_more_row(cast):
         **_rows({"label": "Helpful", "key": "", "low": "1", "high": "7", "ORDER": "1"}),
         "add-criterion": "1",
     }
-    page = client.post("/projects/new/", body).content.decode()
+    page = client.post("/projects/new/", {**body, "name": ""}).content.decode()
     assert 'name="criteria-1-label"' in page and 'value="Helpful"' in page
-    assert not Project.objects.filter(name="Summaries").exists()
+    assert 'value="Which summary is better?"' not in page  # a textarea: its text is inside
+    assert "Which summary is better?" in page and 'value="20"' in page  # as typed
+    # Not a submit: no error marks, not even on the name left to fill.
+    assert "data-error-summary" not in page and "errorlist" not in page
+    assert not Project.objects.exists()
 
 
 def test_a_taken_name_and_out_of_range_settings_are_refused_with_reasons(project, cast):
