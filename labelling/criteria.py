@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 ALLOWED_FIELDS = {"key", "label", "scale", "help"}
+SCALE_LIMIT = 1000  # a scale's ends lie within ±this: ratings are stored as small integers
 
 
 def criteria_errors(value: Any) -> list[tuple[str, str]]:
@@ -53,6 +54,14 @@ def criteria_errors(value: Any) -> list[tuple[str, str]]:
         ):
             errors.append(
                 (f"{where}.scale", _("must be [low, high]: two whole numbers with low < high"))
+            )
+        elif not all(-SCALE_LIMIT <= n <= SCALE_LIMIT for n in scale):
+            errors.append(
+                (
+                    f"{where}.scale",
+                    _("must lie between %(low)d and %(high)d")
+                    % {"low": -SCALE_LIMIT, "high": SCALE_LIMIT},
+                )
             )
         if not isinstance(criterion.get("help", ""), str):
             errors.append((f"{where}.help", _("must be text")))

@@ -103,9 +103,12 @@ def _rated_on(criteria: list[dict]) -> set[tuple]:
 _FROZEN_ONCE_PROMPTS_EXIST = {"responses_per_prompt"}
 
 
-@transaction.atomic
-def project_update(*, project: Project, actor: User, now: datetime, **changes: Any) -> Project:
-    project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
+def project_changes_check(*, project: Project, changes: dict[str, Any]) -> None:
+    """Refuse (DomainError, naming the field) a change a project may not take as it
+    stands: an unregistered reward model, responses per prompt once prompts are imported,
+    criteria added, removed or rescaled once prompts are annotated. Every door that
+    changes a project asks this: the API and the pages through project_update, the
+    Django admin in its form."""
     # A reward model is a name staff registered, never a path or an id of the tenant's
     # choosing: the loader only ever sees what staff wrote (labelling.scoring).
     # A model kept as it is may have been unregistered since: the project keeps it (its
@@ -138,6 +141,12 @@ def project_update(*, project: Project, actor: User, now: datetime, **changes: A
             ),
             field="criteria",
         )
+
+
+@transaction.atomic
+def project_update(*, project: Project, actor: User, now: datetime, **changes: Any) -> Project:
+    project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
+    project_changes_check(project=project, changes=changes)
     before = {field: getattr(project, field) for field in changes}
     for field, value in changes.items():
         setattr(project, field, value)

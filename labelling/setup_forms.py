@@ -11,7 +11,7 @@ from django import forms
 from django.forms import BaseFormSet, formset_factory
 from django.utils.translation import gettext_lazy as _
 
-from labelling.criteria import criteria_errors
+from labelling.criteria import SCALE_LIMIT, criteria_errors
 from labelling.guidelines import MAX_BODY
 from labelling.models import SETTING_BOUNDS, Project
 
@@ -113,9 +113,17 @@ class CriterionForm(forms.Form):
         max_length=40,
         help_text=_("How exports name it; made from the label if empty."),
     )
-    low = forms.IntegerField(label=_("Lowest"), initial=1)
-    high = forms.IntegerField(label=_("Highest"), initial=7)
+    low = forms.IntegerField(
+        label=_("Lowest"), initial=1, min_value=-SCALE_LIMIT, max_value=SCALE_LIMIT
+    )
+    high = forms.IntegerField(
+        label=_("Highest"), initial=7, min_value=-SCALE_LIMIT, max_value=SCALE_LIMIT
+    )
     help = forms.CharField(label=_("Help for raters"), required=False, max_length=300)
+
+    def has_changed(self) -> bool:
+        """Typed in: a blank row the builder added (and numbered) is not a criterion."""
+        return any(name not in ("ORDER", "DELETE") for name in self.changed_data)
 
     def as_criterion(self) -> dict:
         data = self.cleaned_data
@@ -192,7 +200,10 @@ def criteria_formset(
     formset = cast(BaseCriteriaFormSet, CriteriaFormSet(data, initial=initial, prefix="criteria"))
     formset.frozen = frozen
     if frozen:
+        # Read-only, not disabled: each row's key and scale are posted with its label,
+        # so a row is the criterion it names even if another admin reordered them since
+        # (the service refuses any change to them).
         for form in formset.initial_forms:
             for name in ("key", "low", "high"):
-                form.fields[name].disabled = True
+                form.fields[name].widget.attrs["readonly"] = True
     return formset

@@ -83,7 +83,7 @@ def _page(
 @login_required
 def project_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not request.user.is_staff:
-        raise PermissionDenied
+        raise PermissionDenied(_("Only staff create projects."))
     if request.method != "POST":
         defaults = {f: _default(f) for f in ProjectForm.SETTINGS}
         return _page(request, ProjectForm(initial=defaults), criteria_formset())

@@ -105,6 +105,8 @@ def test_staff_build_a_project_with_the_criteria_builder_by_keyboard(
     page.locator("[data-criterion-row]").nth(1).locator(".move-up").focus()
     page.keyboard.press("Enter")
     expect(announce).to_have_text("Brevity moved to position 1 of 3.")
+    # At the top its "up" is disabled: the focus stays on the row, on its "down".
+    assert page.evaluate("document.activeElement.className") == "move-down"
     # Tone removed.
     page.locator("[data-criterion-row]").nth(2).locator(".remove-criterion").click()
     assert page.locator("[data-criterion-row]:visible").count() == 2
@@ -113,7 +115,14 @@ def test_staff_build_a_project_with_the_criteria_builder_by_keyboard(
     assert not axe_violations(page)
     page.set_viewport_size({"width": 1440, "height": 900})
     page.screenshot(path=str(ARTIFACTS / "project-new.png"), full_page=True)
-    page.click("text=Create project")
+    # Enter in a field submits the form (not "Add a criterion"); the name left empty
+    # brings the page back with its error, and the removed row stays removed.
+    page.fill("#id_name", "")
+    page.press("#id_lease_minutes", "Enter")
+    page.wait_for_selector("[data-error-summary]")
+    assert page.locator("[data-criterion-row]:visible").count() == 2
+    page.fill("#id_name", "Summaries")
+    page.press("#id_name", "Enter")
     page.wait_for_selector("text=Project created.")
     project = Project.objects.get(name="Summaries")
     assert [(c["key"], c["scale"]) for c in project.criteria] == [

@@ -116,6 +116,7 @@ def test_a_taken_name_and_out_of_range_settings_are_refused_with_reasons(project
 def test_only_staff_create_projects(project, cast):
     response = _client("adam").get("/projects/new/")
     assert response.status_code == 403
+    assert "Only staff create projects." in response.content.decode()
     assert "New project" not in _client("adam").get("/").content.decode()
     assert "New project" in _client("sam").get("/").content.decode()
 
@@ -153,31 +154,72 @@ def test_mid_project_the_fixed_settings_say_why_and_are_kept(project, cast):
     page = client.get(f"/projects/{project.pk}/settings/").content.decode()
     assert "Fixed: prompts are imported" in page
     assert "key and scale stay as they are" in page
-    # Posted anyway (a crafted form): responses per prompt and the scales are not taken.
+    assert 'name="criteria-0-key" value="helpfulness" maxlength="40" readonly' in page
+    # Posted anyway (a crafted form): a key or a scale changed is refused, with the reason.
     body = {
         **SETTINGS,
         "name": project.name,
-        "responses_per_prompt": "2",
+        "responses_per_prompt": "4",
         **_rows(
-            {
-                "label": "Helpful?",
-                "key": "x",
-                "low": "1",
-                "high": "3",
-                "help": "Does it help?",
-                "ORDER": "1",
-            },
+            {"label": "Helpful?", "key": "x", "low": "1", "high": "3", "help": "Does it help?",
+             "ORDER": "1"},
             {"label": "Honesty", "key": "honesty", "low": "1", "high": "7", "ORDER": "2"},
             initial=2,
         ),
-    }
+    }  # fmt: skip
+    refused = client.post(f"/projects/{project.pk}/settings/", body)
+    assert refused.status_code == 400
+    assert "cannot be added, removed or rescaled" in refused.content.decode()
+    # Rows carry their keys: labels go with the criterion each row names, in any order.
+    body.update(
+        {
+            "criteria-0-key": "honesty",
+            "criteria-0-high": "7",
+            "criteria-0-label": "Truthful",
+            "criteria-0-help": "",
+            "criteria-1-key": "helpfulness",
+            "criteria-1-label": "Helpful?",
+            "criteria-1-help": "Does it help?",
+        }
+    )
     response = client.post(f"/projects/{project.pk}/settings/", body, follow=True)
     assert "Settings saved." in response.content.decode()
     project.refresh_from_db()
     assert project.responses_per_prompt == 4
-    assert project.criteria[0] == {
-        "key": "helpfulness", "label": "Helpful?", "scale": [1, 7], "help": "Does it help?"
-    }  # fmt: skip
+    assert project.criteria == [
+        {"key": "honesty", "label": "Truthful", "scale": [1, 7]},
+        {"key": "helpfulness", "label": "Helpful?", "scale": [1, 7], "help": "Does it help?"},
+    ]
+    responses = client.post(
+        f"/projects/{project.pk}/settings/", {**body, "responses_per_prompt": "2"}
+    )
+    assert responses.status_code == 302  # nothing else changed: "Nothing was changed."
+    project.refresh_from_db()
+    assert project.responses_per_prompt == 4  # disabled: what is posted is not taken
+
+
+def test_a_scale_beyond_its_limit_is_refused_on_its_row(cast):
+    body = {
+        **SETTINGS,
+        **_rows({"label": "Huge", "key": "", "low": "1", "high": str(10**30), "ORDER": "1"}),
+    }
+    response = _client("sam").post("/projects/new/", body)
+    assert response.status_code == 400
+    assert "less than or equal to 1000" in response.content.decode()
+    assert not Project.objects.filter(name="Summaries").exists()
+
+
+def test_a_blank_row_the_builder_numbered_is_left_out(cast):
+    body = {
+        **SETTINGS,
+        **_rows(
+            {"label": "Helpful", "key": "", "low": "1", "high": "7", "ORDER": "1"},
+            {"label": "", "key": "", "low": "1", "high": "7", "help": "", "ORDER": "2"},
+        ),
+    }
+    response = _client("sam").post("/projects/new/", body)
+    assert response.status_code == 302
+    assert [c["key"] for c in Project.objects.get(name="Summaries").criteria] == ["helpful"]
 
 
 def test_the_api_refuses_to_rescale_criteria_once_prompts_are_annotated(project, cast, api):

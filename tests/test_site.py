@@ -243,6 +243,51 @@ def test_a_project_added_in_the_admin_gets_guideline_v1_and_its_creator_as_admin
     assert project.audit_events.filter(verb="project.created").exists()
 
 
+def test_the_admin_changes_a_project_through_the_domains_rules(client, project, cast):
+    """Criteria rescaled once annotated are refused on the field; a change of k moves the
+    prompts' targets and is audited, as through the API and the pages."""
+    import json
+
+    from tests.conftest import annotate, import_items, prompt_line
+
+    import_items(project, prompt_line("p-1"))
+    annotate(project, cast["alice"])
+    cast["sam"].is_superuser = True
+    cast["sam"].save()
+    client.login(username="sam", password=PASSWORD)
+    form = {
+        "name": project.name,
+        "responses_per_prompt": 4,
+        "annotations_per_prompt": 3,
+        "allow_ties": "on",
+        "required_critiques": "none",
+        "gold_rate": 0,
+        "lease_minutes": 30,
+        "gold_threshold": 0.7,
+        "min_median_seconds": 15,
+        "review_below": 0.5,
+        "queue_order": "completion",
+        "memberships-TOTAL_FORMS": 0,
+        "memberships-INITIAL_FORMS": 0,
+    }
+    rescaled = [dict(c, scale=[1, 5]) for c in project.criteria]
+    url = f"/admin/labelling/project/{project.pk}/change/"
+    response = client.post(url, {**form, "criteria": json.dumps(rescaled)})
+    assert response.status_code == 200
+    assert "cannot be added, removed or rescaled" in response.content.decode()
+    project.refresh_from_db()
+    assert project.criteria[0]["scale"] == [1, 7]
+    response = client.post(
+        url, {**form, "annotations_per_prompt": 5, "criteria": json.dumps(project.criteria)}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    prompt = project.prompts.get()
+    project.refresh_from_db()
+    assert project.annotations_per_prompt == 5 and prompt.target == 5
+    event = project.audit_events.filter(verb="project.updated").latest("pk")
+    assert event.data["after"] == {"annotations_per_prompt": 5}
+
+
 def _one_annotation(project, annotator):
     from labelling.queue import assignment_lease_next
     from labelling.submission import annotation_submit

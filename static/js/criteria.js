@@ -29,6 +29,7 @@
     row.querySelector(".order-field").hidden = true;
     for (const button of row.querySelectorAll(".move-up, .move-down")) button.hidden = false;
     const box = row.querySelector('input[name$="-DELETE"]');
+    if (box && box.checked) row.hidden = true; // removed before a page that came back
     if (box) {
       const label = box.closest("label");
       const remove = document.createElement("button");
@@ -62,7 +63,9 @@
       return;
     }
     renumber();
-    button.focus();
+    // At an end of the list the button just used is disabled: keep the focus on the row.
+    const other = row.querySelector(button.classList.contains("move-up") ? ".move-down" : ".move-up");
+    (button.disabled ? other : button).focus();
     say(`${nameOf(row)} moved to position ${visible().indexOf(row) + 1} of ${visible().length}.`);
   });
 
@@ -83,6 +86,11 @@
     });
   }
 
-  for (const row of rows.querySelectorAll("[data-criterion-row]")) enhance(row);
+  // A page that came back with errors lists the rows as posted: put them in the order
+  // their numbers say before the buttons take over the numbering.
+  const orderOf = (row) => Number(row.querySelector('input[name$="-ORDER"]').value) || Infinity;
+  const posted = Array.from(rows.querySelectorAll("[data-criterion-row]"));
+  posted.sort((a, b) => orderOf(a) - orderOf(b)).forEach((row) => rows.append(row));
+  for (const row of posted) enhance(row);
   renumber();
 })();
