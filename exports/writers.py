@@ -164,7 +164,7 @@ def _write_lines(
                 parts = {key: lines.filter(pc.equal(splits, key)) for key in outs}
             for key, part in parts.items():
                 if len(part):
-                    behind.run(outs[key].write, _string_bytes(part), part)
+                    behind.run(outs[key].write, _string_bytes(part))
                     outs[key].rows += len(part)
             done += len(lines)
             progress(done)
@@ -181,9 +181,10 @@ class _Behind:
         self.pending: deque[Future[None]] = deque()
         self.depth = depth
 
-    def run(self, write: Callable[[memoryview], None], block: memoryview, keep: object) -> None:
-        """write(block) behind; `keep` (what owns the block's memory) lives until then."""
-        self.pending.append(self.pool.submit(lambda: write(block) if keep is not None else None))
+    def run(self, write: Callable[[memoryview], None], block: memoryview) -> None:
+        """write(block) behind. A memoryview holds the buffer it views (an Arrow buffer
+        here), so the block's memory lives until it is written."""
+        self.pending.append(self.pool.submit(write, block))
         while len(self.pending) > self.depth:
             self.pending.popleft().result()
 

@@ -4,7 +4,6 @@ the API), a project's admins edit its settings; both with the criteria builder."
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Field
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -140,8 +139,7 @@ def project_settings(request: AuthenticatedHttpRequest, project_id: int) -> Http
         messages.info(request, _("Nothing was changed."))
         return redirect("project", project_id=project.pk)
     try:
-        with transaction.atomic():
-            project_update(project=project, actor=request.user, now=timezone.now(), **changes)
+        project_update(project=project, actor=request.user, now=timezone.now(), **changes)
     except DomainError as refused:
         _refusal(form, refused)
         return _page(request, form, criteria, project=project, status=400)

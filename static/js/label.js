@@ -154,11 +154,8 @@
   }
 
   fromSelects();
-  const errors = document.getElementById("form-errors");
-  if (errors) {
-    errors.setAttribute("tabindex", "-1");
-    errors.focus();
-  } else if (list.firstElementChild) {
+  // A page with errors is focused on them by errors.js; otherwise the ranking starts.
+  if (!document.getElementById("form-errors") && list.firstElementChild) {
     list.firstElementChild.focus();
   }
 })();
