@@ -154,6 +154,7 @@ def dataset_card(*, manifest: dict, schema: pa.Schema, files: list[FileFacts]) -
             f"{gold['prompts']} in the project, "
             + ("included" if gold["included"] else "left out (they measure raters)"),
         ),
+        ("retired prompts", f"{manifest['retired']['prompts']} in the project, left out"),
         (
             "raters left out as flagged",
             ", ".join(manifest["raters"]["flagged_left_out"]) or "none",

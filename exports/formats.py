@@ -12,11 +12,13 @@ file's shape depends on the format and its options, never on the data.
 """
 
 import hashlib
+import operator
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import reduce
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -24,7 +26,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 from django.db import connections
-from django.db.models import QuerySet, TextField
+from django.db.models import Count, Q, QuerySet, TextField
 from django.db.models.functions import Cast, Greatest, Least
 from django.db.models.sql.constants import MULTI
 
@@ -306,31 +308,39 @@ def _chunks(rows: Iterator[tuple]) -> Iterator[list[tuple]]:
 
 @dataclass
 class Selection:
-    """Which labels an export takes: the filters, the raters they keep, the gold prompts."""
+    """Which labels an export takes: the filters, the raters they keep, the gold prompts
+    (left out unless asked for) and the retired ones (always left out)."""
 
     filters: ExportFilters
     raters: RaterSelection
     gold_prompts: int
+    retired_prompts: int = 0
 
     def restrict(self, rows: QuerySet, project: Project) -> QuerySet:
-        """Rows (preferences or annotations) of the kept raters, gold prompts left out
-        unless asked for."""
+        """Rows (preferences or annotations) of the kept raters, on prompts the export
+        takes."""
         if self.raters.kept is not None:
             rows = rows.filter(annotator_id__in=sorted(self.raters.kept))
-        if not self.filters.include_gold and self.gold_prompts:
-            rows = rows.exclude(
-                prompt_id__in=Prompt.objects.filter(project=project, gold__isnull=False).values(
-                    "pk"
-                )
-            )
+        left_out = []
+        if self.retired_prompts:
+            left_out.append(Q(retired=True))
+        if self.gold_prompts and not self.filters.include_gold:
+            left_out.append(Q(gold__isnull=False))
+        if left_out:
+            prompts = Prompt.objects.filter(reduce(operator.or_, left_out), project=project)
+            rows = rows.exclude(prompt_id__in=prompts.values("pk"))
         return rows
 
 
 def selection_for(project: Project, filters: ExportFilters) -> Selection:
+    prompts = Prompt.objects.filter(project=project).aggregate(
+        gold=Count("pk", filter=Q(gold__isnull=False)), retired=Count("pk", filter=Q(retired=True))
+    )
     return Selection(
         filters=filters,
         raters=raters_select(project=project, filters=filters.raters),
-        gold_prompts=Prompt.objects.filter(project=project, gold__isnull=False).count(),
+        gold_prompts=prompts["gold"],
+        retired_prompts=prompts["retired"],
     )
 
 

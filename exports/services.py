@@ -288,6 +288,7 @@ def _manifest(export: Export, source: Source, target: Path, files: list[FileFact
         "columns": source.columns,
         "counts": stats.counts(),
         "gold": {"prompts": selection.gold_prompts, "included": selection.filters.include_gold},
+        "retired": {"prompts": selection.retired_prompts, "included": False},
         "raters": {"flagged_left_out": list(selection.raters.flagged_left_out)},
         "files": [f.as_dict() for f in files],
         "guideline_versions": sorted(stats.versions),

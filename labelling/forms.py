@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from labelling.guidelines import MAX_BODY, METADATA_KEY
 from labelling.inputs import ascii_int
 from labelling.models import Annotation, Membership
+from labelling.prompts import Order, PromptFilters, Status
 from labelling.visibility import labels_by_letter
 
 
@@ -151,3 +152,69 @@ class RelabelForm(forms.Form):
         if bool(data.get("metadata_key")) != bool(data.get("metadata_value")):
             raise forms.ValidationError(_("Give both a metadata key and its value, or neither."))
         return data
+
+
+class PromptFilterForm(forms.Form):
+    """The prompt browser's search (labelling.prompts.PromptFilters), sent as GET."""
+
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=200,
+        help_text=_("Words of the prompt, or a prompt's or response's id."),
+    )
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("Any status")), *Status.choices]
+    )
+    version = forms.TypedChoiceField(
+        label=_("Labelled under"), required=False, coerce=int, empty_value=None
+    )
+    agreement_below = forms.FloatField(
+        label=_("Agreement below"),
+        required=False,
+        min_value=0,
+        max_value=1,
+        widget=forms.NumberInput(attrs={"step": "0.05", "inputmode": "decimal"}),
+    )
+    metadata_key = forms.RegexField(
+        label=_("Metadata key"),
+        regex=METADATA_KEY,
+        required=False,
+        error_messages={"invalid": _("A key is a name of letters, digits and _.")},
+    )
+    metadata_value = forms.CharField(label=_("Metadata value"), required=False, max_length=200)
+    gold = forms.ChoiceField(
+        label=_("Gold"),
+        required=False,
+        choices=[("", _("Gold or not")), ("yes", _("Gold only")), ("no", _("Not gold"))],
+    )
+    order = forms.ChoiceField(label=_("Order"), required=False, choices=Order.choices)
+
+    def __init__(self, *args: Any, versions: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        version = cast(forms.TypedChoiceField, self.fields["version"])
+        version.choices = [("", _("Any version"))] + [
+            (v, _("Guidelines v%(v)d") % {"v": v}) for v in range(versions, 0, -1)
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = cast(dict[str, Any], super().clean())
+        if bool(data.get("metadata_key")) != bool(data.get("metadata_value")):
+            raise forms.ValidationError(_("Give both a metadata key and its value, or neither."))
+        return data
+
+    def filters(self) -> PromptFilters:
+        """What the form asks for: its valid fields (the page marks the others)."""
+        self.is_valid()
+        data = self.cleaned_data
+        key, value = data.get("metadata_key"), data.get("metadata_value")
+        gold = data.get("gold")
+        return PromptFilters(
+            text=(data.get("q") or "").strip(),
+            metadata=(key, value) if key and value else None,
+            status=data.get("status") or "",
+            guideline_version=data.get("version"),
+            agreement_below=data.get("agreement_below"),
+            gold=None if not gold else gold == "yes",
+            order=data.get("order") or Order.IMPORTED,
+        )

@@ -74,12 +74,16 @@ def prompt_review_refresh(*, prompt_id: int, reopen: bool) -> None:
         cursor.execute(_REVIEW_STATE, [agreement, flagged, reopen, prompt_id])
 
 
+def review_wanted(project: Project) -> Q:
+    """The prompts a reviewer should look at: they disagree or carry a flag, and no
+    reviewer has closed them since their last annotation (retired ones aside)."""
+    return Q(reviewed_at__isnull=True) & (Q(agreement__lt=project.review_below) | Q(flagged=True))
+
+
 def review_queue(*, project: Project) -> QuerySet[Prompt]:
     """Open prompts that disagree or carry a flag, least agreement first."""
-    return (
-        Prompt.objects.filter(project=project, reviewed_at__isnull=True)
-        .filter(Q(agreement__lt=project.review_below) | Q(flagged=True))
-        .order_by("agreement", "id")
+    return Prompt.objects.filter(review_wanted(project), project=project, retired=False).order_by(
+        "agreement", "id"
     )
 
 

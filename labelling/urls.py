@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labelling import setup_views, views
+from labelling import prompt_views, setup_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +15,22 @@ urlpatterns = [
     path("projects/<id:project_id>/", views.project_detail, name="project"),
     path(
         "projects/<id:project_id>/settings/", setup_views.project_settings, name="project-settings"
+    ),
+    path("projects/<id:project_id>/prompts/", prompt_views.prompts_page, name="prompts"),
+    path(
+        "projects/<id:project_id>/prompts/retire/",
+        prompt_views.prompts_retire_page,
+        name="prompts-retire",
+    ),
+    path(
+        "projects/<id:project_id>/prompts/<id:prompt_id>/",
+        prompt_views.prompt_page,
+        name="prompt",
+    ),
+    path(
+        "projects/<id:project_id>/prompts/<id:prompt_id>/responses/<id:response_id>/",
+        prompt_views.prompt_response_page,
+        name="prompt-response",
     ),
     path("projects/<id:project_id>/import/", views.project_import, name="project-import"),
     path("projects/<id:project_id>/members/", views.project_member_add, name="project-member-add"),

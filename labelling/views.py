@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from core.errors import DomainError
 from core.http import AuthenticatedHttpRequest
 from labelling import selectors
+from labelling.annotation_table import annotation_columns, ranking_text, response_letters
 from labelling.forms import (
     GuidelineForm,
     ImportForm,
@@ -70,7 +71,7 @@ from labelling.scoring import scoring_request, scoring_status
 from labelling.services import membership_set, project_update
 from labelling.submission import annotation_submit
 from labelling.tokens import token_create, token_revoke, tokens_of
-from labelling.visibility import is_blind, item_for_annotator, letters
+from labelling.visibility import annotator_names, is_blind, item_for_annotator, letters
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -391,7 +392,7 @@ def assignment_response_page(
     shown = {r["id"]: r for r in item_for_annotator(assignment=assignment)["responses"]}
     if letter not in shown:
         raise Http404
-    return _response_whole(
+    return response_whole(
         request,
         text=shown[letter]["text"],
         title=_("Response %(letter)s") % {"letter": letter},
@@ -399,7 +400,7 @@ def assignment_response_page(
     )
 
 
-def _response_whole(request: HttpRequest, *, text: str, title: str, back: str) -> HttpResponse:
+def response_whole(request: HttpRequest, *, text: str, title: str, back: str) -> HttpResponse:
     html = render_markdown(text)
     if request.GET.get("fragment") == "1":
         return HttpResponse(html)
@@ -572,16 +573,6 @@ def review_queue_page(request: AuthenticatedHttpRequest, project_id: int) -> Htt
     return render(request, "labelling/review_queue.html", {"project": project, "page": page})
 
 
-def _ranking_text(ranking: list[list[int]], letters: dict[int, str]) -> str:
-    """Groups of response ids as letters: "B > A = C"."""
-    return " > ".join(" = ".join(letters[rid] for rid in group) for group in ranking)
-
-
-def _seen_as(display_order: list[int], response_id: int) -> str:
-    """The letter under which the annotator saw this response."""
-    return chr(ord("A") + display_order.index(response_id)) if response_id in display_order else ""
-
-
 @login_required
 def review_prompt_page(
     request: AuthenticatedHttpRequest, project_id: int, prompt_id: int
@@ -589,38 +580,19 @@ def review_prompt_page(
     project = _review_project(request, project_id)
     prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
     review = prompt_review(prompt=prompt)
-    # The reviewer sees responses in the file's order, lettered, with their models.
+    # The reviewer sees responses in the file's order, lettered, with their models, and
+    # every annotation beside the letters its annotator saw (labelling.annotation_table).
     responses = sorted(review.responses, key=lambda r: r.position)
-    letters = {r.pk: chr(ord("A") + i) for i, r in enumerate(responses)}
-    # Each annotator saw the responses under letters of their own (their assignment's
-    # display order): their critiques and comment say "A" for what they saw as A. So
-    # every column shows its annotator's letters beside the reviewer's.
-    columns = [
-        {
-            "annotation": a,
-            "ranking": _ranking_text(a.ranking, letters),
-            "their_letters": [
-                (chr(ord("A") + i), letters[rid])
-                for i, rid in enumerate(a.display_order)
-                if rid in letters
-            ],
-            "rows": [
-                {
-                    "letter": letters[r.pk],
-                    "seen_as": _seen_as(a.display_order, r.pk),
-                    "ratings": [
-                        (c["label"], a.ratings.get(str(r.pk), {}).get(c["key"]))
-                        for c in project.criteria
-                    ],
-                    "critique": a.critiques.get(str(r.pk), ""),
-                    "flags": a.flags.get(str(r.pk), []),
-                }
-                for r in responses
-            ],
-            "none_acceptable": "none_acceptable" in a.flags.get("all", []),
-        }
-        for a in review.annotations
-    ]
+    letters = response_letters(responses)
+    names = annotator_names(
+        project=project,
+        viewer=request.user,
+        role=selectors.role_for(user=request.user, project=project),
+        user_ids=[a.annotator_id for a in review.annotations],
+    )
+    columns = annotation_columns(
+        project=project, annotations=review.annotations, letters=letters, names=names
+    )
     standing = review.adjudication.ranking if review.adjudication else review.consensus
     rank_of = {rid: g + 1 for g, group in enumerate(standing) for rid in group}
     upcoming = review_queue(project=project).exclude(pk=prompt.pk).first()
@@ -642,14 +614,14 @@ def review_prompt_page(
             ],
             "positions": list(range(1, len(responses) + 1)),
             "columns": columns,
-            "consensus": _ranking_text(review.consensus, letters),
+            "consensus": ranking_text(review.consensus, letters),
             "votes": [
                 {**v, "a_letter": letters[v["a"]], "b_letter": letters[v["b"]]}
                 for v in sorted(review.votes, key=lambda v: (letters[v["a"]], letters[v["b"]]))
             ],
             "adjudication": review.adjudication,
             "adjudicated": (
-                _ranking_text(review.adjudication.ranking, letters) if review.adjudication else ""
+                ranking_text(review.adjudication.ranking, letters) if review.adjudication else ""
             ),
             "upcoming": upcoming,
         },
@@ -664,7 +636,7 @@ def review_response_page(
     project = _review_project(request, project_id)
     prompt = prompt_get_for_review(project=project, prompt_id=prompt_id)
     response = get_object_or_404(Response, prompt=prompt, pk=response_id)
-    return _response_whole(
+    return response_whole(
         request,
         text=response.text,
         title=f"{prompt.external_id} · {response.external_id}",

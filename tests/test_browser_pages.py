@@ -18,6 +18,8 @@ def _pages(project) -> list[tuple[str, str]]:
         ("dashboard", f"/projects/{pk}/dashboard/"),
         ("review-queue", f"/projects/{pk}/review/"),
         ("review-prompt", f"/projects/{pk}/review/{prompt.pk}/"),
+        ("prompts", f"/projects/{pk}/prompts/?status=open"),
+        ("prompt", f"/projects/{pk}/prompts/{prompt.pk}/"),
         ("exports", f"/projects/{pk}/exports/"),
         ("guidelines", f"/projects/{pk}/guidelines/"),
         ("guideline-new", f"/projects/{pk}/guidelines/new/"),
@@ -136,5 +138,42 @@ def test_staff_build_a_project_with_the_criteria_builder_by_keyboard(
     )
     assert labels == ["Brevity", "Faithfulness"]
     page.screenshot(path=str(ARTIFACTS / "project-settings.png"), full_page=True)
+    assert not axe_violations(page)
+    assert not page.problems, page.problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_finds_prompts_and_retires_a_page_of_them(live_server, browser_page, project):
+    from playwright.sync_api import expect
+
+    from labelling.models import Prompt
+
+    import_items(
+        project,
+        prompt_line("p-1", prompt="Explain TCP slow start."),
+        *(prompt_line(f"old-{i}", prompt=f"An outdated question {i}") for i in range(3)),
+    )
+    page = browser_page
+    login(page, live_server.url, "adam")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.click("text=Browse every prompt")
+    page.fill("#id_q", "outdated")
+    page.press("#id_q", "Enter")
+    expect(page.locator("#results")).to_contain_text("3 prompts")
+    page.check("text=Tick every prompt on this page")
+    assert page.locator('input[name="prompt"]:checked').count() == 3
+    page.click("text=Retire the ticked prompts")
+    expect(page.locator(".messages")).to_contain_text("Retired 3 prompts")
+    # Back on the same search, now showing them retired.
+    assert page.input_value("#id_q") == "outdated"
+    assert page.locator(".badge.status-retired").count() == 3
+    assert Prompt.objects.filter(project=project, retired=True).count() == 3
+    page.screenshot(path=str(ARTIFACTS / "prompts.png"), full_page=True)
+    page.click("text=old-0")
+    page.click("text=Restore this prompt")
+    expect(page.locator(".messages")).to_contain_text("Restored 1 prompt")
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(ARTIFACTS / "prompt-phone.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert not axe_violations(page)
     assert not page.problems, page.problems

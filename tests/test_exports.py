@@ -705,6 +705,29 @@ def test_gold_prompts_stay_out_unless_asked_for_and_are_counted(labelled, cast):
         assert asked.manifest["gold"] == {"prompts": 1, "included": True}
 
 
+def test_retired_prompts_stay_out_of_every_export_and_come_back_when_restored(labelled, cast):
+    from labelling.prompts import prompts_retire
+
+    p1 = labelled.prompts.get(external_id="p-1")
+    formats = ("pairwise", "consensus", "hh", "annotations")
+    every = {"include_flagged": True, "include_rejected": True}
+    for fmt in formats:
+        assert "p-1" in {row["prompt_id"] for row in lines(build(labelled, fmt, filters=every))}
+    prompts_retire(
+        project=labelled, prompt_ids=[p1.pk], retired=True, actor=cast["adam"], now=timezone.now()
+    )
+    for fmt in formats:
+        export = build(labelled, fmt, filters=every)
+        assert "p-1" not in {row["prompt_id"] for row in lines(export)}, fmt
+        assert export.manifest["retired"] == {"prompts": 1, "included": False}
+    prompts_retire(
+        project=labelled, prompt_ids=[p1.pk], retired=False, actor=cast["adam"], now=timezone.now()
+    )
+    restored = build(labelled, "pairwise", filters={"include_flagged": True})
+    assert {row["prompt_id"] for row in lines(restored)} == {"p-1", "p-2"}
+    assert restored.manifest["retired"] == {"prompts": 0, "included": False}
+
+
 def test_rater_filters_leave_out_the_raters_they_name(labelled, cast):
     alice = annotator_pseudonym(labelled, cast["alice"].pk)
     bob = annotator_pseudonym(labelled, cast["bob"].pk)
