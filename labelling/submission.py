@@ -13,12 +13,15 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from core.audit import audit_record
 from core.errors import DomainError
 from core.models import AuditEvent
-from labelling.models import Annotation, Assignment, Project, Prompt
+from labelling.models import Annotation, Assignment, Prompt
 from labelling.preferences import preferences_record
 from labelling.queue import slot_claim
 from labelling.review import prompt_review_refresh
@@ -29,10 +32,55 @@ class LeaseLost(DomainError):
     """The lease expired and its slot went to someone else."""
 
 
-def _prompt_complete(prompt: Prompt, project: Project) -> bool:
-    submitted = Assignment.objects.filter(prompt=prompt, status=Assignment.Status.SUBMITTED)
-    target = Prompt.objects.filter(pk=prompt.pk).values_list("target", flat=True).get()
-    return prompt.gold is None and submitted.count() >= target
+class ChangedElsewhere(DomainError):
+    """The item was saved from somewhere else (another tab) since this form was opened."""
+
+
+COMPLETE = _lazy("This prompt is complete; its annotations can no longer be edited.")
+REJECTED = _lazy("A reviewer rejected your annotation of this item; it can no longer be changed.")
+SKIPPED = _lazy("You skipped this item.")
+
+
+@dataclass(frozen=True)
+class Locked:
+    """Why an annotator's item can no longer change: `kind` is complete, rejected or
+    skipped; `reason` is the reviewer's for a rejection, the annotator's own for a skip."""
+
+    kind: str
+    message: str
+    reason: str = ""
+
+
+def assignment_locked(*, assignment: Assignment, current: Annotation | None) -> Locked | None:
+    """Whether the annotator's item opens read-only, and why (None: it may still change).
+    The submission checks the same under the row lock when it is saved."""
+    status = assignment.status
+    if status == Assignment.Status.REJECTED:
+        return Locked("rejected", str(REJECTED), current.rejection_reason if current else "")
+    if status == Assignment.Status.SKIPPED:
+        return Locked("skipped", str(SKIPPED), assignment.skip_reason)
+    if status == Assignment.Status.SUBMITTED and _prompt_complete(assignment.prompt_id):
+        return Locked("complete", str(COMPLETE))
+    return None
+
+
+def complete_prompts(prompts: QuerySet[Prompt]) -> QuerySet[Prompt]:
+    """Those of `prompts` that have every annotation they want (submitted items as many
+    as their target; gold prompts are never complete): their labels can no longer change."""
+    submitted = (
+        Assignment.objects.filter(prompt=OuterRef("pk"), status=Assignment.Status.SUBMITTED)
+        .order_by()
+        .values("prompt")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return prompts.alias(
+        n_submitted=Coalesce(Subquery(submitted, output_field=IntegerField()), 0)
+    ).filter(gold__isnull=True, n_submitted__gte=F("target"))
+
+
+def _prompt_complete(prompt_id: int) -> bool:
+    return complete_prompts(Prompt.objects.filter(pk=prompt_id)).exists()
 
 
 @dataclass(frozen=True)
@@ -48,6 +96,7 @@ def annotation_submit(
     data: Any,
     now: datetime,
     by_letter: bool = False,
+    based_on: int | None = None,
 ) -> SubmitResult:
     """Check the annotator's labels and store them for the assignment, or edit them.
 
@@ -61,6 +110,9 @@ def annotation_submit(
     - A different submission for an already submitted assignment is an edit: it adds a
       new version and keeps the old one, while the prompt is not yet complete.
     - An expired lease may still be submitted if its slot is still free.
+    - With `based_on`, the version of the annotation the annotator's form showed (0 for
+      none), a save made from elsewhere since (another tab) raises ChangedElsewhere
+      rather than replacing it unseen.
     """
     submission = submission_check(
         project=assignment.project,
@@ -69,13 +121,22 @@ def annotation_submit(
         by_letter=by_letter,
     )
     return _submission_store(
-        assignment=assignment, annotator=annotator, submission=submission, now=now
+        assignment=assignment,
+        annotator=annotator,
+        submission=submission,
+        now=now,
+        based_on=based_on,
     )
 
 
 @transaction.atomic
 def _submission_store(
-    *, assignment: Assignment, annotator: User, submission: Submission, now: datetime
+    *,
+    assignment: Assignment,
+    annotator: User,
+    submission: Submission,
+    now: datetime,
+    based_on: int | None,
 ) -> SubmitResult:
     project = assignment.project
     digest = submission.digest()
@@ -89,13 +150,15 @@ def _submission_store(
     current = None if first else _current_locked(assignment, annotator)
     if current is not None and current.payload_hash == digest:
         return SubmitResult(annotation=current, created=False)
+    if based_on is not None and based_on != (current.version if current else 0):
+        raise ChangedElsewhere(
+            _("This item was saved from somewhere else (another tab?) since you opened it."),
+            field="assignment",
+        )
 
     if current is not None:
-        if _prompt_complete(assignment.prompt, project):
-            raise DomainError(
-                _("This prompt is complete; its annotations can no longer be edited."),
-                field="assignment",
-            )
+        if _prompt_complete(assignment.prompt_id):
+            raise DomainError(str(COMPLETE), field="assignment")
         current.is_current = False
         current.save(update_fields=["is_current"])
         annotation = _annotation_create(
@@ -156,12 +219,9 @@ def _current_locked(assignment: Assignment, annotator: User) -> Annotation | Non
         if current is not None:
             return current
     if status == Assignment.Status.SKIPPED:
-        raise DomainError(_("You skipped this item."), field="assignment")
+        raise DomainError(str(SKIPPED), field="assignment")
     if status == Assignment.Status.REJECTED:
-        raise DomainError(
-            _("A reviewer rejected your annotation of this item; it can no longer be changed."),
-            field="assignment",
-        )
+        raise DomainError(str(REJECTED), field="assignment")
     return None
 
 

@@ -1,9 +1,10 @@
 from django.urls import path
 
-from labelling import prompt_views, setup_views, views
+from labelling import prompt_views, rater_views, setup_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("annotations/", rater_views.my_annotations_page, name="my-annotations"),
     path("account/tokens/", views.tokens_page, name="tokens"),
     path(
         "account/tokens/<token_key:token_key>/revoke/",

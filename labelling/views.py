@@ -45,6 +45,7 @@ from labelling.guidelines import (
     word_diff,
 )
 from labelling.importing import ImportRejected, prompts_import
+from labelling.inputs import ascii_int
 from labelling.models import (
     Annotation,
     Assignment,
@@ -55,6 +56,7 @@ from labelling.models import (
     Response,
 )
 from labelling.queue import assignment_next, assignment_skip
+from labelling.rater_views import rejections_of
 from labelling.rendering import render_folded, render_markdown
 from labelling.review import (
     annotation_reject,
@@ -69,9 +71,15 @@ from labelling.roles import ADMINS, ANNOTATORS, EXPORTERS, REVIEWERS, WATCHERS
 from labelling.rules import SubmissionInvalid
 from labelling.scoring import scoring_request, scoring_status
 from labelling.services import membership_set, project_update
-from labelling.submission import annotation_submit
+from labelling.submission import ChangedElsewhere, annotation_submit, assignment_locked
 from labelling.tokens import token_create, token_revoke, tokens_of
-from labelling.visibility import annotator_names, is_blind, item_for_annotator, letters
+from labelling.visibility import (
+    annotator_names,
+    is_blind,
+    item_for_annotator,
+    labels_by_letter,
+    letters,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -93,6 +101,7 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
         if labelling
         else {}
     )
+    rejected = rejections_of(user=request.user, projects=labelling, limit=5) if labelling else []
     rows = [
         {
             "project": p,
@@ -103,7 +112,11 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
         }
         for p in projects
     ]
-    return render(request, "labelling/home.html", {"rows": rows})
+    return render(
+        request,
+        "labelling/home.html",
+        {"rows": rows, "rejected": rejected, "labels": bool(labelling)},
+    )
 
 
 def _project_context(
@@ -263,9 +276,13 @@ def _labelling_context(
     errors: Sequence[tuple[str, str]] = (),
     initial: dict[str, Any] | None = None,
     current: Annotation | None = None,
+    changed_elsewhere: bool = False,
 ) -> dict[str, Any]:
     project, prompt = assignment.project, assignment.prompt
     now = timezone.now()
+    if current is None:
+        current = _current_of(assignment)
+    locked = assignment_locked(assignment=assignment, current=current)
     # What the annotator sees, by letter (labelling.visibility): the form's fields are
     # named by letter too, so the page holds no response id.
     payload = item_for_annotator(assignment=assignment)
@@ -297,8 +314,6 @@ def _labelling_context(
     criteria = [
         {**c, "values": list(range(c["scale"][0], c["scale"][1] + 1))} for c in project.criteria
     ]
-    if current is None and assignment.status == Assignment.Status.SUBMITTED:
-        current = assignment.annotations.filter(is_current=True).first()
     recent = (
         Annotation.objects.filter(project=project, annotator=request.user, is_current=True)
         .exclude(assignment=assignment)
@@ -319,6 +334,19 @@ def _labelling_context(
         "comment": initial.get("comment", ""),
         "none_acceptable": "none_acceptable" in initial.get("flags", {}).get("all", []),
         "current": current,
+        # The version this form shows: a save made elsewhere since is warned of.
+        "based_on": current.version if current else 0,
+        "changed_elsewhere": changed_elsewhere,
+        "reload": reverse("assignment", args=[assignment.pk]),
+        "locked": locked,
+        "your_ranking": (
+            " > ".join(
+                " = ".join(group)
+                for group in labels_by_letter(current, assignment.display_order)["ranking"]
+            )
+            if locked and current
+            else ""
+        ),
         "guideline": project.guidelines.filter(version=assignment.guideline_version).first(),
         "progress": selectors.annotator_progress(project=project, user=request.user, now=now),
         "recent": recent,
@@ -333,6 +361,13 @@ RESPONSE_FLAG_LABELS = [
 ]
 
 
+def _current_of(assignment: Assignment) -> Annotation | None:
+    """The annotator's latest labels of the item: submitted, or rejected by a reviewer."""
+    if assignment.status in (Assignment.Status.SUBMITTED, Assignment.Status.REJECTED):
+        return assignment.annotations.filter(is_current=True).first()
+    return None
+
+
 @login_required
 def assignment_page(request: AuthenticatedHttpRequest, assignment_id: int) -> HttpResponse:
     assignment = selectors.assignment_get_for_annotator(
@@ -340,9 +375,7 @@ def assignment_page(request: AuthenticatedHttpRequest, assignment_id: int) -> Ht
     )
     if request.method == "POST":
         return _assignment_submit(request, assignment)
-    current = None
-    if assignment.status == Assignment.Status.SUBMITTED:
-        current = assignment.annotations.filter(is_current=True).first()
+    current = _current_of(assignment)
     context = _labelling_context(
         request,
         assignment,
@@ -364,13 +397,24 @@ def _assignment_submit(request: AuthenticatedHttpRequest, assignment: Assignment
             data=data,
             now=timezone.now(),
             by_letter=True,
+            based_on=ascii_int(request.POST.get("based_on", "")),
         )
     except SubmissionInvalid as invalid:
         # Everything typed is shown again with the errors: nothing is lost.
         context = _labelling_context(request, assignment, errors=invalid.errors, initial=values)
         return render(request, "labelling/label.html", context, status=400)
+    except ChangedElsewhere:
+        # The other save stands until this one is confirmed: what was typed here is
+        # shown again, over the version saved elsewhere, for a second "save" to replace.
+        current = _current_of(assignment)
+        context = _labelling_context(
+            request, assignment, initial=values, current=current, changed_elsewhere=True
+        )
+        return render(request, "labelling/label.html", context, status=409)
     except DomainError as refused:
         messages.error(request, refused.message)
+        if assignment_locked(assignment=assignment, current=_current_of(assignment)):
+            return redirect("assignment", assignment_id=assignment.pk)  # read-only, says why
         return redirect("home")
     if result.annotation.version > 1:
         messages.success(request, _("Your changes are saved."))

@@ -34,7 +34,8 @@ def browser_page(monkeypatch):
     assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=DESKTOP)
+        # A context of its own, so that a test may open a second tab in it.
+        page = browser.new_context(viewport=DESKTOP).new_page()
         problems: list[str] = []
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}"))

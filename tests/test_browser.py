@@ -275,3 +275,69 @@ def test_hostile_text_never_runs_anywhere_it_is_shown(live_server, browser_page,
     assert PAYLOADS[9].split()[0] in review
     assert seen == {p.split()[0] for p in PAYLOADS}
     assert not page.problems, page.problems
+
+
+def _fill_item(page, comment: str) -> None:
+    """Rank A > B > C > D by keyboard, rate every response, write a comment."""
+    for position, letter in enumerate("ABCD", start=1):
+        page.focus(f'#rank-list .rank-item[data-label="{letter}"]')
+        page.keyboard.press(str(position))
+    for letter in "ABCD":
+        for key in ("helpfulness", "honesty"):
+            page.check(f'input[name="rating-{letter}-{key}"][value="4"]', force=True)
+    page.fill('textarea[name="comment"]', comment)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_tab_is_warned_and_a_rejected_item_opens_read_only(
+    live_server, browser_page, project, cast
+):
+    from playwright.sync_api import expect
+
+    from labelling.review import annotation_reject
+    from tests.browser import PHONE, axe_violations
+
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
+    first = browser_page
+    start_labelling(first, live_server.url, "alice")
+    item = first.url
+    second = first.context.new_page()
+    second.goto(item)
+    second.wait_for_selector("#ranker:not([hidden])")
+    _fill_item(first, "Saved in the first tab.")
+    _fill_item(second, "Typed in the second tab.")
+    first.click("#submit")
+    first.wait_for_selector("text=Saved. Here is the next one.")
+    second.click("#submit")
+    warning = second.locator("#changed-elsewhere")
+    expect(warning).to_be_focused()
+    expect(warning).to_contain_text("saved from somewhere else")
+    assert second.input_value('textarea[name="comment"]') == "Typed in the second tab."
+    assert Annotation.objects.get(is_current=True).comment == "Saved in the first tab."
+    second.screenshot(path=str(ARTIFACTS / "labelling-changed-elsewhere.png"), full_page=True)
+    assert not axe_violations(second)
+    second.click("#submit")
+    second.wait_for_selector("text=Your changes are saved.")
+    mine = Annotation.objects.get(is_current=True)
+    assert (mine.comment, mine.version) == ("Typed in the second tab.", 2)
+
+    annotation_reject(
+        annotation=mine, reviewer=cast["rita"], reason="Rule 3: rank by safety first.",
+        now=timezone.now(),
+    )  # fmt: skip
+    second.goto(f"{live_server.url}/")
+    second.click(f'a[href="/assignments/{mine.assignment_id}/"]')
+    expect(second.locator("#locked")).to_contain_text("Rule 3: rank by safety first.")
+    assert second.locator("#submit").count() == 0
+    assert second.locator('textarea[name="comment"]').is_disabled()
+    second.screenshot(path=str(ARTIFACTS / "labelling-rejected.png"), full_page=True)
+    assert not axe_violations(second)
+    second.click("text=All my annotations")
+    expect(second.locator(".badge.mine-rejected")).to_have_count(1)
+    for viewport, name in [(None, "my-annotations"), (PHONE, "my-annotations-phone")]:
+        if viewport:
+            second.set_viewport_size(viewport)
+        second.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        assert not axe_violations(second)
+    assert second.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert not first.problems, first.problems

@@ -102,6 +102,8 @@ PAGE_CASES = [
     ("get", "/account/tokens/", None, {"alice": 200, "olga": 200, "sam": 200, None: 302}),
     ("post", "/account/tokens/{tk}/revoke/", None, {"alice": 302, "olga": 302, None: 302}),
     ("get", "/account/password/", None, {"alice": 200, "olga": 200, None: 302}),
+    # A rater's own record; anyone else's is simply empty.
+    ("get", "/annotations/", None, {"alice": 200, "olga": 200, "sam": 200, None: 302}),
     ("get", "/favicon.ico", None, {"alice": 301, None: 301}),
     ("get", "/projects/{pid}/", None,
      {"alice": 200, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),

@@ -154,7 +154,7 @@ def test_the_same_submission_again(leased, alice):
 def test_an_edit(leased, alice):
     alice.post(leased["url"], submission(leased), format="json")
     edited = submission(leased, best_last=True)
-    with pinned("api-submit-edit", postgresql=17, sqlite=17):
+    with pinned("api-submit-edit", postgresql=15, sqlite=15):
         response = alice.post(leased["url"], edited, format="json")
     assert response.status_code == 201, response.content
 
@@ -231,11 +231,11 @@ def test_project_scoping_of_one_project(queue, alice):
 def test_the_home_page_asks_the_same_for_one_project_as_for_three(
     queue, project_factory, alice_browser
 ):
-    with pinned("page-home-one", postgresql=11, sqlite=11) as one:
+    with pinned("page-home-one", postgresql=12, sqlite=12) as one:
         assert alice_browser.get("/").status_code == 200
     project_factory("Second")
     project_factory("Third")
-    with pinned("page-home-three", postgresql=11, sqlite=11) as three:
+    with pinned("page-home-three", postgresql=12, sqlite=12) as three:
         assert alice_browser.get("/").status_code == 200
     assert b"Third" in alice_browser.get("/").content and len(three) == len(one)
 
