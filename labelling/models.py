@@ -801,3 +801,21 @@ class RegisteredRewardModel(models.Model):
     @property
     def is_local(self) -> bool:
         return self.source.startswith("/")
+
+
+class Draft(models.Model):
+    """A rater's labels of an item as typed and not yet saved (labelling.drafts): the
+    labelling form's values by letter, kept as they work so that nothing typed is lost."""
+
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.CASCADE, primary_key=True, related_name="draft"
+    )
+    values = models.JSONField(_("values as typed"))
+    saved_at = models.DateTimeField(_("saved at"))
+
+    class Meta:
+        verbose_name = _("draft")
+        verbose_name_plural = _("drafts")
+
+    def __str__(self) -> str:
+        return f"draft of {self.assignment_id}"

@@ -41,6 +41,11 @@ urlpatterns = [
         "assignments/<id:assignment_id>/skip/", views.assignment_skip_page, name="assignment-skip"
     ),
     path(
+        "assignments/<id:assignment_id>/draft/",
+        views.assignment_draft_page,
+        name="assignment-draft",
+    ),
+    path(
         "assignments/<id:assignment_id>/responses/<letter:letter>/",
         views.assignment_response_page,
         name="assignment-response",

@@ -1,6 +1,7 @@
 """Server-rendered pages of the labelling app: adapters over selectors and services."""
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
@@ -10,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -23,6 +24,7 @@ from core.errors import DomainError
 from core.http import AuthenticatedHttpRequest
 from labelling import selectors
 from labelling.annotation_table import annotation_columns, ranking_text, response_letters
+from labelling.drafts import draft_for, draft_save, draft_unfinished
 from labelling.forms import (
     GuidelineForm,
     ImportForm,
@@ -49,6 +51,7 @@ from labelling.inputs import ascii_int
 from labelling.models import (
     Annotation,
     Assignment,
+    Draft,
     Membership,
     Project,
     Prompt,
@@ -77,6 +80,7 @@ from labelling.visibility import (
     annotator_names,
     is_blind,
     item_for_annotator,
+    item_reference,
     labels_by_letter,
     letters,
 )
@@ -248,9 +252,26 @@ def _annotator_project(request: AuthenticatedHttpRequest, project_id: int) -> Pr
 
 
 def _go_to_next(request: AuthenticatedHttpRequest, project: Project) -> HttpResponseRedirect:
-    """The next item (the one held, or a new one), the guideline to read first, or the
-    news that nothing is left."""
-    given = assignment_next(project=project, annotator=request.user, now=timezone.now())
+    """The next item (one whose lease ran out with a draft, the one held, or a new one),
+    the guideline to read first, or the news that nothing is left."""
+    now = timezone.now()
+    unfinished = draft_unfinished(project=project, annotator=request.user, now=now)
+    if unfinished is not None:
+        if unfinished.resumable:  # the page says what happened
+            return redirect("assignment", assignment_id=unfinished.assignment.pk)
+        facts = {
+            "item": item_reference(unfinished.assignment),
+            "when": _utc_time(unfinished.assignment.expires_at),
+        }
+        messages.warning(
+            request,
+            _(
+                "Your time on %(item)s ran out at %(when)s UTC, and others completed its "
+                "prompt meanwhile: what you had typed there could not be kept."
+            )
+            % facts,
+        )
+    given = assignment_next(project=project, annotator=request.user, now=now)
     if given.guideline_pending is not None:
         return redirect("guideline-acknowledge", project_id=project.pk)
     assignment = given.assignment
@@ -277,6 +298,7 @@ def _labelling_context(
     initial: dict[str, Any] | None = None,
     current: Annotation | None = None,
     changed_elsewhere: bool = False,
+    restored: Draft | None = None,
 ) -> dict[str, Any]:
     project, prompt = assignment.project, assignment.prompt
     now = timezone.now()
@@ -337,6 +359,7 @@ def _labelling_context(
         # The version this form shows: a save made elsewhere since is warned of.
         "based_on": current.version if current else 0,
         "changed_elsewhere": changed_elsewhere,
+        "restored": restored,
         "reload": reverse("assignment", args=[assignment.pk]),
         "locked": locked,
         "your_ranking": (
@@ -376,13 +399,43 @@ def assignment_page(request: AuthenticatedHttpRequest, assignment_id: int) -> Ht
     if request.method == "POST":
         return _assignment_submit(request, assignment)
     current = _current_of(assignment)
+    draft = draft_for(assignment=assignment, current=current)
+    if draft is not None:
+        initial: dict[str, Any] | None = draft.values
+    else:
+        initial = labels_to_initial(current, assignment.display_order) if current else None
     context = _labelling_context(
-        request,
-        assignment,
-        initial=labels_to_initial(current, assignment.display_order) if current else None,
-        current=current,
+        request, assignment, initial=initial, current=current, restored=draft
     )
     return render(request, "labelling/label.html", context)
+
+
+@login_required
+@require_POST
+def assignment_draft_page(request: AuthenticatedHttpRequest, assignment_id: int) -> HttpResponse:
+    """Keep what the rater has typed (static/js/draft.js sends it as they work)."""
+    assignment = selectors.assignment_get_for_annotator(
+        user=request.user, assignment_id=assignment_id
+    )
+    shown = list(letters(assignment.display_order).values())
+    values = form_values(request.POST, response_ids=shown, criteria=assignment.project.criteria)
+    try:
+        draft = draft_save(
+            assignment=assignment, annotator=request.user, values=values, now=timezone.now()
+        )
+    except DomainError as refused:
+        return JsonResponse({"detail": refused.message}, status=409)
+    when = _utc_time(draft.saved_at)
+    return JsonResponse(
+        {
+            "saved_at": draft.saved_at.isoformat(),
+            "label": _("Draft kept at %(when)s UTC.") % {"when": when},
+        }
+    )
+
+
+def _utc_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%H:%M")
 
 
 def _assignment_submit(request: AuthenticatedHttpRequest, assignment: Assignment) -> HttpResponse:

@@ -90,6 +90,7 @@ def _normalised(html: str, assignment: Assignment, name: str) -> str:
     html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "CSRF", html)
     html = html.replace(f"/assignments/{assignment.pk}/", "/assignments/N/")
     html = html.replace(f"item-{assignment.pk}", "item-N")
+    html = html.replace(f'data-assignment="{assignment.pk}"', 'data-assignment="N"')
     html = re.sub(r'data-expires-at="[^"]+"', "", html)
     html = re.sub(r"until \d\d:\d\d UTC", "until T UTC", html)
     return html.replace(f">{name}<", ">NAME<")

@@ -341,3 +341,50 @@ def test_a_second_tab_is_warned_and_a_rejected_item_opens_read_only(
         assert not axe_violations(second)
     assert second.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert not first.problems, first.problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_closed_tab_loses_nothing_and_a_signed_out_rater_neither(
+    live_server, browser_page, project
+):
+    from playwright.sync_api import expect
+
+    from labelling.models import Draft
+
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
+    page = browser_page
+    start_labelling(page, live_server.url, "alice")
+    item = page.url
+    page.focus('#rank-list .rank-item[data-label="C"]')
+    page.keyboard.press("1")
+    page.check('input[name="rating-B-honesty"][value="6"]', force=True)
+    page.fill('textarea[name="critique-A"]', "Too long by half.")
+    expect(page.locator("#draft-status")).to_contain_text("Draft kept at")
+    # The tab is closed, the browser gone: another browser, signed in again.
+    page.close()
+    other = browser_page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
+    again = other.new_page()
+    _login(again, live_server.url, "alice")
+    again.click("text=Continue")  # the item held
+    again.wait_for_selector("#ranker:not([hidden])")
+    assert again.url == item
+    expect(again.locator("#restored")).to_contain_text("restored below, as you left it")
+    assert again.input_value('textarea[name="critique-A"]') == "Too long by half."
+    assert again.is_checked('input[name="rating-B-honesty"][value="6"]')
+    assert _order(again)[0] == "C"
+    again.screenshot(path=str(ARTIFACTS / "labelling-draft-restored.png"), full_page=True)
+
+    # The session ends while the rater types: the page says so and keeps the text.
+    other.clear_cookies()
+    again.fill('textarea[name="comment"]', "Typed after the session ended.")
+    expect(again.locator("#draft-status")).to_contain_text("You are signed out")
+    assert "Typed after" not in str(Draft.objects.get().values)
+    # Signed in again in another tab, the item reopens with it, and it reaches the server.
+    login_tab = other.new_page()
+    _login(login_tab, live_server.url, "alice")
+    again.goto(item)
+    expect(again.locator("#draft-status")).to_contain_text("Draft kept at")
+    assert again.input_value('textarea[name="comment"]') == "Typed after the session ended."
+    assert Draft.objects.get().values["comment"] == "Typed after the session ended."
+    assert again.input_value('textarea[name="critique-A"]') == "Too long by half."
+    other.close()

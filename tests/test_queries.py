@@ -208,7 +208,7 @@ def test_a_submission_from_the_labelling_page(queue, cast, alice_browser):
         form[f"rank-{letter}"] = str(rank)
         form[f"rating-{letter}-helpfulness"] = "5"
         form[f"rating-{letter}-honesty"] = "6"
-    with pinned("page-submit", postgresql=14, sqlite=17):
+    with pinned("page-submit", postgresql=15, sqlite=18):
         response = alice_browser.post(f"/assignments/{assignment.pk}/", form)
     assert response.status_code == 302, response.content
 

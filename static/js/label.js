@@ -41,6 +41,8 @@
   function changed() {
     touched = true;
     render();
+    // Setting a select from script fires no event: say so, for the draft (draft.js).
+    form.dispatchEvent(new Event("labels-changed"));
   }
 
   // The selects, when set (a reopened annotation, a page shown again with errors, or a
