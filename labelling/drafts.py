@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
+from django.contrib import messages
 from django.contrib.auth.models import User
 from django.db.models import Q
+from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
@@ -96,3 +98,15 @@ def draft_unfinished(*, project: Project, annotator: User, now: datetime) -> Unf
     if not free:
         draft.delete()
     return Unfinished(assignment=assignment, draft=draft, resumable=free)
+
+
+def said_logged_out(sender: object, request: HttpRequest | None, **kwargs: object) -> None:
+    """The login page that follows a logout says so (the message outlives the session
+    in the messages cookie), and that nothing typed was lost."""
+    if request is not None:
+        # Silent where there are no messages (the test client's logout, a bare request).
+        messages.info(
+            request,
+            _("You are logged out. What you typed and had not saved is kept."),
+            fail_silently=True,
+        )

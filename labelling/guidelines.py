@@ -137,6 +137,64 @@ def word_diff(old: str, new: str) -> SafeString:
     return mark_safe("".join(out))  # noqa: S308 - every piece escaped above
 
 
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of a guideline body: its heading line's text ("" before the first heading)
+    and its markdown, heading included."""
+
+    title: str
+    body: str
+
+
+def guideline_sections(body: str) -> list[Section]:
+    """The body cut at every markdown heading (outside fenced code)."""
+    sections: list[Section] = []
+    title, fenced = "", False
+    lines: list[str] = []
+    for line in (body or "").splitlines(keepends=True):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        heading = None if fenced else _HEADING.match(line.rstrip("\n"))
+        if heading is not None:
+            if "".join(lines).strip():
+                sections.append(Section(title, "".join(lines)))
+            title, lines = heading.group(2), []
+        lines.append(line)
+    if "".join(lines).strip():
+        sections.append(Section(title, "".join(lines)))
+    return sections
+
+
+@dataclass(frozen=True)
+class SectionChanges:
+    changed: list[Section]  # new, or with the same heading and other words
+    added: set[str]  # titles of the changed sections that are new
+    removed: list[str]  # titles of sections no longer there
+
+
+def sections_changed(old: str, new: str) -> SectionChanges:
+    """Which sections of `new` a reader of `old` must read again: a section is matched
+    to the old one of the same heading (in order, for repeated headings)."""
+    old_sections = guideline_sections(old)
+    unmatched: dict[str, list[Section]] = {}
+    for section in old_sections:
+        unmatched.setdefault(section.title.casefold(), []).append(section)
+    changed, added = [], set()
+    for section in guideline_sections(new):
+        same_title = unmatched.get(section.title.casefold())
+        if not same_title:
+            changed.append(section)
+            added.add(section.title)
+        elif same_title.pop(0).body.strip() != section.body.strip():
+            changed.append(section)
+    left = {id(s) for sections in unmatched.values() for s in sections}
+    removed = [s.title for s in old_sections if id(s) in left]
+    return SectionChanges(changed=changed, added=added, removed=removed)
+
+
 @dataclass(frozen=True)
 class RelabelFilters:
     versions: list[int] | None = None  # only prompts labelled under these versions

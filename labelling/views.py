@@ -44,6 +44,7 @@ from labelling.guidelines import (
     guideline_timeline,
     guidelines_pending,
     relabel_request,
+    sections_changed,
     word_diff,
 )
 from labelling.importing import ImportRejected, prompts_import
@@ -251,7 +252,9 @@ def _annotator_project(request: AuthenticatedHttpRequest, project_id: int) -> Pr
     )
 
 
-def _go_to_next(request: AuthenticatedHttpRequest, project: Project) -> HttpResponseRedirect:
+def _go_to_next(
+    request: AuthenticatedHttpRequest, project: Project, *, saved: bool = False
+) -> HttpResponseRedirect:
     """The next item (one whose lease ran out with a draft, the one held, or a new one),
     the guideline to read first, or the news that nothing is left."""
     now = timezone.now()
@@ -275,12 +278,17 @@ def _go_to_next(request: AuthenticatedHttpRequest, project: Project) -> HttpResp
     if given.guideline_pending is not None:
         return redirect("guideline-acknowledge", project_id=project.pk)
     assignment = given.assignment
+    # One banner says what happened, on the page that follows.
     if assignment is None:
-        messages.info(
-            request,
-            _("Nothing is left for you in %(project)s. Thank you!") % {"project": project.name},
+        text = (
+            _("Saved. Nothing more is left for you in %(project)s. Thank you!")
+            if saved
+            else _("Nothing is left for you in %(project)s. Thank you!")
         )
+        messages.info(request, text % {"project": project.name})
         return redirect("home")
+    if saved:
+        messages.success(request, _("Saved. Here is the next one."))
     return redirect("assignment", assignment_id=assignment.pk)
 
 
@@ -471,9 +479,8 @@ def _assignment_submit(request: AuthenticatedHttpRequest, assignment: Assignment
         return redirect("home")
     if result.annotation.version > 1:
         messages.success(request, _("Your changes are saved."))
-    else:
-        messages.success(request, _("Saved. Here is the next one."))
-    return _go_to_next(request, project)
+        return _go_to_next(request, project)
+    return _go_to_next(request, project, saved=True)
 
 
 @login_required
@@ -604,6 +611,7 @@ def guideline_acknowledge_page(request: AuthenticatedHttpRequest, project_id: in
             "last": last,
             "changes": since,
             "diff": word_diff(previous.body, current.body) if previous else None,
+            "sections": sections_changed(previous.body, current.body) if previous else None,
             "pending": guideline_pending(project=project, user=request.user),
         },
     )
