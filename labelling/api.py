@@ -13,6 +13,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiRequest,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
 )
 from rest_framework import status
@@ -35,6 +36,7 @@ from labelling.guidelines import (
     RelabelFilters,
     guideline_acknowledge,
     guideline_publish,
+    relabel_preview,
     relabel_request,
 )
 from labelling.importing import ImportRejected, prompts_import
@@ -305,13 +307,23 @@ class AcknowledgeView(APIView):
 class RelabelView(APIView):
     @extend_schema(
         request=s.RelabelRequestSerializer,
-        responses={200: s.RelabelResultSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="RelabelOutcome",
+                serializers=[s.RelabelResultSerializer, s.RelabelPreviewSerializer],
+                resource_type_field_name=None,
+            ),
+            400: ERROR,
+            403: ERROR,
+            404: ERROR,
+        },
         summary="Ask for fresh annotations under the current guideline version (admins)",
         description=(
             "Raises the target of prompts whose annotations were all made under older "
             "versions, optionally only those labelled under `versions`, with `metadata` "
             "equal to the given values, among `prompt_ids`, or with pairwise agreement "
-            "at most `max_agreement`. Old annotations stay."
+            "at most `max_agreement`. Old annotations stay. With `dry_run`, only says "
+            "what it would do."
         ),
     )
     def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
@@ -321,17 +333,22 @@ class RelabelView(APIView):
         data = s.RelabelRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
+        wanted = fields.get("annotations_wanted", project.annotations_per_prompt)
+        filters = RelabelFilters(
+            versions=fields.get("versions"),
+            metadata=fields.get("metadata"),
+            prompt_ids=fields.get("prompt_ids"),
+            max_agreement=fields.get("max_agreement"),
+        )
+        if fields["dry_run"]:
+            preview = relabel_preview(project=project, filters=filters, annotations_wanted=wanted)
+            return Response(s.RelabelPreviewSerializer(preview).data)
         result = relabel_request(
             project=project,
             actor=request.user,
             now=timezone.now(),
-            annotations_wanted=fields.get("annotations_wanted", project.annotations_per_prompt),
-            filters=RelabelFilters(
-                versions=fields.get("versions"),
-                metadata=fields.get("metadata"),
-                prompt_ids=fields.get("prompt_ids"),
-                max_agreement=fields.get("max_agreement"),
-            ),
+            annotations_wanted=wanted,
+            filters=filters,
             repeat_allowed=fields["repeat_allowed"],
         )
         return Response(s.RelabelResultSerializer(result).data)

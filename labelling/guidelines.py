@@ -9,8 +9,9 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, F, Max, OuterRef, QuerySet
+from django.db.models import Exists, F, Max, OuterRef, QuerySet, Sum
 from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Greatest
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -287,6 +288,7 @@ def _relabel(
         filters=filters.as_dict(),
         repeat_allowed=repeat_allowed,
         prompts_raised=len(ids),
+        prompt_ids=ids,
         created_at=now,
     )
     audit_record(
@@ -298,6 +300,71 @@ def _relabel(
         data={"prompts": len(ids), "annotations_wanted": annotations_wanted, **filters.as_dict()},
     )
     return request
+
+
+@dataclass(frozen=True)
+class RelabelPreview:
+    """What a re-labelling request would do, before it is made."""
+
+    prompts: int  # prompts whose target would rise
+    annotations: int  # their annotations so far (current, rejected ones aside)
+    fresh: int  # annotations it asks for in all
+
+
+def relabel_preview(
+    *, project: Project, filters: RelabelFilters, annotations_wanted: int
+) -> RelabelPreview:
+    ids = relabel_candidates(project=project, filters=filters).values("pk")
+    prompts = ids.count()
+    annotations = Annotation.objects.filter(
+        prompt_id__in=ids, is_current=True, rejected=False
+    ).count()
+    return RelabelPreview(
+        prompts=prompts, annotations=annotations, fresh=prompts * annotations_wanted
+    )
+
+
+def relabel_outstanding(request: RelabelRequest) -> int | None:
+    """How many of the request's fresh annotations its prompts still want (None: it was
+    made before requests kept their prompts); 0 once done or cancelled."""
+    if request.prompt_ids is None:
+        return None
+    if request.cancelled_at is not None:
+        return 0
+    wanted = Prompt.objects.filter(pk__in=request.prompt_ids, live_count__lt=F("target")).aggregate(
+        n=Sum(F("target") - F("live_count"))
+    )["n"]
+    return min(wanted or 0, request.prompts_raised * request.annotations_wanted)
+
+
+@transaction.atomic
+def relabel_cancel(*, request: RelabelRequest, actor: User, now: datetime) -> int:
+    """Take back what a request still asks for: its prompts' targets fall by what it
+    added, never below the annotations they have or hold. Returns how many prompts
+    changed."""
+    Project.objects.select_for_update(no_key=True).get(pk=request.project_id)
+    request = RelabelRequest.objects.select_for_update().get(pk=request.pk)
+    if request.cancelled_at is not None:
+        raise DomainError(_("This request is already cancelled."), field="relabel")
+    if request.prompt_ids is None:
+        raise DomainError(
+            _("This request is older than cancelling: its prompts were not recorded."),
+            field="relabel",
+        )
+    lowered = Prompt.objects.filter(pk__in=request.prompt_ids, live_count__lt=F("target")).update(
+        target=Greatest(F("target") - request.annotations_wanted, F("live_count"))
+    )
+    request.cancelled_at, request.cancelled_by = now, actor
+    request.save(update_fields=["cancelled_at", "cancelled_by"])
+    audit_record(
+        actor=actor,
+        verb=AuditEvent.Verb.RELABEL_CANCELLED,
+        obj=request,
+        project=request.project,
+        now=now,
+        data={"prompts": lowered},
+    )
+    return lowered
 
 
 def guideline_timeline(*, project: Project, with_diffs: bool = True) -> list[dict]:

@@ -289,7 +289,14 @@ class RelabelRequest(models.Model):
     filters = models.JSONField(_("filters"), default=dict, blank=True)
     repeat_allowed = models.BooleanField(_("earlier annotators may label again"))
     prompts_raised = models.PositiveIntegerField(_("prompts raised"))
+    # The prompts it raised, so that it can be cancelled (null: made before that was kept).
+    prompt_ids = models.JSONField(_("prompts raised (ids)"), null=True, blank=True)
     created_at = models.DateTimeField(_("requested at"))
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )  # fmt: skip
 
     class Meta:
         verbose_name = _("re-labelling request")

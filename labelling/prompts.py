@@ -185,7 +185,7 @@ def prompts_retire(
     if not changing:
         return 0
     Prompt.objects.filter(pk__in=[pk for pk, _eid in changing]).update(retired=retired)
-    verb = "prompt.retire" if retired else "prompt.restore"
+    verb = AuditEvent.Verb.PROMPT_RETIRED if retired else AuditEvent.Verb.PROMPT_RESTORED
     AuditEvent.objects.bulk_create(
         AuditEvent(
             project=project,

@@ -265,6 +265,19 @@ class RelabelRequestSerializer(serializers.Serializer):
         help_text="Only prompts whose pairwise agreement is this or less.",
     )
     repeat_allowed = serializers.BooleanField(required=False, default=False)
+    dry_run = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Say what the request would do (prompts, their annotations, fresh ones "
+        "asked for) and change nothing.",
+    )
+
+
+class RelabelPreviewSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField(default=True)
+    prompts = serializers.IntegerField(help_text="Prompts whose target would rise.")
+    annotations = serializers.IntegerField(help_text="Their current annotations so far.")
+    fresh = serializers.IntegerField(help_text="Fresh annotations asked for in all.")
 
 
 class RelabelResultSerializer(serializers.Serializer):

@@ -64,6 +64,11 @@ urlpatterns = [
     ),
     path("projects/<id:project_id>/relabel/", views.relabel_page, name="relabel"),
     path(
+        "projects/<id:project_id>/relabel/<id:relabel_id>/cancel/",
+        views.relabel_cancel_page,
+        name="relabel-cancel",
+    ),
+    path(
         "projects/<id:project_id>/reward-model/",
         views.project_reward_model,
         name="project-reward-model",

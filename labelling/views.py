@@ -43,6 +43,9 @@ from labelling.guidelines import (
     guideline_publish,
     guideline_timeline,
     guidelines_pending,
+    relabel_cancel,
+    relabel_outstanding,
+    relabel_preview,
     relabel_request,
     sections_changed,
     word_diff,
@@ -57,6 +60,7 @@ from labelling.models import (
     Project,
     Prompt,
     RegisteredRewardModel,
+    RelabelRequest,
     Response,
 )
 from labelling.queue import assignment_next, assignment_skip
@@ -617,28 +621,43 @@ def guideline_acknowledge_page(request: AuthenticatedHttpRequest, project_id: in
     )
 
 
+def _relabel_filters(data: dict[str, Any]) -> RelabelFilters:
+    metadata = {data["metadata_key"]: data["metadata_value"]} if data["metadata_key"] else None
+    return RelabelFilters(
+        versions=data["versions"] or None,
+        metadata=metadata,
+        max_agreement=data["max_agreement"],
+    )
+
+
 @login_required
-@require_POST
 def relabel_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
+    """Re-labelling requests: the past ones (GET); what a new one would do, to confirm
+    (POST); and making it (POST with `confirm`)."""
     project = selectors.project_get_for_member(
         user=request.user, project_id=project_id, roles=ADMINS
     )
+    if request.method != "POST":
+        return render(request, "labelling/relabel.html", _relabel_context(project))
     form = RelabelForm(request.POST, versions=_older_versions(project))
     if not form.is_valid():
         context = _project_context(request, project, relabel_form=form)
         return render(request, "labelling/project.html", context, status=400)
     data = form.cleaned_data
-    metadata = {data["metadata_key"]: data["metadata_value"]} if data["metadata_key"] else None
+    if not request.POST.get("confirm"):
+        preview = relabel_preview(
+            project=project,
+            filters=_relabel_filters(data),
+            annotations_wanted=data["annotations_wanted"],
+        )
+        context = {**_relabel_context(project), "preview": preview, "form": form}
+        return render(request, "labelling/relabel.html", context)
     result = relabel_request(
         project=project,
         actor=request.user,
         now=timezone.now(),
         annotations_wanted=data["annotations_wanted"],
-        filters=RelabelFilters(
-            versions=data["versions"] or None,
-            metadata=metadata,
-            max_agreement=data["max_agreement"],
-        ),
+        filters=_relabel_filters(data),
         repeat_allowed=data["repeat_allowed"],
     )
     messages.success(
@@ -654,7 +673,41 @@ def relabel_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResp
             "v": result.guideline_version,
         },
     )
-    return redirect("project", project_id=project.pk)
+    return redirect("relabel", project_id=project.pk)
+
+
+def _relabel_context(project: Project) -> dict[str, Any]:
+    requests = list(project.relabels.select_related("requested_by", "cancelled_by")[:50])
+    return {
+        "project": project,
+        "requests": [{"request": r, "outstanding": relabel_outstanding(r)} for r in requests],
+    }
+
+
+@login_required
+@require_POST
+def relabel_cancel_page(
+    request: AuthenticatedHttpRequest, project_id: int, relabel_id: int
+) -> HttpResponse:
+    project = selectors.project_get_for_member(
+        user=request.user, project_id=project_id, roles=ADMINS
+    )
+    wanted = get_object_or_404(RelabelRequest, project=project, pk=relabel_id)
+    try:
+        lowered = relabel_cancel(request=wanted, actor=request.user, now=timezone.now())
+    except DomainError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(
+            request,
+            ngettext(
+                "Cancelled: %(n)d prompt no longer waits for its fresh annotations.",
+                "Cancelled: %(n)d prompts no longer wait for their fresh annotations.",
+                lowered,
+            )
+            % {"n": lowered},
+        )
+    return redirect("relabel", project_id=project.pk)
 
 
 def _older_versions(project: Project) -> list[int]:

@@ -21,6 +21,8 @@ def _pages(project) -> list[tuple[str, str]]:
         ("prompts", f"/projects/{pk}/prompts/?status=open"),
         ("prompt", f"/projects/{pk}/prompts/{prompt.pk}/"),
         ("exports", f"/projects/{pk}/exports/"),
+        ("relabel", f"/projects/{pk}/relabel/"),
+        ("my-annotations", "/annotations/"),
         ("guidelines", f"/projects/{pk}/guidelines/"),
         ("guideline-new", f"/projects/{pk}/guidelines/new/"),
         ("tokens", "/account/tokens/"),

@@ -1,5 +1,7 @@
 """Guidelines that change mid-project (issue 4)."""
 
+import re
+
 import pytest
 from django.utils import timezone
 
@@ -12,6 +14,7 @@ from labelling.models import (
     GuidelineAcknowledgement,
     GuidelineVersion,
     Prompt,
+    RelabelRequest,
 )
 from tests.conftest import PASSWORD, acknowledge, import_items, prompt_line
 
@@ -250,24 +253,91 @@ def test_relabelling_skips_prompts_already_labelled_under_the_current_version(ap
     assert again.prompts_raised == 1  # only p-0: p-1 has a label under v2
 
 
-def test_relabel_form_on_the_project_page(client, api, project, cast):
+def test_relabelling_in_the_pages_shows_what_it_will_do_then_can_be_cancelled(
+    client, api, project, cast
+):
     _labelled_under_v1(project, api)
     publish(project, cast)
     client.login(username="adam", password=PASSWORD)
     page = client.get(f"/projects/{project.pk}/").content.decode()
     assert "Ask for fresh annotations under version 2" in page
-    response = client.post(
-        f"/projects/{project.pk}/relabel/",
-        {
-            "annotations_wanted": 2,
-            "versions": [1],
-            "metadata_key": "domain",
-            "metadata_value": "code",
-        },
-        follow=True,
+    asked = {
+        "annotations_wanted": 2,
+        "versions": [1],
+        "metadata_key": "domain",
+        "metadata_value": "code",
+    }
+    # First what it would do; nothing changes yet.
+    preview = client.post(f"/projects/{project.pk}/relabel/", asked).content.decode()
+    assert (
+        "1 prompt, with 1 annotations so far, will go back to the queue for 2 fresh "
+        "annotations under version 2: 2 in all." in preview
     )
-    assert "1 prompt will get 2 fresh annotations under version 2." in response.content.decode()
+    assert Prompt.objects.get(external_id="p-0").target == 1
+    assert not RelabelRequest.objects.exists()
+    # Confirmed, from the preview's own hidden fields.
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', preview))
+    assert hidden["metadata_value"] == "code" and hidden["confirm"] == "1"
+    response = client.post(
+        f"/projects/{project.pk}/relabel/", {**asked, "confirm": "1"}, follow=True
+    )
+    page = response.content.decode()
+    assert "1 prompt will get 2 fresh annotations under version 2." in page
     assert Prompt.objects.get(external_id="p-0").target == 3
+    assert "2 annotations still wanted" in page
+    # Cancelled: the target falls back; the request says so, and is audited.
+    wanted = RelabelRequest.objects.get()
+    page = client.post(
+        f"/projects/{project.pk}/relabel/{wanted.pk}/cancel/", follow=True
+    ).content.decode()
+    assert "Cancelled: 1 prompt no longer waits for its fresh annotations." in page
+    assert "cancelled by adam" in page
+    assert Prompt.objects.get(external_id="p-0").target == 1
+    assert AuditEvent.objects.filter(verb="relabel.cancelled").count() == 1
+    again = client.post(f"/projects/{project.pk}/relabel/{wanted.pk}/cancel/", follow=True)
+    assert "already cancelled" in again.content.decode()
+
+
+def test_cancelling_keeps_the_fresh_annotations_already_made_or_held(api, project, cast):
+    from labelling.guidelines import relabel_cancel
+
+    _labelled_under_v1(project, api, n=1)
+    publish(project, cast)
+    acknowledge(project, cast["bob"])
+    wanted = relabel_request(
+        project=project, actor=cast["adam"], now=timezone.now(), annotations_wanted=3,
+        filters=RelabelFilters(), repeat_allowed=False,
+    )  # fmt: skip
+    assert Prompt.objects.get().target == 4
+    label_one(api("bob"), project)  # one fresh annotation made
+    assert relabel_cancel(request=wanted, actor=cast["adam"], now=timezone.now()) == 1
+    prompt = Prompt.objects.get()
+    assert (prompt.target, prompt.live_count) == (2, 2)
+
+
+def test_the_api_says_what_a_request_would_do_with_dry_run(api, project, cast):
+    _labelled_under_v1(project, api)
+    publish(project, cast)
+    response = api("adam").post(
+        f"/api/projects/{project.pk}/relabel/",
+        {"annotations_wanted": 2, "dry_run": True},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json() == {"dry_run": True, "prompts": 2, "annotations": 2, "fresh": 4}
+    assert set(Prompt.objects.values_list("target", flat=True)) == {1}
+    assert not RelabelRequest.objects.exists()
+
+
+def test_a_preview_that_matches_nothing_says_so(client, api, project, cast):
+    _labelled_under_v1(project, api)
+    publish(project, cast)
+    client.login(username="adam", password=PASSWORD)
+    page = client.post(
+        f"/projects/{project.pk}/relabel/",
+        {"annotations_wanted": 1, "metadata_key": "domain", "metadata_value": "poetry"},
+    ).content.decode()
+    assert "No prompt matches" in page and 'name="confirm"' not in page
 
 
 # --- visibility -----------------------------------------------------------------------------

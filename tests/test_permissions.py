@@ -128,8 +128,14 @@ PAGE_CASES = [
      {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 302}),
     ("get", "/projects/{pid}/guidelines/acknowledge/", None,
      {"alice": 200, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 302}),
+    # Re-labelling: the requests, a preview to confirm (200), and cancelling one ({rlid}
+    # names none: 404 for those who may cancel).
+    ("get", "/projects/{pid}/relabel/", None,
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 302}),
     ("post", "/projects/{pid}/relabel/", {"annotations_wanted": 1},
-     {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("post", "/projects/{pid}/relabel/{rlid}/cancel/", None,
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 404, "olga": 404, "sam": 404, None: 302}),
     ("post", "/projects/{pid}/next/", None,
      {"alice": 302, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 302}),
     ("get", "/assignments/{aid}/", None,
@@ -275,6 +281,7 @@ def test_page_permissions(world, db, client, method, path, body, persona, expect
         rid=annotation.ranking[0][0],
         letter="A",
         tk="rlhf_nosuchtoken",
+        rlid=999999,
     )
     response = getattr(client, method)(url, body or {})
     assert response.status_code == expected
@@ -301,6 +308,7 @@ def test_every_url_of_ours_is_in_the_tables():
         .replace("<id:prompt_id>", "{prid}")
         .replace("<id:annotation_id>", "{nid}")
         .replace("<id:export_id>", "{eid}")
+        .replace("<id:relabel_id>", "{rlid}")
         .replace("<id:response_id>", "{rid}")
         .replace("<letter:letter>", "{letter}")
         .replace("<token_key:token_key>", "{tk}")
