@@ -826,3 +826,27 @@ class Draft(models.Model):
 
     def __str__(self) -> str:
         return f"draft of {self.assignment_id}"
+
+
+class Invite(models.Model):
+    """A one-time link for a new user to set their password (labelling.people). Only
+    the token's digest is kept: the link is shown once, to the staff member who made it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invites"
+    )
+    digest = models.CharField(_("token digest"), max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"invite for {self.user_id}"

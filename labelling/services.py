@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from core.audit import audit_record
 from core.errors import DomainError
@@ -173,6 +174,21 @@ class MembershipChange:
     created: bool
 
 
+LAST_ADMIN = _lazy("%(name)s is the project's only admin: make someone else admin first.")
+
+
+def is_last_admin(membership: Membership) -> bool:
+    """Whether this member is the only admin of their project (staff aside)."""
+    return (
+        membership.role == Membership.Role.ADMIN
+        and not Membership.objects.filter(
+            project_id=membership.project_id, role=Membership.Role.ADMIN
+        )
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
 @transaction.atomic
 def membership_set(
     *, project: Project, user: User, role: str, actor: User | None, now: datetime
@@ -193,6 +209,8 @@ def membership_set(
             data={"username": user.get_username(), "role": role},
         )
     elif membership.role != role:
+        if role != Membership.Role.ADMIN and is_last_admin(membership):
+            raise DomainError(str(LAST_ADMIN) % {"name": user.get_username()}, field="role")
         before = membership.role
         membership.role = role
         membership.save(update_fields=["role"])

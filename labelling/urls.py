@@ -1,10 +1,14 @@
 from django.urls import path
 
-from labelling import prompt_views, rater_views, setup_views, views
+from labelling import people_views, prompt_views, rater_views, setup_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("annotations/", rater_views.my_annotations_page, name="my-annotations"),
+    path("people/", people_views.people_page, name="people"),
+    path("people/<id:user_id>/invite/", people_views.person_invite_page, name="person-invite"),
+    path("people/<id:user_id>/active/", people_views.person_active_page, name="person-active"),
+    path("invite/<str:token>/", people_views.invite_page, name="invite"),
     path("account/tokens/", views.tokens_page, name="tokens"),
     path(
         "account/tokens/<token_key:token_key>/revoke/",
@@ -35,6 +39,11 @@ urlpatterns = [
     ),
     path("projects/<id:project_id>/import/", views.project_import, name="project-import"),
     path("projects/<id:project_id>/members/", views.project_member_add, name="project-member-add"),
+    path(
+        "projects/<id:project_id>/members/<id:user_id>/",
+        people_views.member_change_page,
+        name="member-change",
+    ),
     path("projects/<id:project_id>/next/", views.label_next, name="label-next"),
     path("assignments/<id:assignment_id>/", views.assignment_page, name="assignment"),
     path(

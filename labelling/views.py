@@ -163,6 +163,7 @@ def _project_context(
             if is_admin
             else None
         ),
+        "roles": Membership.Role.choices,
         "recent_prompts": None if blind else project.prompts.order_by("-id")[:10],
         "import_form": import_form or (ImportForm() if is_admin else None),
         "import_errors": import_errors,
@@ -230,13 +231,18 @@ def project_member_add(request: AuthenticatedHttpRequest, project_id: int) -> Ht
     if not form.is_valid():
         context = _project_context(request, project, member_form=form)
         return render(request, "labelling/project.html", context, status=400)
-    change = membership_set(
-        project=project,
-        user=form.cleaned_data["user"],
-        role=form.cleaned_data["role"],
-        actor=request.user,
-        now=timezone.now(),
-    )
+    try:
+        change = membership_set(
+            project=project,
+            user=form.cleaned_data["user"],
+            role=form.cleaned_data["role"],
+            actor=request.user,
+            now=timezone.now(),
+        )
+    except DomainError as refused:
+        form.add_error("role", refused.message)
+        context = _project_context(request, project, member_form=form)
+        return render(request, "labelling/project.html", context, status=400)
     name = form.cleaned_data["username"]
     role = change.membership.get_role_display()
     if change.created:

@@ -23,6 +23,7 @@ def _pages(project) -> list[tuple[str, str]]:
         ("exports", f"/projects/{pk}/exports/"),
         ("relabel", f"/projects/{pk}/relabel/"),
         ("my-annotations", "/annotations/"),
+        ("people", "/people/"),
         ("guidelines", f"/projects/{pk}/guidelines/"),
         ("guideline-new", f"/projects/{pk}/guidelines/new/"),
         ("tokens", "/account/tokens/"),
@@ -178,4 +179,42 @@ def test_an_admin_finds_prompts_and_retires_a_page_of_them(live_server, browser_
     page.screenshot(path=str(ARTIFACTS / "prompt-phone.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert not axe_violations(page)
+    assert not page.problems, page.problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_invite_someone_who_sets_a_password_and_is_given_a_role(
+    live_server, browser_page, project
+):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    login(page, live_server.url, "sam")
+    page.click("text=People")
+    page.fill("#id_username", "nina")
+    page.fill("#id_email", "nina@example.org")
+    page.press("#id_email", "Enter")
+    link = page.input_value("#invite-link")
+    assert link.startswith(f"{live_server.url}/invite/")
+    page.screenshot(path=str(ARTIFACTS / "people.png"), full_page=True)
+    assert not axe_violations(page)
+    # adam gives the invited account a role before it is used.
+    login(page, live_server.url, "adam")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.fill("#id_username", "nina")
+    page.select_option("#id_role", "annotator")
+    page.click('#members button:has-text("Save")')
+    expect(page.locator(".messages")).to_contain_text("nina joined as Annotator.")
+    expect(page.locator("#members")).to_contain_text("cannot log in")
+    # nina, signed out, opens the link.
+    page.context.clear_cookies()
+    page.goto(link)
+    page.fill("#id_new_password1", "a long and unusual passphrase 42")
+    page.fill("#id_new_password2", "a long and unusual passphrase 42")
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(ARTIFACTS / "invite-phone.png"), full_page=True)
+    assert not axe_violations(page)
+    page.press("#id_new_password2", "Enter")
+    expect(page.locator(".messages")).to_contain_text("Welcome, nina")
+    expect(page.locator("main")).to_contain_text("Chatbot comparisons")
     assert not page.problems, page.problems

@@ -102,6 +102,18 @@ PAGE_CASES = [
     ("get", "/account/tokens/", None, {"alice": 200, "olga": 200, "sam": 200, None: 302}),
     ("post", "/account/tokens/{tk}/revoke/", None, {"alice": 302, "olga": 302, None: 302}),
     ("get", "/account/password/", None, {"alice": 200, "olga": 200, None: 302}),
+    # Accounts: staff only ({uid} is bob); an invitation link is for anyone who has it
+    # ({tok} names none: 410 Gone).
+    ("get", "/people/", None, {"alice": 403, "adam": 403, "olga": 403, "sam": 200, None: 302}),
+    ("post", "/people/", {"username": ""},
+     {"alice": 403, "adam": 403, "olga": 403, "sam": 400, None: 302}),
+    ("post", "/people/{uid}/invite/", None,
+     {"alice": 403, "adam": 403, "olga": 403, "sam": 302, None: 302}),
+    ("post", "/people/{uid}/active/", {"active": "1"},
+     {"alice": 403, "adam": 403, "olga": 403, "sam": 302, None: 302}),
+    ("get", "/invite/{tok}/", None, {"alice": 410, "olga": 410, None: 410}),
+    ("post", "/projects/{pid}/members/{uid}/", {"role": "reviewer"},
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
     # A rater's own record; anyone else's is simply empty.
     ("get", "/annotations/", None, {"alice": 200, "olga": 200, "sam": 200, None: 302}),
     ("get", "/favicon.ico", None, {"alice": 301, None: 301}),
@@ -282,10 +294,12 @@ def test_page_permissions(world, db, client, method, path, body, persona, expect
         letter="A",
         tk="rlhf_nosuchtoken",
         rlid=999999,
+        uid=world.cast["bob"].pk,
+        tok="no-such-invitation",
     )
     response = getattr(client, method)(url, body or {})
     assert response.status_code == expected
-    if persona is None and "favicon" not in path:
+    if persona is None and expected == 302 and "favicon" not in path:
         assert response["Location"].startswith("/accounts/login/")
 
 
@@ -309,6 +323,8 @@ def test_every_url_of_ours_is_in_the_tables():
         .replace("<id:annotation_id>", "{nid}")
         .replace("<id:export_id>", "{eid}")
         .replace("<id:relabel_id>", "{rlid}")
+        .replace("<id:user_id>", "{uid}")
+        .replace("<str:token>", "{tok}")
         .replace("<id:response_id>", "{rid}")
         .replace("<letter:letter>", "{letter}")
         .replace("<token_key:token_key>", "{tk}")
