@@ -388,3 +388,57 @@ def test_a_closed_tab_loses_nothing_and_a_signed_out_rater_neither(
     assert Draft.objects.get().values["comment"] == "Typed after the session ended."
     assert again.input_value('textarea[name="critique-A"]') == "Too long by half."
     other.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_four_responses_on_three_criteria_with_a_critique_take_under_thirty_keys(
+    live_server, browser_page, project
+):
+    from playwright.sync_api import expect
+
+    from tests.browser import axe_violations
+
+    project.criteria = [
+        *project.criteria,
+        {"key": "safety", "label": "Safety", "scale": [1, 5]},
+    ]
+    project.save()
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
+    page = browser_page
+    start_labelling(page, live_server.url, "alice")
+    first = Assignment.objects.get()
+    presses = 0
+
+    def press(*keys):
+        nonlocal presses
+        for key in keys:
+            page.keyboard.press(key)
+            presses += 1
+
+    press("c", "a", "d")  # the ranking, best first: C A D, and B falls into place
+    assert _order(page) == ["C", "A", "D", "B"]
+    expect(page.locator("#rank-announce")).to_have_text("D moved to position 3 of 4.")
+    assert page.get_attribute('.rank-item[data-label="C"]', "aria-label") == (
+        "Response C, position 1 of 4"
+    )
+    press("s")  # the first rating
+    press(*"543" * 4)  # helpfulness 5, honesty 4, safety 3, for A, B, C and D
+    press("c")  # the first critique
+    page.keyboard.type("Vague.")
+    presses += len("Vague.")
+    press("Control+Enter")
+    page.wait_for_selector("text=Saved. Here is the next one.")
+    assert presses <= 30, presses
+    annotation = Annotation.objects.get(assignment=first)
+    id_of = dict(zip("ABCD", first.display_order, strict=True))
+    assert annotation.ranking == [[id_of[x]] for x in "CADB"]
+    assert annotation.ratings[str(id_of["D"])] == {"helpfulness": 5, "honesty": 4, "safety": 3}
+    assert annotation.critiques == {str(id_of["A"]): "Vague."}
+    # "?" lists every shortcut; Esc closes it.
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "labelling-shortcuts.png"))
+    assert not axe_violations(page)
+    page.keyboard.press("Escape")
+    expect(page.locator("#shortcuts")).to_be_hidden()
+    assert not page.problems, page.problems

@@ -30,10 +30,27 @@
     });
   }
 
+  // Screen readers hear each response's place, and every move.
+  const announcer = document.getElementById("rank-announce");
+  const say = (template, values) => {
+    if (!announcer || !template) return;
+    announcer.textContent = template.replace(/%\((\w+)\)s/g, (_m, name) => String(values[name]));
+  };
+  const placeOf = (item) => {
+    const found = groups().find(([other]) => other === item);
+    return found ? found[1] : 0;
+  };
+
   function render() {
+    const n = items().length;
     for (const [item, group] of groups()) {
       item.querySelector(".pos").textContent = touched ? String(group) : "–";
-      if (touched) selectFor(item.dataset.id).value = String(group);
+      if (touched) {
+        selectFor(item.dataset.id).value = String(group);
+        const template = item.classList.contains("tied") ? announcer.dataset.itemTied : announcer.dataset.item;
+        item.setAttribute("aria-label", template.replace(/%\((\w+)\)s/g, (_m, name) =>
+          String({ letter: item.dataset.label, pos: group, n: n }[name])));
+      }
     }
     list.classList.toggle("untouched", !touched);
   }
@@ -75,6 +92,36 @@
     if (next) setTie(next, false);
     item.focus();
     changed();
+    say(announcer && announcer.dataset.moved, {
+      letter: item.dataset.label, pos: placeOf(item), n: items().length,
+    });
+  }
+
+  function toggleTie(item) {
+    setTie(item, !item.classList.contains("tied"));
+    changed();
+    const above = item.previousElementSibling;
+    if (item.classList.contains("tied") && above) {
+      say(announcer.dataset.tied, { letter: item.dataset.label, other: above.dataset.label, pos: placeOf(item) });
+    } else {
+      say(announcer.dataset.untied, { letter: item.dataset.label, pos: placeOf(item), n: items().length });
+    }
+  }
+
+  // Typing the letters best first: each goes to the next place; the last falls into place.
+  let placed = 0;
+  list.addEventListener("focusin", (event) => {
+    if (!list.contains(event.relatedTarget)) placed = 0;
+  });
+  function placeNext(letter) {
+    const item = items().find((other) => other.dataset.label === letter);
+    if (!item) return false;
+    const before = items().slice(0, placed);
+    if (before.includes(item)) return true; // already placed this round
+    moveTo(item, placed);
+    placed += 1;
+    if (placed >= items().length - 1) placed = 0;
+    return true;
   }
 
   list.addEventListener("keydown", (event) => {
@@ -94,8 +141,12 @@
       moveTo(item, parseInt(event.key, 10) - 1);
     } else if ((event.key === "t" || event.key === "T") && allowTies && index > 0) {
       event.preventDefault();
-      setTie(item, !item.classList.contains("tied"));
-      changed();
+      toggleTie(item);
+    } else if (/^[a-iA-I]$/.test(event.key) && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      if (placeNext(event.key.toUpperCase())) {
+        event.preventDefault();
+        event.stopPropagation(); // a letter here names a response, not a shortcut
+      }
     }
   });
 
@@ -103,10 +154,7 @@
     const button = event.target.closest(".tie");
     if (!button) return;
     const item = button.closest(".rank-item");
-    if (items().indexOf(item) > 0) {
-      setTie(item, !item.classList.contains("tied"));
-      changed();
-    }
+    if (items().indexOf(item) > 0) toggleTie(item);
   });
 
   if (window.Sortable) {
