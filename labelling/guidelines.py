@@ -4,7 +4,6 @@ asking for fresh annotations under the newest rules."""
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from difflib import SequenceMatcher
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -27,6 +26,7 @@ from labelling.models import (
     Prompt,
     RelabelRequest,
 )
+from labelling.rendering import diff_opcodes
 from labelling.selectors import counts_by_version
 
 MAX_BODY = 200_000
@@ -116,18 +116,15 @@ def guideline_acknowledge(
     return ack
 
 
-_TOKENS = re.compile(r"\s+|[^\s]+")
-
-
 def word_diff(old: str, new: str) -> SafeString:
     """`new` with the words deleted since `old` in <del> and the inserted ones in <ins>.
 
     Works on the markdown source, word by word (white space kept), so a reader sees
     exactly which words changed. Every token is escaped before it is wrapped.
     """
-    a, b = _TOKENS.findall(old or ""), _TOKENS.findall(new or "")
+    a, b, opcodes = diff_opcodes(old, new)
     out: list[str] = []
-    for op, i1, i2, j1, j2 in SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+    for op, i1, i2, j1, j2 in opcodes:
         if op == "equal":
             out.append(escape("".join(a[i1:i2])))
             continue

@@ -19,7 +19,9 @@ Bounds, because model output is hostile input:
   link to the whole.
 """
 
+import re
 from contextvars import ContextVar
+from difflib import SequenceMatcher
 from functools import lru_cache
 
 import nh3
@@ -154,3 +156,39 @@ def plain_text(text: str, length: int = 80) -> str:
             words.append(token.content)
     flat = " ".join(" ".join(words).split())
     return flat if len(flat) <= length else flat[: length - 1] + "…"
+
+
+# --- differences ----------------------------------------------------------------------------
+
+_TOKENS = re.compile(r"\s+|[^\s]+")
+_LINES = re.compile(r"[^\n]*\n|[^\n]+")
+# Word by word up to this many tokens a side; beyond, line by line (SequenceMatcher's
+# time grows with the product of the two lengths).
+DIFF_WORDS_MAX = 4000
+
+
+def diff_opcodes(old: str, new: str) -> tuple[list[str], list[str], list[tuple]]:
+    """Both texts cut into words (white space kept as tokens, so nothing is lost), or into
+    lines when either is long, and the opcodes that turn one into the other."""
+    a, b = _TOKENS.findall(old or ""), _TOKENS.findall(new or "")
+    if max(len(a), len(b)) > DIFF_WORDS_MAX:
+        a, b = _LINES.findall(old or ""), _LINES.findall(new or "")
+    return a, b, SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+
+
+def diff_sides(old: str, new: str) -> tuple[SafeString, SafeString]:
+    """Two texts as escaped HTML, each with what the other lacks marked: `old` with
+    <del>, `new` with <ins>."""
+    a, b, opcodes = diff_opcodes(old, new)
+    left: list[str] = []
+    right: list[str] = []
+    for op, i1, i2, j1, j2 in opcodes:
+        if op == "equal":
+            left.append(escape("".join(a[i1:i2])))
+            right.append(escape("".join(b[j1:j2])))
+            continue
+        if i2 > i1:
+            left.append(f"<del>{escape(''.join(a[i1:i2]))}</del>")
+        if j2 > j1:
+            right.append(f"<ins>{escape(''.join(b[j1:j2]))}</ins>")
+    return mark_safe("".join(left)), mark_safe("".join(right))  # noqa: S308 - escaped above

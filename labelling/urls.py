@@ -50,6 +50,11 @@ urlpatterns = [
         "assignments/<id:assignment_id>/skip/", views.assignment_skip_page, name="assignment-skip"
     ),
     path(
+        "assignments/<id:assignment_id>/compare/",
+        views.assignment_compare_page,
+        name="assignment-compare",
+    ),
+    path(
         "assignments/<id:assignment_id>/draft/",
         views.assignment_draft_page,
         name="assignment-draft",

@@ -65,7 +65,7 @@ from labelling.models import (
 )
 from labelling.queue import assignment_next, assignment_skip
 from labelling.rater_views import rejections_of
-from labelling.rendering import render_folded, render_markdown
+from labelling.rendering import diff_sides, render_folded, render_markdown
 from labelling.review import (
     annotation_reject,
     prompt_adjudicate,
@@ -511,6 +511,36 @@ def assignment_response_page(
         text=shown[letter]["text"],
         title=_("Response %(letter)s") % {"letter": letter},
         back=reverse("assignment", args=[assignment.pk]),
+    )
+
+
+@login_required
+def assignment_compare_page(request: AuthenticatedHttpRequest, assignment_id: int) -> HttpResponse:
+    """Two responses of the annotator's own item side by side, whole, each with what the
+    other lacks marked (by the letters they see)."""
+    assignment = selectors.assignment_get_for_annotator(
+        user=request.user, assignment_id=assignment_id
+    )
+    shown = {r["id"]: r["text"] for r in item_for_annotator(assignment=assignment)["responses"]}
+    order = list(shown)
+    left = request.GET.get("a") if request.GET.get("a") in shown else order[0]
+    right = request.GET.get("b") if request.GET.get("b") in shown else None
+    if right is None or right == left:
+        right = next(letter for letter in order if letter != left)
+    left_html, right_html = diff_sides(shown[left], shown[right])
+    return render(
+        request,
+        "labelling/compare.html",
+        {
+            "assignment": assignment,
+            "project": assignment.project,
+            "item": item_reference(assignment),
+            "letters": order,
+            "left": left,
+            "right": right,
+            "left_html": left_html,
+            "right_html": right_html,
+        },
     )
 
 

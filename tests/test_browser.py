@@ -442,3 +442,62 @@ def test_four_responses_on_three_criteria_with_a_critique_take_under_thirty_keys
     page.keyboard.press("Escape")
     expect(page.locator("#shortcuts")).to_be_hidden()
     assert not page.problems, page.problems
+
+
+LONG_CODE = (
+    "```python\nvalues = [" + ", ".join(str(i) for i in range(400)) + "]\n```\n\n" + ("A" * 300)
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_long_content_never_widens_the_page_and_two_responses_compare(
+    live_server, browser_page, project
+):
+    from playwright.sync_api import expect
+
+    from tests.browser import PHONE, axe_violations
+
+    item = prompt_line("p-1")
+    item["responses"][0]["text"] = LONG_CODE
+    item["responses"][1]["text"] = "The quick brown fox jumps over the lazy dog."
+    item["responses"][2]["text"] = "The quick red fox jumps over the dog."
+    import_items(project, item)
+    page = browser_page
+    start_labelling(page, live_server.url, "alice")
+    for viewport in ({"width": 1440, "height": 900}, PHONE):
+        page.set_viewport_size(viewport)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], (viewport, width)
+        # The code line scrolls inside its block.
+        scrolls = page.evaluate(
+            "Array.from(document.querySelectorAll('.response pre')).some("
+            "p => p.scrollWidth > p.clientWidth)"
+        )
+        assert scrolls
+    # On a phone the time left stays in view while the rater scrolls.
+    page.evaluate("window.scrollTo(0, 2500)")
+    strip = page.locator("#lease-timer-strip")
+    expect(strip).to_contain_text("left")
+    box = strip.bounding_box()
+    assert box is not None and 0 <= box["y"] < 60
+    page.screenshot(path=str(ARTIFACTS / "labelling-long-phone.png"))
+
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.click("text=Compare two responses side by side")
+    assert (page.inner_text("#left-title"), page.inner_text("#right-title")) == ("A", "B")
+    # The two foxes, under whatever letters this rater sees them.
+    from labelling.models import Response
+
+    shown = Assignment.objects.get().display_order
+    texts = dict(Response.objects.values_list("pk", "text"))
+    fox = [letter for letter, rid in zip("ABCD", shown, strict=True) if "fox" in texts[rid]]
+    assert len(fox) == 2
+    page.goto(f"{page.url.split('?')[0]}?a={fox[0]}&b={fox[1]}")
+    marked = page.eval_on_selector_all(
+        ".compare-grid del, .compare-grid ins", "nodes => nodes.map(n => n.textContent.trim())"
+    )
+    assert {"brown", "red", "lazy"} <= set(marked)
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1440
+    assert not axe_violations(page)
+    assert not page.problems, page.problems

@@ -154,6 +154,9 @@ PAGE_CASES = [
      {"alice": 200, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 302}),
     ("post", "/assignments/{aid}/skip/", {"reason": "unclear prompt"},
      {"alice": 302, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 302}),
+    # Two responses of alice's own item side by side.
+    ("get", "/assignments/{aid}/compare/", None,
+     {"alice": 200, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 302}),
     # What alice typed and has not saved, kept as she works.
     ("post", "/assignments/{aid}/draft/", {"comment": "half done"},
      {"alice": 200, "rita": 404, "erin": 404, "adam": 404, "olga": 404, "sam": 404, None: 302}),

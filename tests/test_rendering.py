@@ -144,3 +144,26 @@ def test_list_previews_show_what_a_reader_sees_not_the_markup(client, project, c
     client.login(username="adam", password=PASSWORD)
     html = client.get(f"/projects/{project.pk}/").content.decode()
     assert "Explain TCP slow start." in html and "**TCP**" not in html
+
+
+def test_two_texts_side_by_side_mark_what_the_other_lacks_and_stay_escaped():
+    from labelling.rendering import DIFF_WORDS_MAX, diff_sides
+
+    left, right = diff_sides("keep <b>old</b> end", "keep <i>new</i> end")
+    assert left == "keep <del>&lt;b&gt;old&lt;/b&gt;</del> end"
+    assert right == "keep <ins>&lt;i&gt;new&lt;/i&gt;</ins> end"
+    # Long texts are compared line by line, in bounded time.
+    many = "\n".join(f"line {i} " + "word " * 3 for i in range(DIFF_WORDS_MAX))
+    left, right = diff_sides(many, many.replace("line 7 ", "line seven "))
+    assert left.count("<del>") == 1 and "line 7 word" in left.split("<del>")[1]
+
+
+def test_a_rater_compares_two_responses_of_their_own_item(client, project, cast):
+    import_items(project, prompt_line("p-1"))
+    held = assignment_lease_next(project=project, annotator=cast["alice"], now=timezone.now())
+    client.login(username="alice", password=PASSWORD)
+    page = client.get(f"/assignments/{held.pk}/compare/", {"a": "C", "b": "C"}).content.decode()
+    assert "Responses C and A side by side" in page  # the same letter twice: another one
+    page = client.get(f"/assignments/{held.pk}/compare/", {"a": "<x>", "b": "D"}).content.decode()
+    assert "Responses A and D side by side" in page
+    assert "model-" not in page and "p-1" not in page  # blind as the labelling page

@@ -185,6 +185,13 @@
 
   // The lease timer.
   const timer = document.getElementById("lease-timer");
+  // On a phone the side column is far below: a strip at the top keeps the time in view.
+  const strip = document.getElementById("lease-timer-strip");
+  const mirror = (state) => {
+    if (!strip) return;
+    strip.textContent = timer.textContent;
+    strip.className = "timer-strip" + (state ? " " + state : "");
+  };
   const expiresAt = Date.parse(form.dataset.expiresAt);
   if (timer && !Number.isNaN(expiresAt)) {
     const tick = () => {
@@ -192,12 +199,14 @@
       if (left <= 0) {
         timer.textContent = timer.dataset.expired || "Time is up: save now if you can.";
         timer.classList.add("expired");
+        mirror("expired");
         return;
       }
       const minutes = Math.floor(left / 60);
       const seconds = String(left % 60).padStart(2, "0");
       timer.textContent = minutes + ":" + seconds + " " + (timer.dataset.left || "left");
       timer.classList.toggle("low", left < 120);
+      mirror(left < 120 ? "low" : "");
       window.setTimeout(tick, 1000);
     };
     tick();
