@@ -21,6 +21,7 @@ from labelling.models import (
     Response,
     ScoringJob,
 )
+from labelling.prompts import prompts_retire
 from labelling.services import project_changes_check, project_initialise, project_update
 
 
@@ -156,6 +157,18 @@ class PromptAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description=_("gold"))
     def is_gold(self, obj: Prompt) -> bool:
         return obj.gold is not None
+
+    def save_model(self, request: HttpRequest, obj: Prompt, form: Any, change: bool) -> None:
+        """Only `retired` may change here, through the service the prompt browser uses
+        (audited)."""
+        if "retired" in form.changed_data:
+            prompts_retire(
+                project=obj.project,
+                prompt_ids=[obj.pk],
+                retired=obj.retired,
+                actor=cast(User, request.user),
+                now=timezone.now(),
+            )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, F, Max, OuterRef, QuerySet, Sum
+from django.db.models import Exists, F, Max, OuterRef, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Greatest
 from django.utils.html import escape
@@ -306,32 +306,46 @@ class RelabelPreview:
     prompts: int  # prompts whose target would rise
     annotations: int  # their annotations so far (current, rejected ones aside)
     fresh: int  # annotations it asks for in all
+    waiting: int  # of them, prompts still waiting for annotations asked for before
 
 
 def relabel_preview(
     *, project: Project, filters: RelabelFilters, annotations_wanted: int
 ) -> RelabelPreview:
-    ids = relabel_candidates(project=project, filters=filters).values("pk")
+    candidates = relabel_candidates(project=project, filters=filters)
+    ids = candidates.values("pk")
     prompts = ids.count()
     annotations = Annotation.objects.filter(
         prompt_id__in=ids, is_current=True, rejected=False
     ).count()
     return RelabelPreview(
-        prompts=prompts, annotations=annotations, fresh=prompts * annotations_wanted
+        prompts=prompts,
+        annotations=annotations,
+        fresh=prompts * annotations_wanted,
+        waiting=candidates.filter(live_count__lt=F("target")).count(),
     )
 
 
+# Ids a statement names at most (SQLite takes some 32,000 parameters).
+ID_CHUNK = 5000
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[i : i + ID_CHUNK] for i in range(0, len(ids), ID_CHUNK)]
+
+
 def relabel_outstanding(request: RelabelRequest) -> int | None:
-    """How many of the request's fresh annotations its prompts still want (None: it was
-    made before requests kept their prompts); 0 once done or cancelled."""
+    """How many of the request's prompts still want annotations (None: it was made
+    before requests kept their prompts); 0 once they have them or it is cancelled.
+    A prompt raised by two requests counts for both."""
     if request.prompt_ids is None:
         return None
     if request.cancelled_at is not None:
         return 0
-    wanted = Prompt.objects.filter(pk__in=request.prompt_ids, live_count__lt=F("target")).aggregate(
-        n=Sum(F("target") - F("live_count"))
-    )["n"]
-    return min(wanted or 0, request.prompts_raised * request.annotations_wanted)
+    return sum(
+        Prompt.objects.filter(pk__in=chunk, live_count__lt=F("target")).count()
+        for chunk in _chunks(request.prompt_ids)
+    )
 
 
 @transaction.atomic
@@ -348,8 +362,11 @@ def relabel_cancel(*, request: RelabelRequest, actor: User, now: datetime) -> in
             _("This request is older than cancelling: its prompts were not recorded."),
             field="relabel",
         )
-    lowered = Prompt.objects.filter(pk__in=request.prompt_ids, live_count__lt=F("target")).update(
-        target=Greatest(F("target") - request.annotations_wanted, F("live_count"))
+    lowered = sum(
+        Prompt.objects.filter(pk__in=chunk, live_count__lt=F("target")).update(
+            target=Greatest(F("target") - request.annotations_wanted, F("live_count"))
+        )
+        for chunk in _chunks(request.prompt_ids)
     )
     request.cancelled_at, request.cancelled_by = now, actor
     request.save(update_fields=["cancelled_at", "cancelled_by"])

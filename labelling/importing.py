@@ -344,6 +344,7 @@ class _Importer:
                     external_id=item.external_id,
                     kind=kind,
                     content=content,
+                    search_text=Prompt.words_of(content),
                     metadata=item.metadata,
                     gold=item.gold,
                     content_hash=digest,
@@ -380,8 +381,8 @@ class _Importer:
 
         prompt_columns = _columns(
             Prompt,
-            "id project external_id kind content metadata gold content_hash retired live_count "
-            "target created_at",
+            "id project external_id kind content search_text metadata gold content_hash retired "
+            "live_count target created_at",
         )
         response_columns = _columns(
             Response, "prompt external_id model_name text metadata position"
@@ -403,6 +404,7 @@ class _Importer:
                             item.external_id,
                             kind,
                             dumps(content),
+                            Prompt.words_of(content),
                             dumps(item.metadata),
                             dumps(item.gold),
                             digest,

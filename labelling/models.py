@@ -334,6 +334,9 @@ class Prompt(models.Model):
     # sha256 over the canonical JSON of the whole imported item (prompt, responses,
     # metadata, gold): a re-import compares one value to tell "unchanged" from "changed".
     content_hash = models.CharField(_("content hash"), max_length=64)
+    # The prompt's words alone (a chat's messages joined), for the prompt browser's
+    # search: searching the JSON would match its keys and quotes.
+    search_text = models.TextField(_("text searched"), blank=True, default="", db_default="")
     retired = models.BooleanField(_("retired"), default=False)
     # Submitted annotations plus leases that still hold a slot. Claimed by a conditional
     # UPDATE (see services.assignment_lease_next), so it never passes the target.
@@ -406,6 +409,13 @@ class Prompt(models.Model):
     @property
     def is_gold(self) -> bool:
         return self.gold is not None
+
+    @staticmethod
+    def words_of(content: object) -> str:
+        """What `search_text` holds for this content: the text, or every message's."""
+        if isinstance(content, list):
+            return "\n".join(str(m.get("content", "")) for m in content if isinstance(m, dict))
+        return str(content or "")
 
     def preview(self, length: int = 80) -> str:
         if self.kind == self.Kind.CHAT:
@@ -818,6 +828,9 @@ class Draft(models.Model):
         Assignment, on_delete=models.CASCADE, primary_key=True, related_name="draft"
     )
     values = models.JSONField(_("values as typed"))
+    # The version of the saved labels the form showed when this was typed (0: none): a
+    # draft over a version saved elsewhere since is a conflict, not a restore.
+    based_on = models.PositiveSmallIntegerField(_("typed over version"), default=0)
     saved_at = models.DateTimeField(_("saved at"))
 
     class Meta:

@@ -15,7 +15,6 @@ A prompt's state, as the browser names it:
 Retired prompts are none of the other three.
 """
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,14 +92,10 @@ def _current_count() -> Subquery:
 
 
 def _text_matches(text: str) -> Q:
-    """The prompt's JSON holds the text: as typed (PostgreSQL's jsonb prints it so) or
-    with its non-ASCII letters escaped (SQLite keeps the JSON as Python wrote it)."""
-    escaped = json.dumps(text)[1:-1]
-    found = Q(content_text__icontains=text) | Q(external_id__icontains=text)
-    if escaped != text:
-        found |= Q(content_text__icontains=escaped)
+    """The words of the prompt (never its JSON's keys or quotes), its id, or one of its
+    responses' ids."""
     responses = Response.objects.filter(external_id__icontains=text).values("prompt_id")
-    return found | Q(pk__in=responses)
+    return Q(search_text__icontains=text) | Q(external_id__icontains=text) | Q(pk__in=responses)
 
 
 def prompts_browse(*, project: Project, filters: PromptFilters) -> QuerySet[Prompt]:
@@ -111,9 +106,7 @@ def prompts_browse(*, project: Project, filters: PromptFilters) -> QuerySet[Prom
         in_review=ExpressionWrapper(review_wanted(project), output_field=BooleanField()),
     )
     if filters.text:
-        prompts = prompts.annotate(content_text=Cast("content", TextField())).filter(
-            _text_matches(filters.text)
-        )
+        prompts = prompts.filter(_text_matches(filters.text))
     if filters.metadata is not None:
         key, value = filters.metadata
         prompts = prompts.annotate(

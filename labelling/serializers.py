@@ -278,6 +278,9 @@ class RelabelPreviewSerializer(serializers.Serializer):
     prompts = serializers.IntegerField(help_text="Prompts whose target would rise.")
     annotations = serializers.IntegerField(help_text="Their current annotations so far.")
     fresh = serializers.IntegerField(help_text="Fresh annotations asked for in all.")
+    waiting = serializers.IntegerField(
+        help_text="Of those prompts, how many still wait for annotations asked for before."
+    )
 
 
 class RelabelResultSerializer(serializers.Serializer):

@@ -39,6 +39,10 @@ class ChangedElsewhere(DomainError):
 COMPLETE = _lazy("This prompt is complete; its annotations can no longer be edited.")
 REJECTED = _lazy("A reviewer rejected your annotation of this item; it can no longer be changed.")
 SKIPPED = _lazy("You skipped this item.")
+LAPSED = _lazy(
+    "Your time on this item ran out and someone else has taken its place: it can no longer "
+    "be saved."
+)
 
 
 @dataclass(frozen=True)
@@ -61,12 +65,22 @@ def assignment_locked(*, assignment: Assignment, current: Annotation | None) -> 
         return Locked("skipped", str(SKIPPED), assignment.skip_reason)
     if status == Assignment.Status.SUBMITTED and _prompt_complete(assignment.prompt_id):
         return Locked("complete", str(COMPLETE))
+    if status == Assignment.Status.EXPIRED and _slot_taken(assignment.prompt):
+        return Locked("lapsed", str(LAPSED))
     return None
+
+
+def _slot_taken(prompt: Prompt) -> bool:
+    """Whether a reclaimed lease's slot went to someone else (gold prompts have no cap)."""
+    live, target = Prompt.objects.filter(pk=prompt.pk).values_list("live_count", "target").get()
+    return prompt.gold is None and live >= target
 
 
 def complete_prompts(prompts: QuerySet[Prompt]) -> QuerySet[Prompt]:
     """Those of `prompts` that have every annotation they want (submitted items as many
-    as their target; gold prompts are never complete): their labels can no longer change."""
+    as their target): their labels can no longer change. Gold prompts follow the same
+    rule, though the queue serves them beyond it: an item that stayed editable for ever
+    would tell its rater it is gold."""
     submitted = (
         Assignment.objects.filter(prompt=OuterRef("pk"), status=Assignment.Status.SUBMITTED)
         .order_by()
@@ -76,7 +90,7 @@ def complete_prompts(prompts: QuerySet[Prompt]) -> QuerySet[Prompt]:
     )
     return prompts.alias(
         n_submitted=Coalesce(Subquery(submitted, output_field=IntegerField()), 0)
-    ).filter(gold__isnull=True, n_submitted__gte=F("target"))
+    ).filter(n_submitted__gte=F("target"))
 
 
 def _prompt_complete(prompt_id: int) -> bool:

@@ -263,42 +263,45 @@ def _annotator_project(request: AuthenticatedHttpRequest, project_id: int) -> Pr
 
 
 def _go_to_next(
-    request: AuthenticatedHttpRequest, project: Project, *, saved: bool = False
+    request: AuthenticatedHttpRequest, project: Project, *, saved: str = ""
 ) -> HttpResponseRedirect:
     """The next item (one whose lease ran out with a draft, the one held, or a new one),
-    the guideline to read first, or the news that nothing is left."""
+    the guideline to read first, or the news that nothing is left; `saved` (what was
+    just saved, if anything) joins the one banner of the page that follows."""
     now = timezone.now()
     unfinished = draft_unfinished(project=project, annotator=request.user, now=now)
+    if unfinished is not None and unfinished.resumed:
+        if saved:
+            messages.success(request, saved)
+        # The page says why it is back.
+        return redirect(reverse("assignment", args=[unfinished.assignment.pk]) + "?resumed=1")
     if unfinished is not None:
-        if unfinished.resumable:  # the page says what happened
-            return redirect("assignment", assignment_id=unfinished.assignment.pk)
-        facts = {
-            "item": item_reference(unfinished.assignment),
-            "when": _utc_time(unfinished.assignment.expires_at),
-        }
         messages.warning(
             request,
             _(
-                "Your time on %(item)s ran out at %(when)s UTC, and others completed its "
-                "prompt meanwhile: what you had typed there could not be kept."
+                "Your time on %(item)s ran out at %(when)s UTC, and %(why)s: what you had "
+                "typed there could not be kept."
             )
-            % facts,
+            % {
+                "item": item_reference(unfinished.assignment),
+                "when": _utc_time(unfinished.assignment.expires_at),
+                "why": unfinished.lost,
+            },
         )
     given = assignment_next(project=project, annotator=request.user, now=now)
     if given.guideline_pending is not None:
+        if saved:
+            messages.success(request, saved)
         return redirect("guideline-acknowledge", project_id=project.pk)
     assignment = given.assignment
-    # One banner says what happened, on the page that follows.
     if assignment is None:
-        text = (
-            _("Saved. Nothing more is left for you in %(project)s. Thank you!")
-            if saved
-            else _("Nothing is left for you in %(project)s. Thank you!")
-        )
-        messages.info(request, text % {"project": project.name})
+        left = _("Nothing more is left for you in %(project)s. Thank you!") % {
+            "project": project.name
+        }
+        messages.info(request, f"{saved} {left}" if saved else left)
         return redirect("home")
     if saved:
-        messages.success(request, _("Saved. Here is the next one."))
+        messages.success(request, f"{saved} {_('Here is the next one.')}")
     return redirect("assignment", assignment_id=assignment.pk)
 
 
@@ -317,6 +320,7 @@ def _labelling_context(
     current: Annotation | None = None,
     changed_elsewhere: bool = False,
     restored: Draft | None = None,
+    resumed: bool = False,
 ) -> dict[str, Any]:
     project, prompt = assignment.project, assignment.prompt
     now = timezone.now()
@@ -378,6 +382,7 @@ def _labelling_context(
         "based_on": current.version if current else 0,
         "changed_elsewhere": changed_elsewhere,
         "restored": restored,
+        "resumed": resumed,
         "reload": reverse("assignment", args=[assignment.pk]),
         "locked": locked,
         "your_ranking": (
@@ -417,13 +422,23 @@ def assignment_page(request: AuthenticatedHttpRequest, assignment_id: int) -> Ht
     if request.method == "POST":
         return _assignment_submit(request, assignment)
     current = _current_of(assignment)
-    draft = draft_for(assignment=assignment, current=current)
-    if draft is not None:
-        initial: dict[str, Any] | None = draft.values
+    # `?saved=1`: the labels as saved, whatever was typed since (the conflict's "see the
+    # other" link).
+    found = None if request.GET.get("saved") else draft_for(assignment=assignment, current=current)
+    if found is not None and assignment_locked(assignment=assignment, current=current):
+        found = None
+    if found is not None:
+        initial: dict[str, Any] | None = found.draft.values
     else:
         initial = labels_to_initial(current, assignment.display_order) if current else None
     context = _labelling_context(
-        request, assignment, initial=initial, current=current, restored=draft
+        request,
+        assignment,
+        initial=initial,
+        current=current,
+        restored=found.draft if found and not found.conflict else None,
+        resumed=bool(request.GET.get("resumed")),
+        changed_elsewhere=bool(found and found.conflict),
     )
     return render(request, "labelling/label.html", context)
 
@@ -439,7 +454,11 @@ def assignment_draft_page(request: AuthenticatedHttpRequest, assignment_id: int)
     values = form_values(request.POST, response_ids=shown, criteria=assignment.project.criteria)
     try:
         draft = draft_save(
-            assignment=assignment, annotator=request.user, values=values, now=timezone.now()
+            assignment=assignment,
+            annotator=request.user,
+            values=values,
+            based_on=ascii_int(request.POST.get("based_on", "")) or 0,
+            now=timezone.now(),
         )
     except DomainError as refused:
         return JsonResponse({"detail": refused.message}, status=409)
@@ -461,6 +480,7 @@ def _assignment_submit(request: AuthenticatedHttpRequest, assignment: Assignment
     shown = list(letters(assignment.display_order).values())
     values = form_values(request.POST, response_ids=shown, criteria=project.criteria)
     data = labels_from_values(values, response_ids=shown)
+    based_on = ascii_int(request.POST.get("based_on", ""))
     try:
         result = annotation_submit(
             assignment=assignment,
@@ -468,11 +488,21 @@ def _assignment_submit(request: AuthenticatedHttpRequest, assignment: Assignment
             data=data,
             now=timezone.now(),
             by_letter=True,
-            based_on=ascii_int(request.POST.get("based_on", "")),
+            based_on=based_on,
         )
     except SubmissionInvalid as invalid:
-        # Everything typed is shown again with the errors: nothing is lost.
-        context = _labelling_context(request, assignment, errors=invalid.errors, initial=values)
+        # Everything typed is shown again with the errors: nothing is lost. A form typed
+        # over a version since replaced elsewhere says so here too.
+        current = _current_of(assignment)
+        stale = based_on is not None and based_on != (current.version if current else 0)
+        context = _labelling_context(
+            request,
+            assignment,
+            errors=invalid.errors,
+            initial=values,
+            current=current,
+            changed_elsewhere=stale,
+        )
         return render(request, "labelling/label.html", context, status=400)
     except ChangedElsewhere:
         # The other save stands until this one is confirmed: what was typed here is
@@ -483,14 +513,12 @@ def _assignment_submit(request: AuthenticatedHttpRequest, assignment: Assignment
         )
         return render(request, "labelling/label.html", context, status=409)
     except DomainError as refused:
-        messages.error(request, refused.message)
         if assignment_locked(assignment=assignment, current=_current_of(assignment)):
             return redirect("assignment", assignment_id=assignment.pk)  # read-only, says why
+        messages.error(request, refused.message)
         return redirect("home")
-    if result.annotation.version > 1:
-        messages.success(request, _("Your changes are saved."))
-        return _go_to_next(request, project)
-    return _go_to_next(request, project, saved=True)
+    saved = _("Your changes are saved.") if result.annotation.version > 1 else _("Saved.")
+    return _go_to_next(request, project, saved=saved)
 
 
 @login_required

@@ -33,10 +33,16 @@ def test_saving_the_last_item_says_so_in_one_banner(client, project):
     ]
 
 
-def test_logging_out_says_so(client, project):
+def test_logging_out_says_so_and_that_a_draft_is_kept(client, project):
     client.login(username="alice", password=PASSWORD)
     page = client.post("/accounts/logout/", follow=True).content.decode()
     assert "Log in" in page
+    assert messages_on(page) == ["You are logged out."]
+    import_items(project, prompt_line("p-1"))
+    client.login(username="alice", password=PASSWORD)
+    item = client.post(f"/projects/{project.pk}/next/")["Location"]
+    client.post(f"{item}draft/", {"comment": "half"})
+    page = client.post("/accounts/logout/", follow=True).content.decode()
     assert messages_on(page) == ["You are logged out. What you typed and had not saved is kept."]
 
 

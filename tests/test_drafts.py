@@ -98,9 +98,13 @@ def test_a_lease_that_ran_out_reopens_with_its_draft_and_can_still_be_saved(alic
     assert Assignment.objects.get(pk=held.pk).status == Assignment.Status.EXPIRED
 
     response = alice.post(f"/projects/{project.pk}/next/")
-    assert response["Location"] == f"/assignments/{held.pk}/"
+    assert response["Location"] == f"/assignments/{held.pk}/?resumed=1"
     page = alice.get(response["Location"]).content.decode()
     assert "Your time on this item ran out" in page and "Half done." in page
+    # Leased to alice again, with a fresh expiry and its slot claimed back.
+    again = Assignment.objects.get(pk=held.pk)
+    assert again.status == Assignment.Status.LEASED and again.expires_at > timezone.now()
+    assert Prompt.objects.get(pk=held.prompt_id).live_count == 1
     fields = {
         **{f"rank-{x}": str(i) for i, x in enumerate("ABCD", 1)},
         **{f"rating-{x}-{c}": "3" for x in "ABCD" for c in ("helpfulness", "honesty")},
@@ -125,12 +129,16 @@ def test_a_draft_whose_prompt_others_completed_is_reported_once(alice, project, 
     annotate(project, cast["bob"])
     assert Assignment.objects.get(annotator=cast["bob"]).prompt_id == held.prompt_id
 
+    # Opened directly, the item says it can no longer be saved, and takes no draft.
+    lapsed = alice.get(f"/assignments/{held.pk}/").content.decode()
+    assert "someone else has taken its place" in lapsed and 'id="submit"' not in lapsed
+    assert keep(alice, held).status_code == 409
     response = alice.post(f"/projects/{project.pk}/next/", follow=True)
     page = response.content.decode()
-    assert "could not be kept" in page
+    assert "there could not be kept" in page
     assert not Draft.objects.filter(assignment=held).exists()
     second = alice.post(f"/projects/{project.pk}/next/", follow=True).content.decode()
-    assert "could not be kept" not in second
+    assert "there could not be kept" not in second
 
 
 def test_nobody_else_keeps_a_draft_of_your_item(client, project, cast):
@@ -146,3 +154,24 @@ def test_nobody_else_keeps_a_draft_of_your_item(client, project, cast):
     client.login(username="olga", password=PASSWORD)
     assert keep(client, held).status_code == 404
     assert not Draft.objects.exists()
+
+
+@pytest.mark.parametrize("why", ["retired", "guidelines"])
+def test_a_draft_that_can_no_longer_be_saved_is_dropped_with_the_reason(alice, project, cast, why):
+    from labelling.guidelines import guideline_publish
+
+    long_ago = timezone.now() - timedelta(minutes=project.lease_minutes + 5)
+    held = lease(project, cast["alice"], now=long_ago)
+    keep(alice, held)
+    if why == "retired":
+        Prompt.objects.filter(pk=held.prompt_id).update(retired=True)
+        reason = "its prompt was retired"
+    else:
+        guideline_publish(
+            project=project, body="# New rules", change_summary="New.", actor=cast["adam"],
+            now=timezone.now(),
+        )  # fmt: skip
+        reason = "the guidelines have changed since"
+    page = alice.post(f"/projects/{project.pk}/next/", follow=True).content.decode()
+    assert reason in page and "there could not be kept" in page
+    assert not Draft.objects.filter(assignment=held).exists()

@@ -271,7 +271,7 @@ def test_relabelling_in_the_pages_shows_what_it_will_do_then_can_be_cancelled(
     preview = client.post(f"/projects/{project.pk}/relabel/", asked).content.decode()
     assert (
         "1 prompt, with 1 annotations so far, will go back to the queue for 2 fresh "
-        "annotations under version 2: 2 in all." in preview
+        "annotation(s) under version 2: 2 in all." in preview
     )
     assert Prompt.objects.get(external_id="p-0").target == 1
     assert not RelabelRequest.objects.exists()
@@ -284,7 +284,10 @@ def test_relabelling_in_the_pages_shows_what_it_will_do_then_can_be_cancelled(
     page = response.content.decode()
     assert "1 prompt will get 2 fresh annotations under version 2." in page
     assert Prompt.objects.get(external_id="p-0").target == 3
-    assert "2 annotations still wanted" in page
+    assert "1 prompt still waiting" in page
+    # Asking again for the same prompt says it already waits.
+    again = client.post(f"/projects/{project.pk}/relabel/", asked).content.decode()
+    assert "1 of these prompts still waits for annotations asked for before" in again
     # Cancelled: the target falls back; the request says so, and is audited.
     wanted = RelabelRequest.objects.get()
     page = client.post(
@@ -324,7 +327,9 @@ def test_the_api_says_what_a_request_would_do_with_dry_run(api, project, cast):
         format="json",
     )
     assert response.status_code == 200, response.content
-    assert response.json() == {"dry_run": True, "prompts": 2, "annotations": 2, "fresh": 4}
+    assert response.json() == {
+        "dry_run": True, "prompts": 2, "annotations": 2, "fresh": 4, "waiting": 0,
+    }  # fmt: skip
     assert set(Prompt.objects.values_list("target", flat=True)) == {1}
     assert not RelabelRequest.objects.exists()
 

@@ -33,6 +33,13 @@ def browsed(project, cast):
         prompt_line("p-3", prompt="解释一下量子纠缠。", metadata={"level": 3}),
         prompt_line("g-1", gold=[["r1"], ["r2"], ["r3"], ["r4"]]),
         prompt_line("p-4", prompt="An old prompt."),
+        prompt_line(
+            "c-1",
+            prompt=[
+                {"role": "system", "content": "Play a role."},
+                {"role": "user", "content": "Why is TCP slow?"},
+            ],
+        ),
     )
     annotate(project, cast["alice"], rank=best_first)
     annotate(project, cast["bob"], rank=worst_first)
@@ -54,8 +61,8 @@ def browse(client, project, who="adam", **query):
 
 def test_the_browser_lists_every_prompt_with_where_it_stands(client, browsed):
     page = browse(client, browsed)
-    assert ids_listed(page) == ["p-1", "p-2", "p-3", "g-1", "p-4"]
-    assert "5 prompts" in page
+    assert ids_listed(page) == ["p-1", "p-2", "p-3", "g-1", "p-4", "c-1"]
+    assert "6 prompts" in page
     row = page[page.index("<code>p-1</code>") :].split("</tr>")[0]
     assert "In review" in row and "2 / 3" in row and "0.00" in row
     retired = page[page.index("<code>p-4</code>") :].split("</tr>")[0]
@@ -69,8 +76,12 @@ def test_the_browser_lists_every_prompt_with_where_it_stands(client, browsed):
         ({"q": "HAIKU"}, ["p-2"]),
         ({"q": "量子"}, ["p-3"]),
         ({"q": "g-1"}, ["g-1"]),
-        ({"q": "r3"}, ["p-1", "p-2", "p-3", "g-1", "p-4"]),
-        ({"status": "open"}, ["p-1", "p-2", "p-3", "g-1"]),
+        ({"q": "r3"}, ["p-1", "p-2", "p-3", "g-1", "p-4", "c-1"]),
+        ({"q": "role"}, ["c-1"]),  # the words, not the JSON's keys
+        ({"q": "content"}, []),
+        ({"q": '"'}, []),
+        ({"q": "slow"}, ["p-1", "g-1", "c-1"]),  # g-1 has the default prompt
+        ({"status": "open"}, ["p-1", "p-2", "p-3", "g-1", "c-1"]),
         ({"status": "review"}, ["p-1"]),
         ({"status": "retired"}, ["p-4"]),
         ({"status": "complete"}, []),
@@ -79,7 +90,7 @@ def test_the_browser_lists_every_prompt_with_where_it_stands(client, browsed):
         ({"version": "1"}, ["p-1", "p-2"]),
         ({"agreement_below": "0.5"}, ["p-1"]),
         ({"gold": "yes"}, ["g-1"]),
-        ({"gold": "no", "order": "newest"}, ["p-4", "p-3", "p-2", "p-1"]),
+        ({"gold": "no", "order": "newest"}, ["c-1", "p-4", "p-3", "p-2", "p-1"]),
     ],
 )
 def test_search_and_filters(client, browsed, query, expected):
@@ -164,21 +175,23 @@ def test_hostile_prompt_text_is_shown_as_text(client, project):
 def test_retiring_takes_prompts_out_of_the_queue_and_the_review_queue_and_keeps_them(
     client, browsed, cast
 ):
-    p1, p2, p3, g1 = (browsed.prompts.get(external_id=e).pk for e in ("p-1", "p-2", "p-3", "g-1"))
+    p1, p2, p3, g1, c1 = (
+        browsed.prompts.get(external_id=e).pk for e in ("p-1", "p-2", "p-3", "g-1", "c-1")
+    )
     client.login(username="adam", password=PASSWORD)
     response = client.post(
         f"/projects/{browsed.pk}/prompts/retire/",
-        {"prompt": [p1, p2, p3], "action": "retire", "back": "status=open&q=x%26y"},
+        {"prompt": [p1, p2, p3, c1], "action": "retire", "back": "status=open&q=x%26y"},
     )
     assert response.status_code == 302
     assert response["Location"] == f"/projects/{browsed.pk}/prompts/?status=open&q=x%26y"
-    assert "Retired 3 prompts" in client.get(response["Location"]).content.decode()
+    assert "Retired 4 prompts" in client.get(response["Location"]).content.decode()
     assert list(review_queue(project=browsed)) == []
     assert Prompt.objects.get(pk=p1).annotations.count() == 2  # kept
     given = assignment_lease_next(project=browsed, annotator=cast["bob"], now=timezone.now())
     assert given is None or given.prompt_id == g1
-    events = AuditEvent.objects.filter(verb="prompt.retire", project=browsed)
-    assert sorted(int(e.object_id) for e in events) == sorted([p1, p2, p3])
+    events = AuditEvent.objects.filter(verb="prompt.retired", project=browsed)
+    assert sorted(int(e.object_id) for e in events) == sorted([p1, p2, p3, c1])
     assert {e.actor.username for e in events} == {"adam"}
 
     response = client.post(
@@ -188,7 +201,7 @@ def test_retiring_takes_prompts_out_of_the_queue_and_the_review_queue_and_keeps_
     assert response["Location"] == f"/projects/{browsed.pk}/prompts/{p3}/"
     page = client.get(response["Location"]).content.decode()
     assert "Restored 1 prompt" in page and "Retire this prompt" in page
-    assert AuditEvent.objects.filter(verb="prompt.restore", object_id=str(p3)).count() == 1
+    assert AuditEvent.objects.filter(verb="prompt.restored", object_id=str(p3)).count() == 1
     given = assignment_lease_next(project=browsed, annotator=cast["bob"], now=timezone.now())
     assert given is not None and given.prompt_id in {p3, g1}
 

@@ -107,7 +107,7 @@ def test_a_save_from_a_second_tab_is_warned_and_replaces_only_when_confirmed(ali
     assert response.status_code == 409
     page = response.content.decode()
     assert "saved from somewhere else" in page
-    assert f'<a href="/assignments/{held.pk}/">open the item again</a>' in page
+    assert f'<a href="/assignments/{held.pk}/?saved=1">see the version saved</a>' in page
     assert "from tab two" in page and 'name="based_on" value="1"' in page
     assert Annotation.objects.get(assignment=held, is_current=True).comment == "from tab one"
     # Saving again, now knowing, replaces it.
@@ -156,3 +156,32 @@ def test_my_annotations_lists_every_item_with_its_status_and_note(
     assert items(project=str(other.pk)) == [elsewhere.assignment_id]
     page = alice.get("/annotations/", {"status": "rejected"}).content.decode()
     assert "Too fast." in page and "Rejected" in page
+
+
+def test_a_stale_tab_is_warned_even_when_its_save_has_errors(alice, project, cast):
+    held = lease(project, cast["alice"])
+    url = f"/assignments/{held.pk}/"
+    assert alice.post(url, form("ABCD", "tab one", based_on=0)).status_code == 302
+    incomplete = {k: v for k, v in form("DCBA", "tab two", based_on=0).items() if k != "rank-A"}
+    response = alice.post(url, incomplete)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "saved from somewhere else" in page and 'name="based_on" value="1"' in page
+
+
+def test_a_draft_typed_over_a_version_saved_since_is_a_conflict_not_a_restore(alice, project, cast):
+    held = lease(project, cast["alice"])
+    url = f"/assignments/{held.pk}/"
+    # Tab two types (its draft is kept, over no saved version); tab one then saves.
+    alice.post(f"{url}draft/", {**form("DCBA", "typed in tab two"), "based_on": "0"})
+    assert alice.post(url, form("ABCD", "saved in tab one", based_on=0)).status_code == 302
+    # Typed after that save? No: the draft came first, so it is older and not shown.
+    page = alice.get(url).content.decode()
+    assert "saved in tab one" in page and "typed in tab two" not in page
+    # Typed again in tab two, still over no version: a conflict, with both a click apart.
+    alice.post(f"{url}draft/", {**form("DCBA", "typed in tab two"), "based_on": "0"})
+    page = alice.get(url).content.decode()
+    assert "typed in tab two" in page and "saved from somewhere else" in page
+    assert 'name="based_on" value="1"' in page and 'id="restored"' not in page
+    saved = alice.get(url, {"saved": "1"}).content.decode()
+    assert "saved in tab one" in saved and "saved from somewhere else" not in saved

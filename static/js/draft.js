@@ -19,6 +19,7 @@
   function say(text) {
     if (status && text && status.textContent !== text) status.textContent = text;
   }
+  if (!status) return;
 
   function values() {
     return Array.from(new FormData(form).entries()).filter(
@@ -26,18 +27,38 @@
     );
   }
 
-  function keepHere(sent) {
+  function keepHere() {
     try {
       localStorage.setItem(
         key,
-        JSON.stringify({ based_on: basedOn(), at: Date.now(), values: values(), sent: sent })
+        JSON.stringify({ based_on: basedOn(), at: Date.now(), values: values() })
       );
     } catch (error) {
       // Storage full or refused (private mode): the server's copy still holds.
     }
   }
 
-  function send() {
+  // Logging in (in another tab) gives the browser a new CSRF token: take it from the
+  // cookie into this form, so that drafts, and the save, go through again.
+  function freshToken() {
+    const found = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+    const field = form.elements.csrfmiddlewaretoken;
+    if (!found || !field) return false;
+    const token = decodeURIComponent(found.slice("csrftoken=".length));
+    if (token === field.value) return false;
+    field.value = token;
+    return true;
+  }
+
+  function forget() {
+    try {
+      localStorage.removeItem(key);
+    } catch (error) {
+      // Storage refused: nothing was kept.
+    }
+  }
+
+  function send(retried) {
     clearTimeout(timer);
     const sending = generation;
     fetch(url, {
@@ -48,8 +69,16 @@
       headers: { Accept: "application/json" },
     })
       .then((response) => {
+        if (response.status === 403 && !retried && freshToken()) {
+          send(true);
+          return null;
+        }
         if (response.type === "opaqueredirect" || response.status === 401 || response.status === 403) {
           say(status.dataset.signedOut);
+          return null;
+        }
+        if (!(response.headers.get("Content-Type") || "").includes("json")) {
+          say(status.dataset.failed);
           return null;
         }
         return response.json().then((body) => {
@@ -59,7 +88,7 @@
           }
           if (sending === generation) {
             dirty = false;
-            keepHere(true);
+            forget(); // the server has it: nothing typed need stay in this browser
           }
           say(body.label);
         });
@@ -70,17 +99,18 @@
   function changed() {
     dirty = true;
     generation += 1;
-    keepHere(false);
+    keepHere();
     say(status.dataset.typing);
     clearTimeout(timer);
-    timer = setTimeout(send, DELAY);
+    timer = setTimeout(() => send(false), DELAY);
   }
 
   function sendNow() {
     if (!dirty) return;
     clearTimeout(timer);
-    // A beacon outlives the page; the form's CSRF token travels in its body.
-    if (navigator.sendBeacon) navigator.sendBeacon(url, new FormData(form));
+    // A beacon outlives the page; the form's CSRF token travels in its body. Sent once:
+    // hiding and then closing the tab do not send it twice.
+    if (navigator.sendBeacon && navigator.sendBeacon(url, new FormData(form))) dirty = false;
   }
 
   function restore(kept) {
@@ -112,11 +142,11 @@
   if (kept && kept.based_on !== basedOn()) {
     // Saved since (here or elsewhere): the copy is old.
     localStorage.removeItem(key);
-  } else if (kept && !kept.sent && Array.isArray(kept.values)) {
+  } else if (kept && Array.isArray(kept.values)) {
     restore(kept);
     say(status.dataset.restored);
     dirty = true;
-    send();
+    send(false);
   }
 
   form.addEventListener("input", changed);
