@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast bench lint typecheck install install-dev chromium clean
+.PHONY: run test test-fast bench lint typecheck install install-dev chromium shell-tools clean
 
 # Reinstall only when the dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -58,7 +58,16 @@ chromium:
 	    echo "The browser tests need Debian's chromium: sudo apt-get install -y chromium"; exit 1; \
 	  fi; }
 
-test: install-dev chromium
+# The README's curl examples are run by the suite (tests/test_readme.py): curl and jq.
+shell-tools:
+	@command -v curl >/dev/null && command -v jq >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq curl jq >/dev/null; \
+	  else \
+	    echo "The README's examples need curl and jq: sudo apt-get install -y curl jq"; exit 1; \
+	  fi; }
+
+test: install-dev chromium shell-tools
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # The inner loop: everything but the browser, fuzz, trainer and model tests, without the

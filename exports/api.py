@@ -8,7 +8,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -150,6 +155,23 @@ class ProjectExportsView(ListAPIView):
             404: ERROR,
         },
         summary="Start an export (admins, engineers)",
+        examples=[
+            OpenApiExample(
+                "Pairwise Parquet with a test split",
+                value={
+                    "format": "pairwise",
+                    "file_format": "parquet",
+                    "filters": {"include_flagged": False},
+                    "test_fraction": 0.1,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "DPO, conversational, for TRL",
+                value={"format": "pairwise", "flavour": "trl", "conversational": True},
+                request_only=True,
+            ),
+        ],
     )
     def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = project_get_for_member(user=request.user, project_id=project_id, roles=EXPORTERS)

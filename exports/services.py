@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -16,6 +17,7 @@ from uuid import uuid4
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -25,9 +27,10 @@ from core.audit import audit_record, signed_in
 from core.errors import DomainError
 from core.jobs import JobLife
 from core.models import AuditEvent
+from exports import formats
 from exports.card import dataset_card, llamafactory_entry
 from exports.filters import ExportInvalid, filters_parse
-from exports.formats import Source, has_chat_prompts, rows_for
+from exports.formats import Source, has_chat_prompts, rows_for, selection_for
 from exports.models import Export
 from exports.options import PREFERENCE_FORMATS, options_parse
 from exports.writers import (
@@ -328,3 +331,44 @@ def _software_version() -> str:
         return version("rlhf-labelling")
     except PackageNotFoundError:
         return "unknown"
+
+
+@dataclass(frozen=True)
+class ExportPreview:
+    """What an export with these filters would take, counted before it is made."""
+
+    annotations: int
+    prompts: int
+    raters: int
+    rows: int | None  # None where rows are only known once made (consensus)
+
+
+def export_preview(*, project: Project, format: str, filters: object) -> ExportPreview:
+    """The labels the filters keep, and the rows they make where a count says it
+    (pairwise and hh: one per kept pair; annotations: one per annotation). Raises
+    ExportInvalid for bad filters, as export_create does."""
+    parsed = filters_parse(filters, format=format)
+    errors = rater_filters_check(project=project, filters=parsed.raters, prefix="filters.")
+    if errors:
+        raise ExportInvalid(errors)
+    selection = selection_for(project, parsed)
+    kept = formats.annotations(project, selection).aggregate(
+        annotations=Count("pk"),
+        prompts=Count("prompt", distinct=True),
+        raters=Count("annotator", distinct=True),
+    )
+    rows: int | None = None
+    if format == Export.Format.ANNOTATIONS:
+        # As annotation_rows keeps them: one that flags a response only if asked for.
+        flags = formats.annotations(project, selection).values_list("flags", flat=True)
+        rows = (
+            kept["annotations"]
+            if parsed.include_flagged
+            else sum(1 for f in flags.iterator(chunk_size=5000) if not any(f.values()))
+        )
+    elif format in (Export.Format.PAIRWISE, Export.Format.HH):
+        pairs = formats.preferences(project, selection, ties=parsed.include_ties)
+        if parsed.min_agreement is not None:
+            pairs = pairs.filter(prompt__agreement__gte=parsed.min_agreement)
+        rows = pairs.count()
+    return ExportPreview(rows=rows, **kept)

@@ -13,7 +13,7 @@ from core.http import AuthenticatedHttpRequest
 from exports.filters import ExportInvalid
 from exports.forms import ExportForm
 from exports.selectors import EXPORTERS
-from exports.services import export_create, export_enqueue
+from exports.services import export_create, export_enqueue, export_preview
 from labelling.models import Project, Response
 from labelling.selectors import project_get_for_member
 
@@ -41,7 +41,19 @@ def exports_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResp
     project = project_get_for_member(user=request.user, project_id=project_id, roles=EXPORTERS)
     form = _form(project)
     status = 200
-    if request.method == "POST":
+    preview = None
+    if request.method == "POST" and "preview" in request.POST:
+        form = _form(project, request.POST)
+        if form.is_valid():
+            try:
+                preview = export_preview(
+                    project=project, format=form.cleaned_data["format"], filters=form.filters()
+                )
+            except ExportInvalid as invalid:
+                for field, message in invalid.errors:
+                    form.add_error(_form_field(form, field), message)
+        status = 200 if preview is not None else 400
+    elif request.method == "POST":
         form = _form(project, request.POST)
         if form.is_valid():
             try:
@@ -76,6 +88,6 @@ def exports_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResp
     return render(
         request,
         "exports/exports.html",
-        {"project": project, "form": form, "page": page},
+        {"project": project, "form": form, "page": page, "preview": preview},
         status=status,
     )

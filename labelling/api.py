@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiRequest,
     OpenApiResponse,
@@ -67,6 +68,18 @@ class TokenView(APIView):
         request=s.TokenRequestSerializer,
         responses={200: s.TokenSerializer, 400: ERROR},
         summary="Exchange a username and password for a new API token (shown once)",
+        examples=[
+            OpenApiExample(
+                "A token for a script, for 30 days",
+                value={
+                    "username": "alice",
+                    "password": "your password",
+                    "name": "laptop",
+                    "expires_in_days": 30,
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         data = s.TokenRequestSerializer(data=request.data)
@@ -163,6 +176,22 @@ class ProjectsView(ListAPIView):
     @extend_schema(
         responses={201: s.ProjectSerializer, 400: ERROR, 403: ERROR},
         summary="Create a project (staff); its creator becomes its admin",
+        examples=[
+            OpenApiExample(
+                "Four responses, two criteria",
+                value={
+                    "name": "Summaries, round 1",
+                    "responses_per_prompt": 4,
+                    "annotations_per_prompt": 3,
+                    "criteria": [
+                        {"key": "faithfulness", "label": "Faithfulness", "scale": [1, 5]},
+                        {"key": "brevity", "label": "Brevity", "scale": [1, 5]},
+                    ],
+                    "required_critiques": "worst",
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         if not request.user.is_staff:
@@ -192,6 +221,13 @@ class ProjectView(APIView):
         request=s.ProjectUpdateSerializer,
         responses={200: s.ProjectSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
         summary="Change a project's settings (project admins)",
+        examples=[
+            OpenApiExample(
+                "Longer leases, more gold",
+                value={"lease_minutes": 45, "gold_rate": 0.1},
+                request_only=True,
+            )
+        ],
     )
     def patch(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
@@ -227,6 +263,13 @@ class MembersView(ListAPIView):
             404: ERROR,
         },
         summary="Add a member, or change a member's role (project admins)",
+        examples=[
+            OpenApiExample(
+                "Make someone a reviewer",
+                value={"username": "rita", "role": "reviewer"},
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
@@ -275,6 +318,16 @@ class GuidelinesView(ListAPIView):
         request=s.GuidelinePublishSerializer,
         responses={201: s.GuidelineVersionSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
         summary="Publish the next guideline version (project admins)",
+        examples=[
+            OpenApiExample(
+                "A new rule",
+                value={
+                    "body": "# Guidelines\n\nRank correctness first, then clarity.\n",
+                    "change_summary": "Correctness now comes before clarity.",
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
@@ -318,6 +371,18 @@ class RelabelView(APIView):
             404: ERROR,
         },
         summary="Ask for fresh annotations under the current guideline version (admins)",
+        examples=[
+            OpenApiExample(
+                "What it would do, changing nothing",
+                value={"annotations_wanted": 2, "dry_run": True},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Low-agreement prompts only",
+                value={"annotations_wanted": 2, "max_agreement": 0.5},
+                request_only=True,
+            ),
+        ],
         description=(
             "Raises the target of prompts whose annotations were all made under older "
             "versions, optionally only those labelled under `versions`, with `metadata` "
@@ -541,6 +606,22 @@ class SubmitView(APIView):
             409: ERROR,
         },
         summary="Submit (or edit) the labels of an assignment",
+        examples=[
+            OpenApiExample(
+                "Four responses, B best, A and D tied last",
+                value={
+                    "ranking": [["B"], ["C"], ["A", "D"]],
+                    "ratings": {
+                        letter: {"helpfulness": 5, "harmlessness": 7, "honesty": 6}
+                        for letter in "ABCD"
+                    },
+                    "critiques": {"A": "Misses the question.", "D": "Too vague."},
+                    "flags": {"D": ["factual_error"]},
+                    "comment": "B and C are close.",
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: AuthenticatedRequest, assignment_id: int) -> Response:
         assignment = selectors.assignment_get_for_annotator(
@@ -576,6 +657,11 @@ class SkipView(APIView):
             409: ERROR,
         },
         summary="Give an assignment back, with a reason",
+        examples=[
+            OpenApiExample(
+                "Outside my field", value={"reason": "Outside my expertise."}, request_only=True
+            )
+        ],
     )
     def post(self, request: AuthenticatedRequest, assignment_id: int) -> Response:
         assignment = selectors.assignment_get_for_annotator(

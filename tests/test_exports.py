@@ -6,6 +6,7 @@ trainers themselves run in tests/test_training.py."""
 import hashlib
 import io
 import json
+import re
 import zipfile
 from datetime import timedelta
 
@@ -1025,3 +1026,44 @@ def test_a_build_killed_with_its_worker_is_taken_over_by_the_retried_task(labell
     )  # fmt: skip
     Export.objects.filter(pk=other.pk).update(status="running", started_at=timezone.now())
     assert export_build(export_id=other.pk).status == "running"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "filters"),
+    [("pairwise", {"include_flagged": "on"}), ("annotations", {}), ("hh", {"include_ties": "on"})],
+)
+def test_the_page_counts_the_rows_before_making_the_export(client, labelled, fmt, filters):
+    client.login(username="adam", password=PASSWORD)
+    response = client.post(
+        f"/projects/{labelled.pk}/exports/",
+        {
+            "format": fmt,
+            "file_format": "jsonl",
+            "flavour": "trl",
+            "test_fraction": "0",
+            "preview": "1",
+            **filters,
+        },  # fmt: skip
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert not Export.objects.exists()  # nothing made yet
+    expected = len(lines(build(labelled, fmt, filters=dict.fromkeys(filters, True))))
+    found = re.search(r"<strong>(\d+) rows?</strong>", page)
+    assert found and int(found.group(1)) == expected, (found and found.group(0), expected)
+    assert "by 2 raters" in page
+
+
+def test_the_counted_consensus_says_rows_come_when_made(client, labelled):
+    client.login(username="adam", password=PASSWORD)
+    page = client.post(
+        f"/projects/{labelled.pk}/exports/",
+        {
+            "format": "consensus",
+            "file_format": "jsonl",
+            "flavour": "trl",
+            "test_fraction": "0",
+            "preview": "1",
+        },  # fmt: skip
+    ).content.decode()
+    assert "Rows are counted as the export is made" in page
