@@ -1043,7 +1043,7 @@ def test_the_page_counts_the_rows_before_making_the_export(client, labelled, fmt
             "test_fraction": "0",
             "preview": "1",
             **filters,
-        },  # fmt: skip
+        },
     )
     assert response.status_code == 200
     page = response.content.decode()
@@ -1064,6 +1064,6 @@ def test_the_counted_consensus_says_rows_come_when_made(client, labelled):
             "flavour": "trl",
             "test_fraction": "0",
             "preview": "1",
-        },  # fmt: skip
+        },
     ).content.decode()
     assert "Rows are counted as the export is made" in page
