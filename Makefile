@@ -47,7 +47,19 @@ run: install
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT) & SITE=$$!; \
 	stop() { kill $$SITE $$WORKER 2>/dev/null; wait $$SITE $$WORKER 2>/dev/null; }; \
 	trap 'stop; exit 0' INT TERM; trap stop EXIT; \
+	$(SIGINT_TO_MAKE) \
 	wait $$SITE
+
+# GNU make passes SIGTERM on to its recipe but not SIGINT, which it expects the terminal
+# to have sent the whole group: it waits for its children. It does stop catching SIGINT
+# as it starts to wait, and Linux shows that in /proc: this watcher stops the site (and
+# the recipe then the worker) when make's SigCgt loses SIGINT, so `kill -INT <make>`
+# stops everything too. Only a change counts: a make started with SIGINT ignored never
+# caught it.
+SIGINT_TO_MAKE = MAKE_PID=$$PPID; caught() { m=$$(sed -n 's/^SigCgt:[[:space:]]*//p' /proc/$$MAKE_PID/status 2>/dev/null); \
+	  [ -n "$$m" ] && [ $$(( 0x$${m\#$${m%?}} & 2 )) -ne 0 ]; }; \
+	if caught; then ( while kill -0 $$SITE 2>/dev/null; do \
+	  caught || { kill $$SITE 2>/dev/null; break; }; sleep 0.5; done ) & fi;
 
 # The browser tests drive Debian's chromium (never a downloaded browser).
 chromium:

@@ -1,11 +1,7 @@
 """`make run` stops the site and the worker together (issue 17, point 16): on SIGTERM
-sent to make (what a supervisor or `timeout` sends) and on Ctrl-C (SIGINT to make's
-whole process group, as a terminal sends it). Runs the real target: migrate, seed,
-serve, work.
-
-SIGINT sent to make alone (`kill -INT <make>`) is not: GNU make then waits for its
-children without passing the signal on, taking it that the terminal sent it to them as
-well, and a recipe cannot learn of it (docs/decisions.md)."""
+or SIGINT sent to make (what a supervisor, `timeout` or `kill -INT` sends), and on
+Ctrl-C (SIGINT to make's whole process group, as a terminal sends it). Runs the real
+target: migrate, seed, serve, work."""
 
 import os
 import shutil
@@ -42,8 +38,8 @@ def _group(pgid: int) -> list[str]:
 
 @pytest.mark.parametrize(
     ("signum", "whole_group"),
-    [(signal.SIGTERM, False), (signal.SIGINT, True)],
-    ids=["sigterm-to-make", "ctrl-c"],
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
+    ids=["sigterm-to-make", "sigint-to-make", "ctrl-c"],
 )
 def test_make_run_stops_the_site_and_the_worker(tmp_path, signum, whole_group):
     port = _free_port()
