@@ -153,6 +153,7 @@ def prompt_page(request: AuthenticatedHttpRequest, project_id: int, prompt_id: i
                 project=project, annotations=annotations, letters=letters, names=names
             ),
             "sees_names": sees_usernames(viewer=request.user, role=role),
+            "any_rejected": any(a.rejected for a in annotations),
             "is_admin": request.user.is_staff or role == Membership.Role.ADMIN,
             "can_review": request.user.is_staff or role in REVIEWERS,
         },
