@@ -134,23 +134,22 @@ def _why_lost(assignment: Assignment, project: Project) -> str:
 @transaction.atomic
 def _lease_again(assignment: Assignment, project: Project, now: datetime) -> bool:
     """The item leased to its rater afresh: its slot claimed again if the lease was
-    reclaimed meanwhile (False if others took it). The lease's start stays as it was."""
+    reclaimed meanwhile (False if others took it). The lease's start stays as it was.
+    Another request of theirs (a double click, a second tab) leasing it again first
+    counts as leased: the item is theirs all the same."""
     expires = now + timedelta(minutes=project.lease_minutes)
-    if assignment.status == Assignment.Status.LEASED:
-        moved = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.LEASED).update(
-            expires_at=expires
-        )
-        if moved:
-            return True
-    if not slot_claim(prompt_id=assignment.prompt_id, gold=assignment.prompt.gold is not None):
-        return False
-    moved = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.EXPIRED).update(
+    mine = Assignment.objects.filter(pk=assignment.pk)
+    if mine.filter(status=Assignment.Status.LEASED).update(expires_at=expires):
+        return True
+    claimed = slot_claim(prompt_id=assignment.prompt_id, gold=assignment.prompt.gold is not None)
+    if claimed and mine.filter(status=Assignment.Status.EXPIRED).update(
         status=Assignment.Status.LEASED, expires_at=expires, finished_at=None
-    )
-    if not moved:
-        transaction.set_rollback(True)
-        return False
-    return True
+    ):
+        return True
+    held = mine.filter(status=Assignment.Status.LEASED, expires_at__gt=now).exists()
+    if claimed:
+        transaction.set_rollback(True)  # a slot claimed for nothing goes back
+    return held
 
 
 def said_logged_out(

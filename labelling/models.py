@@ -830,7 +830,7 @@ class Draft(models.Model):
     values = models.JSONField(_("values as typed"))
     # The version of the saved labels the form showed when this was typed (0: none): a
     # draft over a version saved elsewhere since is a conflict, not a restore.
-    based_on = models.PositiveSmallIntegerField(_("typed over version"), default=0)
+    based_on = models.PositiveSmallIntegerField(_("typed over version"), default=0, db_default=0)
     saved_at = models.DateTimeField(_("saved at"))
 
     class Meta:

@@ -51,9 +51,9 @@ def invite_create(
         user.set_unusable_password()
         user.is_active = False
         user.save(update_fields=["password", "is_active"])
-    elif user.has_usable_password():
+    elif not _pending(user):
         raise DomainError(
-            _("%(name)s has set a password already: they log in as usual.")
+            _("%(name)s was not invited, or has accepted: they log in as usual.")
             % {"name": user.get_username()},
             field="username",
         )
@@ -76,6 +76,18 @@ def invite_create(
     return Invitation(user=user, token=token, expires_at=invite.expires_at)
 
 
+def _pending(user: User) -> bool:
+    """An account made by an invitation and never used: the only kind a new link may be
+    made for (a link sets the password of the account it names)."""
+    return (
+        not user.is_active
+        and not user.has_usable_password()
+        and user.last_login is None
+        and Invite.objects.filter(user=user).exists()
+        and not Invite.objects.filter(user=user, used_at__isnull=False).exists()
+    )
+
+
 def invite_for(*, token: str, now: datetime) -> Invite:
     """The invitation this link names, if it may still be used."""
     invite = (
@@ -95,6 +107,11 @@ def invite_for(*, token: str, now: datetime) -> Invite:
 def invite_accept(*, invite: Invite, password: str, now: datetime) -> User:
     """Set the invited user's password (already checked by the password validators)
     and activate the account; the link is spent."""
+    if not _pending(invite.user):  # it has been used, or its account set up otherwise
+        raise DomainError(
+            _("This invitation link has been used or has expired. Ask for a new one."),
+            field="token",
+        )
     spent = Invite.objects.filter(pk=invite.pk, used_at__isnull=True, expires_at__gt=now).update(
         used_at=now
     )
@@ -117,12 +134,21 @@ def invite_accept(*, invite: Invite, password: str, now: datetime) -> User:
     return user
 
 
+@transaction.atomic
 def user_set_active(*, user: User, active: bool, actor: User, now: datetime) -> bool:
-    """Deactivate or reactivate an account; whether anything changed."""
+    """Deactivate or reactivate an account (deactivating also cancels the links that
+    invite it); whether anything changed. Staff accounts are a superuser's to change."""
     if user.pk == actor.pk and not active:
         raise DomainError(_("You cannot deactivate your own account."), field="user")
+    if (user.is_staff or user.is_superuser) and not actor.is_superuser:
+        raise DomainError(_("Only a superuser changes a staff account."), field="user")
+    cancelled = 0
+    if not active:
+        cancelled = Invite.objects.filter(
+            user=user, used_at__isnull=True, expires_at__gt=now
+        ).update(expires_at=now)
     if user.is_active == active:
-        return False
+        return bool(cancelled)
     if active and not user.has_usable_password():
         raise DomainError(
             _("%(name)s has not set a password yet: send them a new invitation.")

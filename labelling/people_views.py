@@ -3,6 +3,7 @@ one-time invitation link), deactivate and reactivate them; a project's admins ch
 members' roles and remove members (labelling.people)."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -96,19 +97,22 @@ def _people_page(
 ) -> HttpResponse:
     query = (request.GET.get("q") or "").strip()[:150]
     page = Paginator(_people(query), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
+    response = render(
         request,
         "labelling/people.html",
         {
             "form": form or PersonForm(),
             "page": page,
             "q": query,
-            "query": f"q={query}" if query else "",
+            "query": urlencode({"q": query}) if query else "",
             "link": link,
             "invite_days": INVITE_DAYS,
         },
         status=status,
     )
+    if link:  # the one time the link is shown: not to be kept by a cache
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -173,10 +177,22 @@ def person_active_page(request: AuthenticatedHttpRequest, user_id: int) -> HttpR
     user = get_object_or_404(get_user_model(), pk=user_id)
     active = request.POST.get("active") == "1"
     try:
-        user_set_active(user=user, active=active, actor=request.user, now=timezone.now())
+        changed = user_set_active(user=user, active=active, actor=request.user, now=timezone.now())
     except DomainError as refused:
         messages.error(request, refused.message)
     else:
+        if not changed:
+            messages.info(
+                request, _("Nothing to change for %(name)s.") % {"name": user.get_username()}
+            )
+            return redirect("people")
+        if not active and not user.has_usable_password():
+            messages.success(
+                request,
+                _("The invitation of %(name)s is cancelled: its link no longer works.")
+                % {"name": user.get_username()},
+            )
+            return redirect("people")
         text = (
             _("%(name)s can log in again.")
             if active

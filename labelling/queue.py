@@ -62,9 +62,10 @@ def leases_reclaim(*, project: Project, now: datetime, annotator: User | None = 
     reclaimed = 0
     for pk, prompt_id in stale:
         with transaction.atomic():
-            moved = Assignment.objects.filter(pk=pk, status=Assignment.Status.LEASED).update(
-                status=Assignment.Status.EXPIRED, finished_at=now
-            )
+            # Guarded on the expiry too: a lease renewed since it was listed stays.
+            moved = Assignment.objects.filter(
+                pk=pk, status=Assignment.Status.LEASED, expires_at__lte=now
+            ).update(status=Assignment.Status.EXPIRED, finished_at=now)
             if moved:
                 slot_release(prompt_id=prompt_id)
                 reclaimed += 1

@@ -163,8 +163,10 @@ def plain_text(text: str, length: int = 80) -> str:
 _TOKENS = re.compile(r"\s+|[^\s]+")
 _LINES = re.compile(r"[^\n]*\n|[^\n]+")
 # Word by word up to this many tokens a side; beyond, line by line (SequenceMatcher's
-# time grows with the product of the two lengths).
+# time grows with the product of the two lengths); beyond DIFF_LINES_MAX lines a side,
+# not marked at all (a bound on what one page view may cost).
 DIFF_WORDS_MAX = 4000
+DIFF_LINES_MAX = 2000
 
 
 def diff_opcodes(old: str, new: str) -> tuple[list[str], list[str], list[tuple]]:
@@ -173,6 +175,8 @@ def diff_opcodes(old: str, new: str) -> tuple[list[str], list[str], list[tuple]]
     a, b = _TOKENS.findall(old or ""), _TOKENS.findall(new or "")
     if max(len(a), len(b)) > DIFF_WORDS_MAX:
         a, b = _LINES.findall(old or ""), _LINES.findall(new or "")
+    if max(len(a), len(b)) > DIFF_LINES_MAX:
+        return a, b, [("replace", 0, len(a), 0, len(b))]
     return a, b, SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
 
 

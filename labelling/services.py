@@ -196,6 +196,9 @@ def membership_set(
     """Add `user` to `project` with `role`, or change the role of an existing member."""
     if role not in Membership.Role.values:
         raise DomainError(_("Unknown role %(role)s.") % {"role": repr(role)}, field="role")
+    # The project's row lock serialises role changes, so two admins demoting each other
+    # at once cannot both pass the last-admin check.
+    Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
     membership, created = Membership.objects.select_for_update().get_or_create(
         project=project, user=user, defaults={"role": role, "created_at": now}
     )

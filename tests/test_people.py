@@ -133,3 +133,41 @@ def test_admins_change_roles_and_remove_members_but_keep_an_admin(client, projec
     assert Membership.objects.get(project=project, user=cast["adam"]).role == "admin"
     # Nobody outside the project is reached through it.
     assert client.post(f"{url}{cast['olga'].pk}/", {"action": "remove"}).status_code == 404
+
+
+def test_a_link_is_only_for_an_account_still_waiting_for_its_invitation(client, cast, make_user):
+    root = make_user("root", is_staff=True, is_superuser=True)
+    root.set_unusable_password()
+    root.save()
+    rater = make_user("rater-kim")
+    rater.set_unusable_password()
+    rater.save()
+    as_staff(client)
+    for target in (root, rater, cast["bob"]):
+        page = client.post(f"/people/{target.pk}/invite/", follow=True).content.decode()
+        assert "was not invited, or has accepted" in page, target
+    assert not Invite.objects.exists()
+    # Nor does staff that is not a superuser change a staff account.
+    page = client.post(f"/people/{root.pk}/active/", {"active": "0"}, follow=True)
+    assert "Only a superuser changes a staff account." in page.content.decode()
+    assert User.objects.get(pk=root.pk).is_active
+
+
+def test_an_invitation_can_be_cancelled_and_the_page_after_a_link_posts_to_people(client, cast):
+    page = as_staff(client).post("/people/", {"username": "nina"})
+    assert page["Cache-Control"] == "no-store"
+    body = page.content.decode()
+    link = invite_link(body)
+    assert 'action="/people/"' in body  # the forms do not post to where the link was made
+    nina = User.objects.get(username="nina")
+    page = client.post(f"/people/{nina.pk}/active/", {"active": "0"}, follow=True)
+    assert "The invitation of nina is cancelled" in page.content.decode()
+    client.logout()
+    assert client.get(link).status_code == 410
+
+
+def test_searching_people_keeps_the_query_across_pages(client, cast, make_user):
+    for i in range(55):
+        make_user(f"a&b-{i:02d}")
+    page = as_staff(client).get("/people/", {"q": "a&b"}).content.decode()
+    assert "q=a%26b&amp;page=2" in page

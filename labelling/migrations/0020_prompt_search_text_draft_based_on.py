@@ -3,27 +3,34 @@
 from django.db import migrations, models
 
 
+def _words(content):
+    """Prompt.words_of as it is now (a migration keeps its own copy)."""
+    if isinstance(content, list):
+        return "\n".join(str(m.get("content", "")) for m in content if isinstance(m, dict))
+    return str(content or "")
+
+
 def fill_search_text(apps, schema_editor):
-    """The words of every prompt imported before the column, a batch at a time."""
+    """The words of every prompt imported before the column, 2,000 at a time, each batch
+    committed on its own (the migration is not atomic)."""
     Prompt = apps.get_model("labelling", "Prompt")
-    batch = []
-    for prompt in Prompt.objects.only("pk", "content").iterator(chunk_size=2000):
-        content = prompt.content
-        if isinstance(content, list):
-            prompt.search_text = "\n".join(
-                str(m.get("content", "")) for m in content if isinstance(m, dict)
-            )
-        else:
-            prompt.search_text = str(content or "")
-        batch.append(prompt)
-        if len(batch) >= 2000:
-            Prompt.objects.bulk_update(batch, ["search_text"])
-            batch = []
-    if batch:
+    last = 0
+    while True:
+        batch = list(
+            Prompt.objects.filter(pk__gt=last).order_by("pk").only("pk", "content")[:2000]
+        )
+        if not batch:
+            return
+        for prompt in batch:
+            prompt.search_text = _words(prompt.content)
         Prompt.objects.bulk_update(batch, ["search_text"])
+        last = batch[-1].pk
 
 
 class Migration(migrations.Migration):
+    # Not one transaction: the columns come with constant defaults (instant), and the
+    # backfill commits a batch at a time, so the table is never locked for all of it.
+    atomic = False
 
     dependencies = [
         ('labelling', '0019_people'),
@@ -33,7 +40,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='draft',
             name='based_on',
-            field=models.PositiveSmallIntegerField(default=0, verbose_name='typed over version'),
+            field=models.PositiveSmallIntegerField(db_default=0, default=0, verbose_name='typed over version'),
         ),
         migrations.AddField(
             model_name='prompt',

@@ -30,6 +30,8 @@
     );
   }
 
+  form.addEventListener("focusin", () => { negative = false; });
+
   function rate(radio, digit) {
     const group = radio.closest("[data-rating]");
     const choices = radios(group);
@@ -63,6 +65,7 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.isComposing || event.keyCode === 229) return; // an input method at work
     if (dialog.open) return; // the dialog closes itself on Esc
     const target = event.target;
     if (typing(target)) {
@@ -83,6 +86,7 @@
       negative = true;
       return;
     }
+    negative = false; // a minus counts for the digit right after it only
     const key = event.key;
     if (key === "?") {
       event.preventDefault();

@@ -47,6 +47,7 @@
       item.querySelector(".pos").textContent = touched ? String(group) : "–";
       if (touched) {
         selectFor(item.dataset.id).value = String(group);
+        if (!announcer) continue;
         const template = item.classList.contains("tied") ? announcer.dataset.itemTied : announcer.dataset.item;
         item.setAttribute("aria-label", template.replace(/%\((\w+)\)s/g, (_m, name) =>
           String({ letter: item.dataset.label, pos: group, n: n }[name])));
@@ -101,6 +102,7 @@
     setTie(item, !item.classList.contains("tied"));
     changed();
     const above = item.previousElementSibling;
+    if (!announcer) return;
     if (item.classList.contains("tied") && above) {
       say(announcer.dataset.tied, { letter: item.dataset.label, other: above.dataset.label, pos: placeOf(item) });
     } else {
