@@ -26,11 +26,17 @@ from labelling.services import project_changes_check, project_initialise, projec
 
 
 class MembershipInline(admin.TabularInline):
+    """Shown, not changed: members are managed on the project's page, through the
+    services that audit every change and keep the project an admin."""
+
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
     fields = ["user", "role", "created_at"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["user", "role", "created_at"]
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class ProjectAdminForm(forms.ModelForm):
@@ -90,7 +96,10 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ReadOnlyAdmin):
+    """Shown, not changed: members are managed on the project's page (audited, and a
+    project always keeps an admin)."""
+
     list_display = ["user", "project", "role", "created_at"]
     list_filter = ["role", "project"]
     search_fields = ["user__username", "project__name"]
