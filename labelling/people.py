@@ -148,6 +148,14 @@ def user_set_active(*, user: User, active: bool, actor: User, now: datetime) -> 
             user=user, used_at__isnull=True, expires_at__gt=now
         ).update(expires_at=now)
     if user.is_active == active:
+        if cancelled:
+            audit_record(
+                actor=actor,
+                verb=AuditEvent.Verb.USER_DEACTIVATED,
+                obj=user,
+                now=now,
+                data={"username": user.get_username(), "invitations_cancelled": cancelled},
+            )
         return bool(cancelled)
     if active and not user.has_usable_password():
         raise DomainError(

@@ -80,7 +80,11 @@ def _people(query: str) -> QuerySet[Any]:
     )
     users = (
         get_user_model()
-        .objects.annotate(projects=Count("memberships"), invited=Exists(pending))
+        .objects.annotate(
+            projects=Count("memberships"),
+            invited=Exists(pending),
+            was_invited=Exists(Invite.objects.filter(user=OuterRef("pk"))),
+        )
         .order_by("username")
     )
     if query:

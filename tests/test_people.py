@@ -162,6 +162,8 @@ def test_an_invitation_can_be_cancelled_and_the_page_after_a_link_posts_to_peopl
     nina = User.objects.get(username="nina")
     page = client.post(f"/people/{nina.pk}/active/", {"active": "0"}, follow=True)
     assert "The invitation of nina is cancelled" in page.content.decode()
+    assert "invitation expired or cancelled" in page.content.decode()
+    assert AuditEvent.objects.filter(verb="user.deactivated", data__username="nina").exists()
     client.logout()
     assert client.get(link).status_code == 410
 
