@@ -542,7 +542,14 @@ class ImportView(APIView):
                 [error.as_dict() for error in rejected.errors],
                 total_errors=rejected.total,
             )
-        return Response({"created": result.created, "unchanged": result.unchanged})
+        return Response(
+            {
+                "created": result.created,
+                "unchanged": result.unchanged,
+                "warnings": [warning.as_dict() for warning in result.warnings],
+                "warnings_total": result.warnings_total,
+            }
+        )
 
 
 # A serializer builds its fields by deep copy each time one is made; these two answer

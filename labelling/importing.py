@@ -77,6 +77,59 @@ class LineError:
 class ImportResult:
     created: int = 0
     unchanged: int = 0
+    # What an import lets through but reports (issue 18, point 6): the first
+    # IMPORT_MAX_ERRORS, and how many there were.
+    warnings: list[LineError] = field(default_factory=list)
+    warnings_total: int = 0
+
+
+def _normalised(text: str) -> str:
+    """Text as compared for sameness: case and runs of white space aside."""
+    return " ".join(text.casefold().split())
+
+
+class _Sameness:
+    """Prompts of one file that repeat another's words, and items whose responses are
+    the same text: reported, not refused (a repeated prompt can be meant, a duplicate
+    response makes a pair nobody can rank)."""
+
+    def __init__(self, result: ImportResult, limit: int) -> None:
+        self.result = result
+        self.limit = limit
+        self.seen: dict[str, tuple[int, str]] = {}
+
+    def warn(self, line: int, field_: str, message: str) -> None:
+        self.result.warnings_total += 1
+        if len(self.result.warnings) < self.limit:
+            self.result.warnings.append(LineError(line, field_, message))
+
+    def check(self, line: int, item: "PromptIn") -> None:
+        content = (
+            [m.model_dump() for m in item.prompt] if isinstance(item.prompt, list) else item.prompt
+        )
+        key = _normalised(Prompt.words_of(content))
+        if key in self.seen:
+            first_line, first_id = self.seen[key]
+            self.warn(
+                line,
+                "prompt",
+                _("the same prompt as %(id)s (line %(line)d)")
+                % {"id": repr(first_id), "line": first_line},
+            )
+        else:
+            self.seen[key] = (line, item.external_id)
+        texts: dict[str, str] = {}
+        for response in item.responses:
+            # Byte for byte but for the ends: responses are long and many, and a model
+            # repeating another's output repeats it exactly.
+            same = texts.setdefault(response.text.strip(), response.external_id)
+            if same != response.external_id:
+                self.warn(
+                    line,
+                    "responses",
+                    _("responses %(a)s and %(b)s are the same text: no one can rank them")
+                    % {"a": repr(same), "b": repr(response.external_id)},
+                )
 
 
 class ImportRejected(Exception):
@@ -275,12 +328,14 @@ class _Importer:
         self.now = now
         self.report = report
         self.result = ImportResult()
+        self.sameness = _Sameness(self.result, settings.IMPORT_MAX_ERRORS)
         self.batch: list[tuple[int, PromptIn, str]] = []
         # Imports into one project are serialised (the caller holds the project's row lock),
         # so a project empty now stays empty but for us: no id in the file can be known.
         self.project_was_empty = not Prompt.objects.filter(project=project).exists()
 
     def add(self, line: int, item: PromptIn) -> None:
+        self.sameness.check(line, item)
         self.batch.append((line, item, content_hash(item)))
         if len(self.batch) >= BATCH_SIZE:
             self.flush()
@@ -574,7 +629,12 @@ def prompts_import(
             obj=project,
             project=project,
             now=now,
-            data={"created": result.created, "unchanged": result.unchanged, "source": source},
+            data={
+                "created": result.created,
+                "unchanged": result.unchanged,
+                "warnings": result.warnings_total,
+                "source": source,
+            },
         )
     if result.created >= ANALYZE_AFTER and on_postgresql():
         # COPY leaves the planner's statistics saying the tables are nearly empty until

@@ -149,9 +149,21 @@ class GuidelineVersionSerializer(serializers.ModelSerializer):
         fields = ["version", "body", "change_summary", "published_at", "published_by"]
 
 
+class ImportWarningSerializer(serializers.Serializer):
+    line = serializers.IntegerField(allow_null=True)
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
 class ImportResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     unchanged = serializers.IntegerField()
+    warnings = ImportWarningSerializer(
+        many=True,
+        help_text="What the import let through but reports: a prompt repeated in the file, "
+        "responses of one prompt with the same text (the first 100).",
+    )
+    warnings_total = serializers.IntegerField()
 
 
 class ImportRequestSerializer(serializers.Serializer):

@@ -218,6 +218,22 @@ def project_import(request: AuthenticatedHttpRequest, project_id: int) -> HttpRe
         )
         % {"created": result.created, "unchanged": result.unchanged},
     )
+    if result.warnings_total:
+        shown = "; ".join(
+            _("line %(line)s: %(message)s") % {"line": w.line, "message": w.message}
+            for w in result.warnings[:5]
+        )
+        more = result.warnings_total - min(5, len(result.warnings))
+        messages.warning(
+            request,
+            ngettext(
+                "%(n)d thing to check: %(shown)s",
+                "%(n)d things to check: %(shown)s",
+                result.warnings_total,
+            )
+            % {"n": result.warnings_total, "shown": shown}
+            + (_(" (and %(more)d more)") % {"more": more} if more > 0 else ""),
+        )
     return redirect("project", project_id=project.pk)
 
 

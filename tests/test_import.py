@@ -331,7 +331,15 @@ def test_api_import_takes_a_jsonl_body(project, api):
         content_type="application/x-ndjson",
     )
     assert response.status_code == 200, response.content
-    assert response.json() == {"created": 2, "unchanged": 0}
+    assert response.json() == {
+        "created": 2,
+        "unchanged": 0,
+        # Both lines hold prompt_line's default prompt: let through, and reported.
+        "warnings": [
+            {"line": 2, "field": "prompt", "message": "the same prompt as 'p-1' (line 1)"}
+        ],
+        "warnings_total": 1,
+    }
 
 
 def test_api_import_takes_a_file_upload(project, api):
@@ -340,7 +348,7 @@ def test_api_import_takes_a_file_upload(project, api):
         f"/api/projects/{project.pk}/prompts/import/", {"file": upload}, format="multipart"
     )
     assert response.status_code == 200, response.content
-    assert response.json() == {"created": 1, "unchanged": 0}
+    assert response.json() == {"created": 1, "unchanged": 0, "warnings": [], "warnings_total": 0}
 
 
 def test_api_import_reports_every_bad_line_as_400(project, api):
@@ -453,3 +461,29 @@ def test_the_upload_form_says_a_spreadsheet_is_not_a_jsonl_text_file(project, cl
     response = client.post(f"/projects/{project.pk}/import/", {"file": upload})
     assert response.status_code == 400
     assert "this is not a JSONL text file" in response.content.decode()
+
+
+def test_repeated_prompts_and_identical_responses_are_reported_not_refused(client, project):
+    twin = prompt_line("p-2", prompt="  explain TCP   slow start. ")
+    same = prompt_line("p-3", prompt="Something else.")
+    same["responses"][2]["text"] = "Answer 1"
+    upload = SimpleUploadedFile("p.jsonl", jsonl(prompt_line("p-1"), twin, same))
+    client.login(username="adam", password=PASSWORD)
+    page = client.post(
+        f"/projects/{project.pk}/import/", {"file": upload}, follow=True
+    ).content.decode()
+    assert "Imported 3 new prompts" in page
+    assert "2 things to check" in page
+    assert "line 2: the same prompt as &#x27;p-1&#x27; (line 1)" in page
+    assert "responses &#x27;r1&#x27; and &#x27;r3&#x27; are the same text" in page
+    assert project.prompts.count() == 3
+    event = AuditEvent.objects.get(verb="prompts.imported")
+    assert event.data["warnings"] == 2
+
+
+def test_the_command_prints_what_to_check(project, tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(jsonl(prompt_line("p-1"), prompt_line("p-2")))
+    out = io.StringIO()
+    call_command("import_prompts", str(project.pk), str(path), stdout=out, stderr=io.StringIO())
+    assert "line 2, prompt: the same prompt as 'p-1' (line 1)" in out.getvalue()

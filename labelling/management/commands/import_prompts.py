@@ -82,3 +82,9 @@ class Command(BaseCommand):
                 f"{target.name}: {result.created} created, {result.unchanged} unchanged."
             )
         )
+        for warning in result.warnings:
+            self.stdout.write(
+                self.style.WARNING(f"line {warning.line}, {warning.field}: {warning.message}")
+            )
+        if result.warnings_total > len(result.warnings):
+            self.stdout.write(f"... and {result.warnings_total - len(result.warnings)} more")
