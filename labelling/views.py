@@ -209,31 +209,28 @@ def project_import(request: AuthenticatedHttpRequest, project_id: int) -> HttpRe
     except ImportRejected as rejected:
         context = _project_context(request, project, import_form=form, import_errors=rejected)
         return render(request, "labelling/project.html", context, status=400)
-    messages.success(
-        request,
-        ngettext(
-            "Imported %(created)d new prompt (%(unchanged)d already here, unchanged).",
-            "Imported %(created)d new prompts (%(unchanged)d already here, unchanged).",
-            result.created,
-        )
-        % {"created": result.created, "unchanged": result.unchanged},
+    text = ngettext(
+        "Imported %(created)d new prompt (%(unchanged)d already here, unchanged).",
+        "Imported %(created)d new prompts (%(unchanged)d already here, unchanged).",
+        result.created,
+    ) % {"created": result.created, "unchanged": result.unchanged}
+    if not result.warnings_total:
+        messages.success(request, text)
+        return redirect("project", project_id=project.pk)
+    # One banner for the import: what it did, then what to check.
+    shown = "; ".join(
+        _("line %(line)s: %(message)s") % {"line": w.line, "message": w.message}
+        for w in result.warnings[:5]
     )
-    if result.warnings_total:
-        shown = "; ".join(
-            _("line %(line)s: %(message)s") % {"line": w.line, "message": w.message}
-            for w in result.warnings[:5]
-        )
-        more = result.warnings_total - min(5, len(result.warnings))
-        messages.warning(
-            request,
-            ngettext(
-                "%(n)d thing to check: %(shown)s",
-                "%(n)d things to check: %(shown)s",
-                result.warnings_total,
-            )
-            % {"n": result.warnings_total, "shown": shown}
-            + (_(" (and %(more)d more)") % {"more": more} if more > 0 else ""),
-        )
+    more = result.warnings_total - min(5, len(result.warnings))
+    check = ngettext(
+        "%(n)d thing to check: %(shown)s",
+        "%(n)d things to check: %(shown)s",
+        result.warnings_total,
+    ) % {"n": result.warnings_total, "shown": shown}
+    if more > 0:
+        check += _(" (and %(more)d more)") % {"more": more}
+    messages.warning(request, f"{text} {check}")
     return redirect("project", project_id=project.pk)
 
 
