@@ -450,3 +450,118 @@ def _net_groups(votes: np.ndarray, columns: list[int], *, depth: int) -> list[li
     for group in ordered:
         result.extend(_net_groups(votes, group, depth=1) if len(group) > 1 else [group])
     return result
+
+
+# --- rater checks without gold (issue 18, point 4) ------------------------------------------------
+
+
+def rating_means(
+    ratings: dict[str, np.ndarray], scales: dict[str, tuple[float, float]]
+) -> np.ndarray:
+    """Each response's mean rating over the criteria rated, every criterion's scale
+    first mapped onto [0, 1] so that a 1-7 scale weighs as much as a 1-3 one.
+    `ratings` maps a criterion key to (annotations x responses) with NaN where a rating
+    is missing; the result has the same shape, NaN where no criterion is rated."""
+    shares = [
+        (values - scales[key][0]) / max(scales[key][1] - scales[key][0], 1)
+        for key, values in ratings.items()
+    ]
+    if not shares:
+        return np.empty((0, 0))
+    stacked = np.stack(shares)
+    seen = (~np.isnan(stacked)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(seen > 0, np.nansum(stacked, axis=0) / seen, np.nan)
+
+
+def rating_contradictions(ranks: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per annotation: the response pairs ranked strictly apart whose mean ratings are
+    ordered the other way (the better-ranked response rated lower), and the pairs that
+    could show it (ranked strictly apart, both rated). `ranks` is 1 + group index, 0 for
+    a response not ranked; `means` is rating_means, NaN where unrated."""
+    if means.size == 0:
+        zeros = np.zeros(len(ranks), dtype=np.int64)
+        return zeros, zeros
+    first, second = np.triu_indices(ranks.shape[1], k=1)
+    rank_gap = ranks[:, first] - ranks[:, second]
+    rating_gap = means[:, first] - means[:, second]
+    comparable = (
+        (ranks[:, first] > 0) & (ranks[:, second] > 0) & (rank_gap != 0) & ~np.isnan(rating_gap)
+    )
+    # A better rank is a smaller number: a contradiction is both gaps of one sign.
+    contradicting = comparable & (np.sign(rank_gap) == np.sign(rating_gap))
+    return contradicting.sum(axis=1), comparable.sum(axis=1)
+
+
+def straight_lined(ratings: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per annotation: whether it rated at least two responses on some criterion (rated),
+    and whether, on every criterion where it did, it gave every response the same value
+    (straight-lined)."""
+    rated = np.zeros(0, dtype=bool)
+    same = np.zeros(0, dtype=bool)
+    for values in ratings.values():
+        given = (~np.isnan(values)).sum(axis=1) >= 2
+        missing = np.isnan(values)
+        flat = np.where(missing, -np.inf, values).max(axis=1) == np.where(
+            missing, np.inf, values
+        ).min(axis=1)
+        if rated.size == 0:
+            rated, same = np.zeros(len(values), dtype=bool), np.ones(len(values), dtype=bool)
+        rated |= given
+        same &= flat | ~given
+    return rated, rated & same
+
+
+def ratio_upper_bound(
+    numerators: np.ndarray, denominators: np.ndarray, *, confidence: float
+) -> tuple[float, float]:
+    """The pooled share sum(numerators) / sum(denominators) over clusters (a rater's
+    prompts) and its one-sided upper confidence bound, from the linearised variance of a
+    ratio estimator (Cochran 1977, §6.4) with Student's t: the pairs of one prompt are
+    not independent, so the prompts are the units."""
+    from scipy import stats
+
+    numerators = np.asarray(numerators, dtype=float)
+    denominators = np.asarray(denominators, dtype=float)
+    k = len(numerators)
+    share = float(numerators.sum() / denominators.sum())
+    if k < 2:
+        return share, 1.0
+    residuals = (numerators - share * denominators) / denominators.mean()
+    error = float(np.sqrt((residuals**2).sum() / (k * (k - 1))))
+    return share, min(1.0, share + float(stats.t.ppf(confidence, k - 1)) * error)
+
+
+@dataclass
+class PositionTest:
+    rate: float  # share of annotations that ranked the response shown first in the best group
+    chance: float  # the share expected with no position effect: mean best-group size / n
+    interval: tuple[float, float]  # Wilson 95% interval of `rate`
+    p_value: float  # one-sided: rate above chance
+
+
+def position_test(first_best: np.ndarray, best_share: np.ndarray) -> PositionTest:
+    """Is the response shown first put in the best group more often than chance?
+
+    Without a position effect, annotation i puts the first-shown response in its best
+    group with probability best_share[i] (the best group's size over the responses
+    ranked: 1/n without ties). Without ties the count is binomial and the one-sided
+    p-value exact; with ties it is Poisson-binomial, and its normal approximation with a
+    continuity correction gives the p-value."""
+    from scipy import stats
+
+    n = len(first_best)
+    hits = float(np.sum(first_best))
+    expected = float(best_share.sum())
+    spread = float(np.sqrt((best_share * (1 - best_share)).sum()))
+    if spread == 0:
+        p_value = 0.0 if hits > expected else 1.0
+    elif np.all(best_share == best_share[0]):  # no ties: the count is binomial, exactly
+        p_value = float(stats.binom.sf(hits - 1, n, best_share[0]))
+    else:
+        p_value = float(stats.norm.sf((hits - 0.5 - expected) / spread))
+    rate = hits / n
+    z = float(stats.norm.ppf(0.975))
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    return PositionTest(rate, expected / n, (centre - half, centre + half), p_value)

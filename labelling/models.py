@@ -26,6 +26,7 @@ SETTING_BOUNDS: dict[str, tuple[int, int]] = {
     "lease_minutes": (1, 24 * 60),
     "gold_threshold": (0, 1),
     "min_median_seconds": (0, 3600),
+    "consensus_threshold": (0, 1),
     "review_below": (0, 1),
 }
 
@@ -49,6 +50,7 @@ class Project(models.Model):
         "lease_minutes",
         "gold_threshold",
         "min_median_seconds",
+        "consensus_threshold",
         "review_below",
     )
 
@@ -103,6 +105,16 @@ class Project(models.Model):
         _("plausible median seconds"),
         default=15,
         help_text=_("Annotators whose median time per item is below this are flagged."),
+    )
+    # Issue 18, point 4: flagged without gold when even the best the evidence allows
+    # (the one-sided 95% upper bound) is under this (ranking.quality).
+    consensus_threshold = models.FloatField(
+        _("consensus agreement threshold"),
+        default=0.6,
+        help_text=_(
+            "Annotators whose agreement with the others' consensus is surely below this "
+            "are flagged."
+        ),
     )
     review_below = models.FloatField(
         _("review agreement threshold"),
@@ -170,6 +182,10 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(gold_threshold__gte=0) & Q(gold_threshold__lte=1),
                 name="labelling_project_gold_threshold_0_to_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(consensus_threshold__gte=0) & Q(consensus_threshold__lte=1),
+                name="labelling_project_consensus_threshold_0_to_1",
             ),
             models.CheckConstraint(
                 condition=Q(review_below__gte=0) & Q(review_below__lte=1),

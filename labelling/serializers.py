@@ -87,6 +87,7 @@ class ProjectSerializer(serializers.ModelSerializer):
     lease_minutes = _bounded(serializers.IntegerField, "lease_minutes")
     gold_threshold = _bounded(serializers.FloatField, "gold_threshold")
     min_median_seconds = _bounded(serializers.IntegerField, "min_median_seconds")
+    consensus_threshold = _bounded(serializers.FloatField, "consensus_threshold")
     review_below = _bounded(serializers.FloatField, "review_below")
     reward_model = serializers.CharField(max_length=300, allow_blank=True, required=False)
     queue_order = serializers.ChoiceField(choices=Project.QueueOrder.choices, required=False)

@@ -65,6 +65,15 @@ class ProjectForm(forms.Form):
         label=_("Flag raters faster than (median seconds an item)"),
         **_bounded("min_median_seconds"),
     )
+    consensus_threshold = forms.FloatField(
+        label=_("Flag raters surely below this agreement with the others"),
+        help_text=_(
+            "Needs no gold: a rater's agreement with the consensus of the others, flagged "
+            "when even its 95% upper bound is below this. A random rater agrees about half "
+            "the time."
+        ),
+        **_bounded("consensus_threshold", step="0.05"),
+    )
     review_below = forms.FloatField(
         label=_("Send prompts to review below this agreement"),
         **_bounded("review_below", step="0.05"),

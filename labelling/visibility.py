@@ -25,8 +25,8 @@ from labelling.roles import REVIEWERS
 SEES_USERNAMES = REVIEWERS
 # Project settings an annotator is not shown (the API's project fields included).
 HIDDEN_FROM_ANNOTATORS = frozenset(
-    {"gold_rate", "gold_threshold", "min_median_seconds", "review_below", "reward_model",
-     "queue_order"}
+    {"gold_rate", "gold_threshold", "min_median_seconds", "consensus_threshold",
+     "review_below", "reward_model", "queue_order"}
 )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from core import statistics as st
 from core.db import on_postgresql
 from labelling.models import Annotation, Project, Prompt, Response, ResponseScore
 from labelling.visibility import annotator_pseudonym
+from ranking.quality import rater_checks
 
 BOOTSTRAP = 200
 
@@ -31,6 +32,7 @@ class Labels:
     ratings: dict[str, np.ndarray]  # criterion -> annotations x responses (NaN if missing)
     seconds: np.ndarray
     first_shown_best: np.ndarray  # the response shown first was ranked in the best group
+    first_shown_known: np.ndarray  # the annotation recorded the order it showed
     gold_verdicts: np.ndarray  # annotations x pairs, or all zeros with has_gold False
     has_gold: np.ndarray
     day: np.ndarray  # proleptic Gregorian ordinal of the day each annotation was made
@@ -50,6 +52,7 @@ class Labels:
             ratings={key: values[mask] for key, values in self.ratings.items()},
             seconds=self.seconds[mask],
             first_shown_best=self.first_shown_best[mask],
+            first_shown_known=self.first_shown_known[mask],
             gold_verdicts=self.gold_verdicts[mask],
             has_gold=self.has_gold[mask],
             day=self.day[mask],
@@ -294,7 +297,8 @@ def labels_load(*, project: Project) -> Labels:
         ratings[criterion["key"]] = values
 
     first_shown_best = np.zeros(len(ann), dtype=bool)
-    shown = np.flatnonzero(ann[:, 6])
+    first_shown_known = ann[:, 6] != 0
+    shown = np.flatnonzero(first_shown_known)
     if len(shown):
         first_columns = column[_positions(response_ids, ann[shown, 6])]
         first_shown_best[shown] = ranks[shown, first_columns] == 1
@@ -311,6 +315,7 @@ def labels_load(*, project: Project) -> Labels:
         ratings=ratings,
         seconds=ann[:, 4].astype(float),
         first_shown_best=first_shown_best,
+        first_shown_known=first_shown_known,
         gold_verdicts=np.zeros((len(ann), n * (n - 1) // 2), dtype=np.int64),
         has_gold=has_gold,
         day=ann[:, 5],
@@ -410,15 +415,13 @@ def _alpha_interval(
     return st.bootstrap_alpha_interval(per_prompt, domain, level, resamples=BOOTSTRAP, seed=seed)
 
 
-MIN_EVIDENCE = 3  # items an annotator needs before a quality flag is raised
-
-
 def annotator_rows(labels: Labels, *, project: Project, seed: int = 0) -> list[dict]:
-    """Per annotator: count, agreement with the leave-one-out consensus, gold accuracy
-    (each with a 95% bootstrap interval over their prompts), median seconds, how often
-    the response shown first was ranked best, and the quality flags (see
-    quality_flags). Rows name the annotator by user id and pseudonym; who sees which name
-    is decided when the rows are shown (agreement_shown)."""
+    """Per annotator: the checks of ranking.quality (count, agreement with the
+    leave-one-out consensus, gold accuracy, median seconds, position bias with its test,
+    straight-lining, ratings against the ranking, and the flags they raise), with 95%
+    bootstrap intervals over the annotator's prompts for the consensus and gold figures.
+    Rows name the annotator by user id and pseudonym; who sees which name is decided
+    when the rows are shown (agreement_shown)."""
     if len(labels.prompt) == 0:
         return []
     verdicts = labels.verdicts()
@@ -426,17 +429,14 @@ def annotator_rows(labels: Labels, *, project: Project, seed: int = 0) -> list[d
     gold_hits = (verdicts == labels.gold_verdicts).sum(axis=1)
     n_pairs = verdicts.shape[1]
     rows = []
-    for user_id in np.unique(labels.annotator):
+    for user_id, check in sorted(rater_checks(labels, project=project).items()):
         mine = labels.annotator == user_id
         gold = mine & labels.has_gold
         counted = mine & (decided > 0)
         row: dict[str, Any] = {
-            "annotator_id": int(user_id),
-            "pseudonym": annotator_pseudonym(project, int(user_id)),
-            "n": int(mine.sum()),
-            "agreement_with_consensus": (
-                _round(agree[counted].sum() / decided[counted].sum()) if counted.any() else None
-            ),
+            "annotator_id": user_id,
+            "pseudonym": annotator_pseudonym(project, user_id),
+            **check.as_row(),
             "agreement_with_consensus_interval": (
                 _interval(
                     st.bootstrap_ratio_interval(
@@ -446,10 +446,6 @@ def annotator_rows(labels: Labels, *, project: Project, seed: int = 0) -> list[d
                 if counted.any()
                 else None
             ),
-            "n_gold": int(gold.sum()),
-            "gold_accuracy": _round(gold_hits[gold].sum() / (gold.sum() * n_pairs))
-            if gold.any()
-            else None,
             "gold_accuracy_interval": (
                 _interval(
                     st.bootstrap_ratio_interval(
@@ -462,65 +458,16 @@ def annotator_rows(labels: Labels, *, project: Project, seed: int = 0) -> list[d
                 if gold.any()
                 else None
             ),
-            "median_seconds": float(np.median(labels.seconds[mine])),
-            "position_bias": _round(labels.first_shown_best[mine].mean()),
-            "position_bias_interval": _interval(
-                st.bootstrap_ratio_interval(
-                    labels.first_shown_best[mine].astype(float),
-                    np.ones(mine.sum()),
-                    resamples=BOOTSTRAP,
-                    seed=seed,
-                )
-            ),
         }
-        row["flags"] = _quality_flags(
-            n=row["n"],
-            n_gold=row["n_gold"],
-            gold_accuracy=row["gold_accuracy"],
-            median_seconds=row["median_seconds"],
-            project=project,
-        )
         rows.append(row)
     return rows
 
 
 def quality_flags(labels: Labels, *, project: Project) -> dict[int, list[str]]:
-    """The quality flags of every annotator with labels, by user id, without the
-    bootstrap intervals of annotator_rows: `low_gold` (gold accuracy under the project's
-    threshold) and `too_fast` (median time under the project's plausible minimum), each
-    on at least MIN_EVIDENCE items. Both rest on an annotator's own labels only, so they
-    are the same whichever other raters a report leaves out."""
-    if len(labels.prompt) == 0:
-        return {}
-    hits = (labels.verdicts() == labels.gold_verdicts).sum(axis=1)
-    n_pairs = labels.gold_verdicts.shape[1]
-    flags = {}
-    for user_id in np.unique(labels.annotator):
-        mine = labels.annotator == user_id
-        gold = mine & labels.has_gold
-        flags[int(user_id)] = _quality_flags(
-            n=int(mine.sum()),
-            n_gold=int(gold.sum()),
-            gold_accuracy=_round(hits[gold].sum() / (gold.sum() * n_pairs)) if gold.any() else None,
-            median_seconds=float(np.median(labels.seconds[mine])),
-            project=project,
-        )
-    return flags
-
-
-def _quality_flags(
-    *, n: int, n_gold: int, gold_accuracy: float | None, median_seconds: float, project: Project
-) -> list[str]:
-    flags = []
-    if (
-        n_gold >= MIN_EVIDENCE
-        and gold_accuracy is not None
-        and gold_accuracy < project.gold_threshold
-    ):
-        flags.append("low_gold")
-    if n >= MIN_EVIDENCE and median_seconds < project.min_median_seconds:
-        flags.append("too_fast")
-    return flags
+    """The quality flags of every annotator with labels, by user id (ranking.quality),
+    without the bootstrap intervals of annotator_rows. `low_consensus` compares each
+    annotator with the others in `labels`, so callers pass every rater's labels."""
+    return {user: check.flags for user, check in rater_checks(labels, project=project).items()}
 
 
 def agreement_by_day(labels: Labels) -> list[dict]:

@@ -86,8 +86,11 @@ class AgreementView(APIView):
         description=(
             "F = {pairwise_agreement, alpha_rank, alpha_criteria, n_prompts, n_annotations} "
             "with 95% bootstrap intervals over prompts; annotators rows = {annotator, "
-            "pseudonym, n, agreement_with_consensus, gold_accuracy, median_seconds, "
-            "position_bias, flags}. Admins and reviewers see usernames in `annotator`, "
+            "pseudonym, n, agreement_with_consensus (+ _interval, _upper: its one-sided 95% "
+            "bound), gold_accuracy, median_seconds, position_bias (+ _interval, "
+            "position_chance, position_p_value), straight_lining, ratings_contradict_ranking, "
+            "flags} with flags among low_gold, too_fast, low_consensus, position_bias, "
+            "straight_lining, contradicts_ranking (README, 'The dashboard'). Admins and reviewers see usernames in `annotator`, "
             "engineers the pseudonym that exports use. The rater filters are those of "
             "exports; with any of them, `raters` says which were applied."
         ),

@@ -8,7 +8,7 @@ that can filter (admins, reviewers, engineers) sees in the agreement report and 
 - `annotators`: only these raters;
 - `exclude_annotators`: not these raters;
 - `exclude_flagged_annotators`: not the raters the project's quality figures flag
-  (ranking.agreement.quality_flags), as they stand when the report or export is made.
+  (ranking.quality), as they stand when the report or export is made.
 """
 
 from collections.abc import Mapping

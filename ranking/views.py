@@ -24,6 +24,10 @@ from ranking.figures import figures_data, figures_request, figures_stale, newest
 QUALITY_FLAGS = {
     "low_gold": _lazy("gold accuracy below the project's threshold"),
     "too_fast": _lazy("implausibly fast"),
+    "low_consensus": _lazy("agrees with the others too rarely"),
+    "position_bias": _lazy("favours the response shown first"),
+    "straight_lining": _lazy("gives every response the same rating"),
+    "contradicts_ranking": _lazy("ratings contradict the ranking"),
 }
 
 

@@ -18,6 +18,7 @@ SETTINGS = {
     "lease_minutes": "20",
     "gold_threshold": "0.7",
     "min_median_seconds": "10",
+    "consensus_threshold": "0.6",
     "review_below": "0.5",
 }
 
