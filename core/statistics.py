@@ -475,14 +475,22 @@ def rating_means(
 
 
 def rating_contradictions(ranks: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per annotation: the response pairs ranked strictly apart whose mean ratings are
-    ordered the other way (the better-ranked response rated lower), and the pairs that
-    could show it (ranked strictly apart, both rated). `ranks` is 1 + group index, 0 for
-    a response not ranked; `means` is rating_means, NaN where unrated."""
-    if means.size == 0:
-        zeros = np.zeros(len(ranks), dtype=np.int64)
-        return zeros, zeros
+    """Per annotation: how many response pairs contradiction_cells finds contradicting,
+    and how many could."""
+    contradicting, comparable = contradiction_cells(ranks, means)
+    return contradicting.sum(axis=1), comparable.sum(axis=1)
+
+
+def contradiction_cells(ranks: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(annotations x response pairs, pairs in np.triu_indices order) booleans: the pairs
+    ranked strictly apart whose mean ratings are ordered the other way (the better-ranked
+    response rated lower), and the pairs that could show it (ranked strictly apart, both
+    rated). `ranks` is 1 + group index, 0 for a response not ranked; `means` is
+    rating_means, NaN where unrated."""
     first, second = np.triu_indices(ranks.shape[1], k=1)
+    if means.size == 0:
+        none = np.zeros((len(ranks), len(first)), dtype=bool)
+        return none, none
     rank_gap = ranks[:, first] - ranks[:, second]
     rating_gap = means[:, first] - means[:, second]
     comparable = (
@@ -490,7 +498,7 @@ def rating_contradictions(ranks: np.ndarray, means: np.ndarray) -> tuple[np.ndar
     )
     # A better rank is a smaller number: a contradiction is both gaps of one sign.
     contradicting = comparable & (np.sign(rank_gap) == np.sign(rating_gap))
-    return contradicting.sum(axis=1), comparable.sum(axis=1)
+    return contradicting, comparable
 
 
 def straight_lined(ratings: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

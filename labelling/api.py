@@ -45,7 +45,7 @@ from labelling.inputs import StrictJSONParser, guideline_versions_query
 from labelling.models import Annotation, ApiToken, GuidelineVersion, Membership, Project
 from labelling.queue import assignment_next, assignment_skip
 from labelling.roles import ADMINS, ANNOTATORS, WATCHERS
-from labelling.rules import SubmissionInvalid
+from labelling.rules import SubmissionInvalid, ratings_against_ranking
 from labelling.scoring import scoring_request, scoring_status
 from labelling.services import membership_set, project_create, project_update, user_create
 from labelling.submission import annotation_submit
@@ -648,6 +648,13 @@ class SubmitView(APIView):
         except DomainError as refused:
             return _conflict(refused)
         shown = annotation_for_annotator(annotation=result.annotation, assignment=assignment)
+        # Saved as sent (a script has no "are you sure"), with what the page would ask.
+        shown["ratings_against_ranking"] = [
+            list(pair)
+            for pair in ratings_against_ranking(
+                shown["ranking"], shown["ratings"], assignment.project.criteria
+            )
+        ]
         return Response(
             ANNOTATION_SHOWN.to_representation(shown),
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,

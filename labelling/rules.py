@@ -9,11 +9,13 @@ stores anything; a reviewer's adjudication applies the ranking rule alone.
 
 import hashlib
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import orjson
 from django.utils.translation import gettext as _
 
+from core import statistics as st
 from core.errors import DomainError
 from labelling.inputs import ascii_int
 from labelling.models import FLAGS, Project
@@ -23,6 +25,7 @@ MAX_TEXT = 20_000
 Errors = list[tuple[str, str]]
 RESPONSE_FLAGS = tuple(flag for flag in FLAGS if flag != "none_acceptable")
 WHOLE_PROMPT = "all"  # the flags key for "none of these is acceptable"
+Name = TypeVar("Name", int, str)
 
 
 @dataclass(frozen=True)
@@ -284,3 +287,30 @@ def _check_flags(value: Any, known: set[int], errors: Errors, names: Names) -> d
         if items:
             flags[key] = sorted(set(items))
     return flags
+
+
+def ratings_against_ranking(
+    ranking: list[list[Name]], ratings: dict[Name, dict[str, int]], criteria: list[dict]
+) -> list[tuple[Name, Name]]:
+    """The pairs (ranked above, ranked below) whose mean ratings are the other way round:
+    the rule of the quality check `contradicts_ranking` (core.statistics), for one
+    submission, where the page asks "are you sure" before saving (issue 18, point 6).
+    Responses are named as the door names them (ids or letters)."""
+    names = [name for group in ranking for name in group]
+    if len(names) < 2 or not criteria:
+        return []
+    ranks = np.array([[g + 1 for g, group in enumerate(ranking) for _ in group]], dtype=float)
+    values = {
+        c["key"]: np.array(
+            [[ratings.get(name, {}).get(c["key"], np.nan) for name in names]], dtype=float
+        )
+        for c in criteria
+    }
+    scales = {c["key"]: (c["scale"][0], c["scale"][1]) for c in criteria}
+    contradicting, _comparable = st.contradiction_cells(ranks, st.rating_means(values, scales))
+    first, second = np.triu_indices(len(names), k=1)
+    return [
+        (names[a], names[b]) if ranks[0, a] < ranks[0, b] else (names[b], names[a])
+        for a, b, hit in zip(first, second, contradicting[0], strict=True)
+        if hit
+    ]

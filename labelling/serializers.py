@@ -246,6 +246,15 @@ class AnnotationSerializer(serializers.Serializer):
     guideline_version = serializers.IntegerField()
     seconds_spent = serializers.IntegerField()
     created_at = serializers.DateTimeField()
+    ratings_against_ranking = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2),
+        required=False,
+        help_text=(
+            "On a submission only: the pairs [ranked above, ranked below] whose mean ratings "
+            "(each scale mapped onto 0-1) are the other way round. The labelling page asks "
+            "the rater to confirm these before saving; the API saves and reports them."
+        ),
+    )
 
 
 class SkipRequestSerializer(serializers.Serializer):

@@ -25,7 +25,7 @@ from labelling.models import Annotation, Assignment, Prompt
 from labelling.preferences import preferences_record
 from labelling.queue import slot_claim
 from labelling.review import prompt_review_refresh
-from labelling.rules import Submission, submission_check
+from labelling.rules import Submission, ratings_against_ranking, submission_check
 
 
 class LeaseLost(DomainError):
@@ -34,6 +34,15 @@ class LeaseLost(DomainError):
 
 class ChangedElsewhere(DomainError):
     """The item was saved from somewhere else (another tab) since this form was opened."""
+
+
+class RatingsAgainstRanking(Exception):
+    """Asked to check first: some responses ranked above others are rated below them.
+    `pairs` are (ranked above, ranked below) response ids; nothing was saved."""
+
+    def __init__(self, pairs: list[tuple[int, int]]) -> None:
+        super().__init__(f"{len(pairs)} pairs rated against the ranking")
+        self.pairs = pairs
 
 
 COMPLETE = _lazy("This prompt is complete; its annotations can no longer be edited.")
@@ -111,6 +120,7 @@ def annotation_submit(
     now: datetime,
     by_letter: bool = False,
     based_on: int | None = None,
+    check_ratings: bool = False,
 ) -> SubmitResult:
     """Check the annotator's labels and store them for the assignment, or edit them.
 
@@ -127,6 +137,9 @@ def annotation_submit(
     - With `based_on`, the version of the annotation the annotator's form showed (0 for
       none), a save made from elsewhere since (another tab) raises ChangedElsewhere
       rather than replacing it unseen.
+    - With `check_ratings`, labels whose ratings put a response ranked below another
+      above it (labelling.rules.ratings_against_ranking) raise RatingsAgainstRanking
+      instead of being stored: the page asks the annotator to confirm.
     """
     submission = submission_check(
         project=assignment.project,
@@ -134,6 +147,12 @@ def annotation_submit(
         data=data,
         by_letter=by_letter,
     )
+    if check_ratings:
+        pairs = ratings_against_ranking(
+            submission.ranking, submission.ratings, assignment.project.criteria
+        )
+        if pairs:
+            raise RatingsAgainstRanking(pairs)
     return _submission_store(
         assignment=assignment,
         annotator=annotator,

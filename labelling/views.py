@@ -79,7 +79,12 @@ from labelling.roles import ADMINS, ANNOTATORS, EXPORTERS, REVIEWERS, WATCHERS
 from labelling.rules import SubmissionInvalid
 from labelling.scoring import scoring_request, scoring_status
 from labelling.services import membership_set, project_update
-from labelling.submission import ChangedElsewhere, annotation_submit, assignment_locked
+from labelling.submission import (
+    ChangedElsewhere,
+    RatingsAgainstRanking,
+    annotation_submit,
+    assignment_locked,
+)
 from labelling.tokens import token_create, token_revoke, tokens_of
 from labelling.visibility import (
     annotator_names,
@@ -334,6 +339,7 @@ def _labelling_context(
     changed_elsewhere: bool = False,
     restored: Draft | None = None,
     resumed: bool = False,
+    against_ranking: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     project, prompt = assignment.project, assignment.prompt
     now = timezone.now()
@@ -394,6 +400,7 @@ def _labelling_context(
         # The version this form shows: a save made elsewhere since is warned of.
         "based_on": current.version if current else 0,
         "changed_elsewhere": changed_elsewhere,
+        "against_ranking": against_ranking,
         "restored": restored,
         "resumed": resumed,
         "reload": reverse("assignment", args=[assignment.pk]),
@@ -502,7 +509,19 @@ def _assignment_submit(request: AuthenticatedHttpRequest, assignment: Assignment
             now=timezone.now(),
             by_letter=True,
             based_on=based_on,
+            # Asked once: "Save anyway" sends ratings_confirmed.
+            check_ratings=not request.POST.get("ratings_confirmed"),
         )
+    except RatingsAgainstRanking as asked:
+        letter = letters(assignment.display_order)
+        context = _labelling_context(
+            request,
+            assignment,
+            initial=values,
+            current=_current_of(assignment),
+            against_ranking=[(letter[above], letter[below]) for above, below in asked.pairs],
+        )
+        return render(request, "labelling/label.html", context)
     except SubmissionInvalid as invalid:
         # Everything typed is shown again with the errors: nothing is lost. A form typed
         # over a version since replaced elsewhere says so here too.

@@ -2,6 +2,7 @@
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from labelling.models import Annotation, Assignment
 from tests.browser import ARTIFACTS
@@ -500,4 +501,41 @@ def test_long_content_never_widens_the_page_and_two_responses_compare(
     page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 1440
     assert not axe_violations(page)
+    assert not page.problems, page.problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ratings_against_the_ranking_are_asked_about_once_and_then_saved(
+    live_server, browser_page, project
+):
+    """Issue 18, point 6: the rater ranks A best but rates D higher; the page asks, keeps
+    everything typed, and "Save anyway" (Enter) saves it."""
+    from tests.browser import PHONE, axe_violations
+
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
+    page = browser_page
+    start_labelling(page, live_server.url, "alice")
+    _fill_item(page, "D reads better, A is right.")
+    page.check('input[name="rating-D-helpfulness"][value="7"]', force=True)
+    page.click("#submit")
+
+    box = page.locator("#against-ranking")
+    expect(box).to_be_visible()
+    expect(box).to_be_focused()  # read first, by a screen reader too
+    assert "you ranked A above D, but rated D higher" in box.inner_text()
+    assert "you ranked A above B" not in box.inner_text()
+    assert page.input_value('textarea[name="comment"]') == "D reads better, A is right."
+    assert _order(page) == ["A", "B", "C", "D"]
+    assert not Annotation.objects.exists()
+    assert not axe_violations(page)
+    page.screenshot(path=str(ARTIFACTS / "against-ranking.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(ARTIFACTS / "against-ranking-phone.png"), full_page=True)
+
+    page.focus('textarea[name="comment"]')
+    page.click("#submit")  # now "Save anyway"
+    page.wait_for_url(lambda url: "/assignments/" in url and "saved" not in url)
+    expect(page.locator(".message")).to_contain_text("Saved")
+    assert Annotation.objects.get().comment == "D reads better, A is right."
     assert not page.problems, page.problems

@@ -3,6 +3,7 @@ consensus, position bias, straight-lining and ratings against the ranking, on ra
 simulated with a known truth (core.simulation), and through the service, the API, the
 dashboard and the exports' rater filter."""
 
+import re
 from collections import Counter
 from datetime import timedelta
 
@@ -227,3 +228,73 @@ def test_the_consensus_threshold_is_a_setting_of_the_api_and_the_form(api, proje
     client.login(username="adam", password=PASSWORD)
     page = client.get(f"/projects/{project.pk}/settings/").content.decode()
     assert 'name="consensus_threshold"' in page
+
+
+# --- at submission: "are you sure" when the ratings contradict the ranking (point 6) -----
+
+
+def page_form(rank: str, helpfulness: dict[str, int]) -> dict:
+    """The labelling page's fields: `rank` best first; honesty 4 for every response."""
+    fields = {f"rank-{letter}": str(rank.index(letter) + 1) for letter in "ABCD"}
+    for letter in "ABCD":
+        fields[f"rating-{letter}-helpfulness"] = str(helpfulness[letter])
+        fields[f"rating-{letter}-honesty"] = "4"
+    return fields
+
+
+@pytest.fixture
+def alice_item(client, project, cast):
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
+    client.login(username="alice", password=PASSWORD)
+    assignment = assignment_lease_next(project=project, annotator=cast["alice"], now=timezone.now())
+    return client, assignment
+
+
+def test_ratings_against_the_ranking_are_asked_about_before_anything_is_saved(alice_item):
+    client, assignment = alice_item
+    url = f"/assignments/{assignment.pk}/"
+    # A is ranked best but rated lowest; D is ranked last but rated highest.
+    typed = page_form("ABCD", {"A": 2, "B": 5, "C": 4, "D": 7})
+    asked = client.post(url, typed)
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "Are you sure? Your ratings disagree with your ranking" in page
+    for above, below in [("A", "B"), ("A", "C"), ("A", "D"), ("B", "D"), ("C", "D")]:
+        assert f"you ranked {above} above {below}, but rated {below} higher" in page
+    assert "you ranked B above C" not in page  # B is rated above C: no contradiction
+    assert 'name="ratings_confirmed" value="1"' in page and "Save anyway" in page
+    assert assignment.annotations.count() == 0
+    # What was typed is shown again as typed.
+    assert re.search(r'name="rating-D-helpfulness" value="7"[^>]*checked', page)
+
+    saved = client.post(url, {**typed, "ratings_confirmed": "1"})
+    assert saved.status_code == 302
+    assert assignment.annotations.get().ratings[str(assignment.display_order[3])] == {
+        "helpfulness": 7,
+        "honesty": 4,
+    }
+
+
+def test_ratings_that_follow_the_ranking_are_saved_at_once(alice_item):
+    client, assignment = alice_item
+    saved = client.post(
+        f"/assignments/{assignment.pk}/", page_form("BACD", {"A": 5, "B": 6, "C": 5, "D": 1})
+    )
+    assert saved.status_code == 302  # ties in the ratings contradict nothing
+    assert assignment.annotations.count() == 1
+
+
+def test_the_api_saves_ratings_against_the_ranking_and_reports_them(api, project):
+    import_items(project, prompt_line("p-1"))
+    client = api("alice")
+    item = client.post(f"/api/projects/{project.pk}/next/").json()
+    body = {
+        "ranking": [["A"], ["B"], ["C"], ["D"]],
+        "ratings": {
+            letter: {"helpfulness": value, "honesty": 4}
+            for letter, value in zip("ABCD", (3, 6, 2, 1), strict=True)
+        },
+    }
+    response = client.post(f"/api/assignments/{item['assignment_id']}/submit/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["ratings_against_ranking"] == [["A", "B"]]
