@@ -91,7 +91,8 @@ class AgreementView(APIView):
             "position_chance, position_p_value), straight_lining, ratings_contradict_ranking, "
             "flags} with flags among low_gold, too_fast, low_consensus, position_bias, "
             "straight_lining, contradicts_ranking (README, 'The dashboard'). Admins and "
-            "reviewers see usernames in `annotator`, engineers the pseudonym that exports use. The rater filters are those of "
+            "reviewers see usernames in `annotator`, engineers the pseudonym that exports "
+            "use. The rater filters are those of "
             "exports; with any of them, `raters` says which were applied."
         ),
     )
