@@ -103,6 +103,7 @@ bench: install-dev
 	$(PY) bench/render.py
 	$(PY) bench/score.py
 	$(PY) bench/faults.py
+	$(PY) bench/overlap.py
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

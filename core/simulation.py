@@ -1,5 +1,6 @@
 """Simulated raters with a known truth, for the quality checks' tests
-(tests/test_quality.py) and the overlap benchmark (bench/overlap.py).
+(tests/test_quality.py) and for comparing fixed and adaptive overlap (overlap_run:
+bench/overlap.py, tests/test_overlap.py).
 
 Each prompt's responses have a true quality, drawn N(0, 1). A rater sees the responses
 in a random order and:
@@ -16,6 +17,8 @@ in a random order and:
 from dataclasses import dataclass
 
 import numpy as np
+
+from core import statistics as st
 
 HONEST, RANDOM, FIRST = "honest", "random", "first"
 
@@ -69,3 +72,43 @@ def label(
             ratings[c][criterion["key"]] = int(values[c])
     seconds = int(max(1, rng.lognormal(np.log(rater.median_seconds), 0.4)))
     return Label(order=order, groups=[[c] for c in best_first], ratings=ratings, seconds=seconds)
+
+
+def _ranks(label: Label, n: int) -> np.ndarray:
+    ranks = np.zeros(n)
+    for group, members in enumerate(label.groups, start=1):
+        ranks[members] = group
+    return ranks
+
+
+def _accuracy(ranks: np.ndarray, quality: np.ndarray) -> float:
+    first, second = np.triu_indices(len(quality), k=1)
+    consensus = np.sign(st.rank_verdicts(ranks).sum(axis=0))  # +1: the first is better
+    truth = np.sign(quality[first] - quality[second])
+    return float(np.mean(np.where(consensus == 0, 0.5, consensus == truth)))
+
+
+def overlap_run(
+    *, prompts: int, responses: int, least: int, most: int, lead: int | None, seed: int
+) -> tuple[float, float, float]:
+    """Honest raters label `prompts` prompts of `responses` responses: each gets `least`
+    annotations, then (with a `lead`) one more at a time until the agreement rule of
+    adaptive overlap holds (core.statistics.consensus_settled) or it has `most`. Returns
+    the consensus's accuracy against the truth (each pair's majority, a tie counting
+    half), the annotations spent a prompt, and the share left unsettled at `most`.
+    `lead` None: fixed overlap of `least` (bench/overlap.py)."""
+    rng = np.random.default_rng(seed)
+    quality = qualities(rng, prompts, responses)
+    rater = Rater()
+    accuracy, spent, unsettled = 0.0, 0, 0
+    for p in range(prompts):
+        ranks = [_ranks(label(rng, rater, quality[p], []), responses) for _ in range(least)]
+        if lead is not None:
+            while not st.consensus_settled(np.array(ranks), lead):
+                if len(ranks) >= most:
+                    unsettled += 1
+                    break
+                ranks.append(_ranks(label(rng, rater, quality[p], []), responses))
+        accuracy += _accuracy(np.array(ranks), quality[p])
+        spent += len(ranks)
+    return accuracy / prompts, spent / prompts, unsettled / prompts

@@ -573,3 +573,15 @@ def position_test(first_best: np.ndarray, best_share: np.ndarray) -> PositionTes
     centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
     return PositionTest(rate, expected / n, (centre - half, centre + half), p_value)
+
+
+def consensus_settled(ranks: np.ndarray, lead: int) -> bool:
+    """Adaptive overlap's agreement rule (issue 18, point 7): one prompt's annotations
+    (rows of `ranks`, 1 + group index) have settled when, on every response pair, the
+    annotations preferring one side outnumber those preferring the other by at least
+    `lead` (a tie counts for neither). With two annotations and a lead of 2 that is
+    "they agree on every pair"; later, it is the stopping rule of a sequential test:
+    one more annotation could no longer turn the majority of any pair."""
+    if len(ranks) == 0:
+        return False
+    return bool(np.abs(rank_verdicts(ranks).sum(axis=0)).min() >= lead)

@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -22,6 +23,8 @@ MIN_RESPONSES, MAX_RESPONSES = 2, 9
 SETTING_BOUNDS: dict[str, tuple[int, int]] = {
     "responses_per_prompt": (MIN_RESPONSES, MAX_RESPONSES),
     "annotations_per_prompt": (1, 50),
+    "max_annotations_per_prompt": (0, 50),
+    "agreement_lead": (1, 10),
     "gold_rate": (0, 1),
     "lease_minutes": (1, 24 * 60),
     "gold_threshold": (0, 1),
@@ -43,6 +46,8 @@ class Project(models.Model):
     SETTINGS_FIELDS = (
         "responses_per_prompt",
         "annotations_per_prompt",
+        "max_annotations_per_prompt",
+        "agreement_lead",
         "allow_ties",
         "criteria",
         "required_critiques",
@@ -66,6 +71,21 @@ class Project(models.Model):
         _("annotations per prompt"),
         default=3,
         help_text=_("Overlap k: how many annotators label each prompt."),
+    )
+    # Adaptive overlap (issue 18, point 7; labelling.overlap): with a maximum above k,
+    # a prompt whose annotations have not settled at k asks for one more, up to the
+    # maximum; unsettled there, it goes to review. 0: every prompt gets k, no more.
+    max_annotations_per_prompt = models.PositiveSmallIntegerField(
+        _("most annotations per prompt"),
+        default=0,
+        help_text=_("0: fixed overlap. Above k: more annotations where they disagree."),
+    )
+    agreement_lead = models.PositiveSmallIntegerField(
+        _("agreement lead"),
+        default=2,
+        help_text=_(
+            "Settled when, on every pair of responses, the majority leads by this many annotations."
+        ),
     )
     allow_ties = models.BooleanField(_("allow ties"), default=True)
     criteria = models.JSONField(
@@ -184,6 +204,11 @@ class Project(models.Model):
                 name="labelling_project_gold_threshold_0_to_1",
             ),
             models.CheckConstraint(
+                condition=Q(max_annotations_per_prompt=0)
+                | Q(max_annotations_per_prompt__gte=F("annotations_per_prompt")),
+                name="labelling_project_max_annotations_at_least_k",
+            ),
+            models.CheckConstraint(
                 condition=Q(consensus_threshold__gte=0) & Q(consensus_threshold__lte=1),
                 name="labelling_project_consensus_threshold_0_to_1",
             ),
@@ -195,6 +220,28 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        most = self.max_annotations_per_prompt
+        if most and most < self.annotations_per_prompt:
+            raise ValidationError(
+                {
+                    "max_annotations_per_prompt": _(
+                        "Must be 0 (fixed overlap) or at least the annotations per prompt (%(k)s)."
+                    )
+                    % {"k": self.annotations_per_prompt}
+                }
+            )
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether prompts may ask for more than k annotations (labelling.overlap)."""
+        return self.max_annotations_per_prompt > self.annotations_per_prompt
+
+    @property
+    def extra_allowed(self) -> int:
+        """How many annotations beyond its target a prompt may ask for."""
+        return max(0, self.max_annotations_per_prompt - self.annotations_per_prompt)
 
 
 class Membership(models.Model):
@@ -362,6 +409,13 @@ class Prompt(models.Model):
     # annotators may label it again). Kept on the row so that the queue's index can hold
     # exactly the prompts that still want work.
     target = models.PositiveIntegerField(_("annotations wanted"), default=3)
+    # Adaptive overlap (labelling.overlap): how many of the target's annotations were
+    # asked for because the earlier ones disagreed, and whether the prompt reached the
+    # project's maximum still unsettled (which sends it to review).
+    extra_asked = models.PositiveSmallIntegerField(
+        _("extra annotations asked for"), default=0, db_default=0
+    )
+    unsettled = models.BooleanField(_("unsettled at the maximum"), default=False, db_default=False)
     round = models.PositiveSmallIntegerField(_("labelling round"), default=0, db_default=0)
     repeat_allowed = models.BooleanField(
         _("earlier annotators may label it again"), default=False, db_default=False
@@ -414,7 +468,7 @@ class Prompt(models.Model):
                 "project",
                 "agreement",
                 condition=Q(reviewed_at__isnull=True)
-                & (Q(agreement__isnull=False) | Q(flagged=True)),
+                & (Q(agreement__isnull=False) | Q(flagged=True) | Q(unsettled=True)),
                 name="labelling_prompt_review",
             ),
         ]

@@ -60,9 +60,10 @@ _REVIEW_STATE = (
 )
 
 
-def prompt_review_refresh(*, prompt_id: int, reopen: bool) -> None:
+def prompt_review_refresh(*, prompt_id: int, reopen: bool) -> list[list[list[int]]]:
     """Recompute a prompt's agreement and flag from its current, unrejected annotations;
-    `reopen` (a new or edited annotation) puts a closed prompt back in the queue.
+    `reopen` (a new or edited annotation) puts a closed prompt back in the queue. Returns
+    their rankings, oldest first (for labelling.overlap).
 
     Hand-written SQL: every submission runs this, and the ORM's two statements cost more
     to build than to run."""
@@ -72,12 +73,16 @@ def prompt_review_refresh(*, prompt_id: int, reopen: bool) -> None:
         agreement = rankings_agreement([ranking for ranking, _flags in rows])
         flagged = any(any(items for items in flags.values()) for _ranking, flags in rows)
         cursor.execute(_REVIEW_STATE, [agreement, flagged, reopen, prompt_id])
+    return [ranking for ranking, _flags in rows]
 
 
 def review_wanted(project: Project) -> Q:
-    """The prompts a reviewer should look at: they disagree or carry a flag, and no
+    """The prompts a reviewer should look at: they disagree, carry a flag, or reached the
+    most annotations adaptive overlap allows still unsettled (labelling.overlap), and no
     reviewer has closed them since their last annotation (retired ones aside)."""
-    return Q(reviewed_at__isnull=True) & (Q(agreement__lt=project.review_below) | Q(flagged=True))
+    return Q(reviewed_at__isnull=True) & (
+        Q(agreement__lt=project.review_below) | Q(flagged=True) | Q(unsettled=True)
+    )
 
 
 def review_queue(*, project: Project) -> QuerySet[Prompt]:

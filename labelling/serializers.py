@@ -83,6 +83,8 @@ class ProjectSerializer(serializers.ModelSerializer):
     criteria = CriteriaField(required=False)
     responses_per_prompt = _bounded(serializers.IntegerField, "responses_per_prompt")
     annotations_per_prompt = _bounded(serializers.IntegerField, "annotations_per_prompt")
+    max_annotations_per_prompt = _bounded(serializers.IntegerField, "max_annotations_per_prompt")
+    agreement_lead = _bounded(serializers.IntegerField, "agreement_lead")
     gold_rate = _bounded(serializers.FloatField, "gold_rate")
     lease_minutes = _bounded(serializers.IntegerField, "lease_minutes")
     gold_threshold = _bounded(serializers.FloatField, "gold_threshold")

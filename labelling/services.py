@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
@@ -23,6 +24,7 @@ from labelling.models import (
     Prompt,
     RegisteredRewardModel,
 )
+from labelling.overlap import overlap_settings_apply
 
 DEFAULT_GUIDELINE = """# Guidelines
 
@@ -46,6 +48,11 @@ def project_create(
     **settings: Any,
 ) -> Project:
     """A project, its guideline version 1, and its creator as a project admin."""
+    try:
+        Project(name=name, **settings).clean()  # the checks across fields
+    except ValidationError as invalid:
+        field, problems = next(iter(invalid.message_dict.items()))
+        raise DomainError(problems[0], field=field) from None
     try:
         with transaction.atomic():
             project = Project.objects.create(
@@ -99,6 +106,9 @@ def _rated_on(criteria: list[dict]) -> set[tuple]:
     """What ratings given on criteria mean: their keys and scales (not their order)."""
     return {(c.get("key"), tuple(c.get("scale") or ())) for c in criteria or []}
 
+
+# Settings after which every prompt's overlap is tested again (labelling.overlap).
+OVERLAP_SETTINGS = {"annotations_per_prompt", "max_annotations_per_prompt", "agreement_lead"}
 
 # Settings that decide how existing prompts were imported cannot change under them.
 _FROZEN_ONCE_PROMPTS_EXIST = {"responses_per_prompt"}
@@ -157,6 +167,8 @@ def project_update(*, project: Project, actor: User, now: datetime, **changes: A
         # Every prompt's target moves with k; re-labelling raises stay on top of it.
         delta = project.annotations_per_prompt - before["annotations_per_prompt"]
         Prompt.objects.filter(project=project).update(target=Greatest(F("target") + delta, 1))
+    if changes.keys() & OVERLAP_SETTINGS:
+        overlap_settings_apply(project=project)
     audit_record(
         actor=actor,
         verb=AuditEvent.Verb.PROJECT_UPDATED,

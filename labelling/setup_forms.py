@@ -44,6 +44,22 @@ class ProjectForm(forms.Form):
         help_text=_("How many raters label each prompt before it is complete."),
         **_bounded("annotations_per_prompt"),
     )
+    max_annotations_per_prompt = forms.IntegerField(
+        label=_("At most, where raters disagree"),
+        help_text=_(
+            "0 keeps the overlap fixed. Above it, a prompt whose annotations have not settled "
+            "asks for one more at a time, up to this; unsettled there, it goes to review."
+        ),
+        **_bounded("max_annotations_per_prompt"),
+    )
+    agreement_lead = forms.IntegerField(
+        label=_("Settled when the majority leads by"),
+        help_text=_(
+            "On every pair of responses, this many more annotations prefer one side than "
+            "the other. 2: two raters who agree on everything are enough."
+        ),
+        **_bounded("agreement_lead"),
+    )
     allow_ties = forms.BooleanField(label=_("Raters may rank responses as tied"), required=False)
     required_critiques = forms.ChoiceField(
         label=_("Critiques"), choices=Project.CritiqueRule.choices

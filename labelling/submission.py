@@ -22,6 +22,7 @@ from core.audit import audit_record
 from core.errors import DomainError
 from core.models import AuditEvent
 from labelling.models import Annotation, Assignment, Prompt
+from labelling.overlap import overlap_refresh
 from labelling.preferences import preferences_record
 from labelling.queue import slot_claim
 from labelling.review import prompt_review_refresh
@@ -227,7 +228,8 @@ def _submission_store(
             seconds=(now - assignment.leased_at).total_seconds(),
         )
     preferences_record(annotation=annotation, replace=current is not None)
-    prompt_review_refresh(prompt_id=assignment.prompt_id, reopen=True)
+    rankings = prompt_review_refresh(prompt_id=assignment.prompt_id, reopen=True)
+    overlap_refresh(project=project, prompt_id=assignment.prompt_id, rankings=rankings)
     return SubmitResult(annotation=annotation, created=True)
 
 

@@ -12,6 +12,8 @@ SETTINGS = {
     "description": "Which summary is better?",
     "responses_per_prompt": "3",
     "annotations_per_prompt": "2",
+    "max_annotations_per_prompt": "0",
+    "agreement_lead": "2",
     "allow_ties": "on",
     "required_critiques": "worst",
     "gold_rate": "0.05",
