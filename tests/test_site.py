@@ -231,8 +231,6 @@ def test_a_project_added_in_the_admin_gets_guideline_v1_and_its_creator_as_admin
             "gold_threshold": 0.7,
             "min_median_seconds": 15,
             "consensus_threshold": 0.6,
-        "max_annotations_per_prompt": 0,
-        "agreement_lead": 2,
             "max_annotations_per_prompt": 0,
             "agreement_lead": 2,
             "review_below": 0.5,
