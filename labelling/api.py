@@ -634,14 +634,22 @@ class SubmitView(APIView):
         assignment = selectors.assignment_get_for_annotator(
             user=request.user, assignment_id=assignment_id
         )
+        data = request.data
+        active = None
+        if isinstance(data, dict) and "active_seconds" in data:
+            data = {key: value for key, value in data.items() if key != "active_seconds"}
+            active = request.data["active_seconds"]
+            if type(active) is not int or active < 0:
+                raise ValidationError({"active_seconds": ["A whole number of seconds, 0 or more."]})
         try:
             # The annotator names responses by the letters they were shown.
             result = annotation_submit(
                 assignment=assignment,
                 annotator=request.user,
-                data=request.data,
+                data=data,
                 now=timezone.now(),
                 by_letter=True,
+                active_seconds=active,
             )
         except SubmissionInvalid as invalid:
             raise _submission_errors(invalid.errors) from None

@@ -621,6 +621,10 @@ class Annotation(models.Model):
     guideline_version = models.PositiveIntegerField(_("guideline version"))
     display_order = models.JSONField(_("display order"))
     seconds_spent = models.PositiveIntegerField(_("seconds spent"))
+    # Issue 18, point 9: the seconds the labelling page was visible and in use (input in
+    # the last IDLE seconds, static/js/active.js), never more than seconds_spent; None
+    # where no page measured it (a script through the API that did not send it).
+    active_seconds = models.PositiveIntegerField(_("active seconds"), null=True, blank=True)
     payload_hash = models.CharField(_("payload hash"), max_length=64)
     created_at = models.DateTimeField(_("submitted at"))
     # A reviewer's rejection is a new version with the same labels and these set: the

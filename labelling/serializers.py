@@ -210,6 +210,16 @@ class AssignmentSerializer(serializers.Serializer):
 class SubmitRequestSerializer(serializers.Serializer):
     """Documentation of the body; labelling.submission checks it."""
 
+    active_seconds = serializers.IntegerField(
+        min_value=0,
+        required=False,
+        help_text=(
+            "The seconds the item was on screen and in use, as the client measured them "
+            "(the labelling page counts visible time with input in the last 60 s). Stored "
+            "beside the server's lease-to-submit time, never above it."
+        ),
+    )
+
     ranking = serializers.ListField(
         child=serializers.ListField(child=serializers.CharField()),
         help_text=(
@@ -247,6 +257,7 @@ class AnnotationSerializer(serializers.Serializer):
     flags = serializers.JSONField()
     guideline_version = serializers.IntegerField()
     seconds_spent = serializers.IntegerField()
+    active_seconds = serializers.IntegerField(allow_null=True, required=False)
     created_at = serializers.DateTimeField()
     ratings_against_ranking = serializers.ListField(
         child=serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2),

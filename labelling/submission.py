@@ -122,6 +122,7 @@ def annotation_submit(
     by_letter: bool = False,
     based_on: int | None = None,
     check_ratings: bool = False,
+    active_seconds: int | None = None,
 ) -> SubmitResult:
     """Check the annotator's labels and store them for the assignment, or edit them.
 
@@ -141,6 +142,8 @@ def annotation_submit(
     - With `check_ratings`, labels whose ratings put a response ranked below another
       above it (labelling.rules.ratings_against_ranking) raise RatingsAgainstRanking
       instead of being stored: the page asks the annotator to confirm.
+    - `active_seconds`, what the page measured of the time it was visible and in use,
+      is stored beside the server's own time, never above it.
     """
     submission = submission_check(
         project=assignment.project,
@@ -160,6 +163,7 @@ def annotation_submit(
         submission=submission,
         now=now,
         based_on=based_on,
+        active_seconds=active_seconds,
     )
 
 
@@ -171,6 +175,7 @@ def _submission_store(
     submission: Submission,
     now: datetime,
     based_on: int | None,
+    active_seconds: int | None,
 ) -> SubmitResult:
     project = assignment.project
     digest = submission.digest()
@@ -202,6 +207,7 @@ def _submission_store(
             now,
             version=current.version + 1,
             seconds=(now - current.created_at).total_seconds(),
+            active_seconds=active_seconds,
         )
         audit_record(
             actor=annotator,
@@ -226,6 +232,7 @@ def _submission_store(
             now,
             version=1,
             seconds=(now - assignment.leased_at).total_seconds(),
+            active_seconds=active_seconds,
         )
     preferences_record(annotation=annotation, replace=current is not None)
     rankings = prompt_review_refresh(prompt_id=assignment.prompt_id, reopen=True)
@@ -276,7 +283,9 @@ def _annotation_create(
     *,
     version: int,
     seconds: float,
+    active_seconds: int | None,
 ) -> Annotation:
+    spent = max(0, round(seconds))
     return Annotation.objects.create(
         assignment=assignment,
         project_id=assignment.project_id,
@@ -290,7 +299,8 @@ def _annotation_create(
         flags=submission.flags,
         guideline_version=assignment.guideline_version,
         display_order=assignment.display_order,
-        seconds_spent=max(0, round(seconds)),
+        seconds_spent=spent,
+        active_seconds=None if active_seconds is None else min(max(0, active_seconds), spent),
         payload_hash=digest,
         created_at=now,
     )

@@ -401,6 +401,11 @@ def _labelling_context(
         "based_on": current.version if current else 0,
         "changed_elsewhere": changed_elsewhere,
         "against_ranking": against_ranking,
+        # A page shown again after a save that did not happen keeps the time counted.
+        "active_seconds": (
+            ascii_int(request.POST.get("active_seconds", "")) if request.method == "POST" else None
+        )
+        or "",
         "restored": restored,
         "resumed": resumed,
         "reload": reverse("assignment", args=[assignment.pk]),
@@ -511,6 +516,7 @@ def _assignment_submit(request: AuthenticatedHttpRequest, assignment: Assignment
             based_on=based_on,
             # Asked once: "Save anyway" sends ratings_confirmed.
             check_ratings=not request.POST.get("ratings_confirmed"),
+            active_seconds=ascii_int(request.POST.get("active_seconds", "")),
         )
     except RatingsAgainstRanking as asked:
         letter = letters(assignment.display_order)

@@ -133,6 +133,7 @@ def annotation_for_annotator(*, annotation: Annotation, assignment: Assignment) 
         "comment": annotation.comment,
         "guideline_version": annotation.guideline_version,
         "seconds_spent": annotation.seconds_spent,
+        "active_seconds": annotation.active_seconds,
         "created_at": annotation.created_at,
     }
 

@@ -24,6 +24,7 @@ from ranking.raters import (
     rater_filters_parse,
     raters_select,
 )
+from ranking.report import period_parse, rater_report_shown
 from ranking.serializers import LeaderboardSerializer
 
 RATER_PARAMETERS = [
@@ -116,3 +117,33 @@ class AgreementView(APIView):
                 "flagged_left_out": list(selection.flagged_left_out),
             }
         return Response(shown)
+
+
+class RaterReportView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.DATE, description="first day (UTC), included"),
+            OpenApiParameter("until", OpenApiTypes.DATE, description="last day (UTC), included"),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR, 404: ERROR},
+        summary="The rater report: items, active hours, items an hour, gold accuracy, agreement",
+        description=(
+            "{period: {since, until}, raters: [{rater, items, active_hours, held_hours, "
+            "items_per_active_hour, items_timed, gold_items, gold_accuracy, "
+            "agreement_with_consensus, flags}]}. Items are first submissions made in the "
+            "period; active hours are the labelling page's count of time visible and in "
+            "use (items_timed say how many items carried one), held hours the server's "
+            "lease-to-submit time. Admins and reviewers see usernames in `rater`, engineers "
+            "pseudonyms. The page /projects/{id}/raters/ shows the same, and downloads it "
+            "as CSV."
+        ),
+    )
+    def get(self, request: AuthenticatedRequest, project_id: int) -> Response:
+        project = project_get_for_member(user=request.user, project_id=project_id, roles=WATCHERS)
+        unknown = sorted(set(request.query_params) - {"since", "until"})
+        period, errors = period_parse(request.query_params)
+        errors += [(key, "Unknown filter.") for key in unknown]
+        if errors:
+            raise ValidationError({field: [message] for field, message in errors})
+        rows = rater_report_shown(project=project, period=period, viewer=request.user)
+        return Response({"period": period.as_dict(), "raters": rows})

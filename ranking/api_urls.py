@@ -9,6 +9,11 @@ urlpatterns = [
         name="api-agreement",
     ),
     path(
+        "projects/<id:project_id>/raters/",
+        api.RaterReportView.as_view(),
+        name="api-rater-report",
+    ),
+    path(
         "projects/<id:project_id>/leaderboard/",
         api.LeaderboardView.as_view(),
         name="api-leaderboard",

@@ -20,6 +20,7 @@ from labelling.visibility import annotator_names
 from ranking import charts
 from ranking.agreement import agreement_shown
 from ranking.figures import figures_data, figures_request, figures_stale, newest_annotation
+from ranking.report import period_parse, rater_report_shown, report_csv
 
 QUALITY_FLAGS = {
     "low_gold": _lazy("gold accuracy below the project's threshold"),
@@ -103,3 +104,40 @@ def dashboard_refresh(request: AuthenticatedHttpRequest, project_id: int) -> Htt
     figures_request(project=project, now=timezone.now(), force=True)
     messages.info(request, _("The figures are being recomputed."))
     return redirect("dashboard", project_id=project.pk)
+
+
+@login_required
+def rater_report_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
+    """The rater report of a period, as a page or (`?format=csv`) a CSV download."""
+    project = _watched_project(request, project_id)
+    period, errors = period_parse(request.GET)
+    rows = [] if errors else rater_report_shown(project=project, period=period, viewer=request.user)
+    if request.GET.get("format") == "csv" and not errors:
+        response = HttpResponse(report_csv(rows), content_type="text/csv; charset=utf-8")
+        span = f"{period.since or 'start'}-to-{period.until or 'now'}"
+        response["Content-Disposition"] = (
+            f'attachment; filename="raters-project-{project.pk}-{span}.csv"'
+        )
+        return response
+    totals = {
+        "items": sum(row["items"] for row in rows),
+        "active_hours": round(sum(row["active_hours"] for row in rows), 2),
+        "held_hours": round(sum(row["held_hours"] for row in rows), 2),
+    }
+    return render(
+        request,
+        "ranking/rater_report.html",
+        {
+            "project": project,
+            "rows": [
+                {**row, "flag_labels": [QUALITY_FLAGS.get(f, f) for f in row["flags"]]}
+                for row in rows
+            ],
+            "totals": totals,
+            "errors": errors,
+            "since": request.GET.get("since", ""),
+            "until": request.GET.get("until", ""),
+            "query": request.GET.urlencode(),
+        },
+        status=400 if errors else 200,
+    )

@@ -539,3 +539,32 @@ def test_ratings_against_the_ranking_are_asked_about_once_and_then_saved(
     expect(page.locator(".message")).to_contain_text("Saved")
     assert Annotation.objects.get().comment == "D reads better, A is right."
     assert not page.problems, page.problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_counts_the_time_it_is_in_use_and_not_the_time_it_is_left(
+    live_server, browser_page, project
+):
+    """Issue 18, point 9: seconds count while the page is visible and the rater works;
+    with no input for a minute they stop (the clock is Playwright's, run forward)."""
+    import_items(project, prompt_line("p-1"), prompt_line("p-2"))
+    page = browser_page
+    page.clock.install()
+    start_labelling(page, live_server.url, "alice")
+    for _ in range(10):  # ten seconds of work
+        page.mouse.move(200, 300)
+        page.clock.run_for(1000)
+    worked = int(page.input_value("#active-seconds"))
+    assert 8 <= worked <= 11, worked
+    page.clock.run_for(5 * 60 * 1000)  # five minutes away: only the first idle minute counts
+    away = int(page.input_value("#active-seconds"))
+    assert worked + 55 <= away <= worked + 61, (worked, away)
+    _fill_item(page, "Timed.")
+    page.click("#submit")
+    page.wait_for_url(lambda url: "saved" not in url and url.rstrip("/").split("/")[-1] != "")
+    expect(page.locator(".message")).to_contain_text("Saved")
+    saved = Annotation.objects.get()
+    # The page's clock ran minutes ahead of the server's: what it sent is capped at the
+    # seconds the server counted between lease and submit.
+    assert saved.active_seconds == saved.seconds_spent < away
+    assert not page.problems, page.problems

@@ -23,7 +23,7 @@
 
   function values() {
     return Array.from(new FormData(form).entries()).filter(
-      ([name]) => name !== "csrfmiddlewaretoken" && name !== "based_on"
+      ([name]) => name !== "csrfmiddlewaretoken" && name !== "based_on" && name !== "active_seconds"
     );
   }
 
