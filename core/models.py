@@ -32,6 +32,8 @@ class AuditEvent(models.Model):
         EXPORT_MADE = "export.made", _("export made")
         TOKEN_CREATED = "token.created", _("API token created")
         TOKEN_REVOKED = "token.revoked", _("API token revoked")
+        RATER_PAUSED = "rater.paused", _("rater paused")
+        RATER_RESUMED = "rater.resumed", _("rater resumed")
 
     project = models.ForeignKey(
         "labelling.Project",

@@ -6,6 +6,7 @@ from typing import IO, Any, cast
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -42,9 +43,17 @@ from labelling.guidelines import (
 )
 from labelling.importing import ImportRejected, prompts_import
 from labelling.inputs import StrictJSONParser, guideline_versions_query
-from labelling.models import Annotation, ApiToken, GuidelineVersion, Membership, Project
+from labelling.models import (
+    Annotation,
+    ApiToken,
+    GuidelineVersion,
+    Membership,
+    Project,
+    RaterPause,
+)
+from labelling.pauses import pause_message, pause_resume, pauses_shown
 from labelling.queue import assignment_next, assignment_skip
-from labelling.roles import ADMINS, ANNOTATORS, WATCHERS
+from labelling.roles import ADMINS, ANNOTATORS, REVIEWERS, WATCHERS
 from labelling.rules import SubmissionInvalid, ratings_against_ranking
 from labelling.scoring import scoring_request, scoring_status
 from labelling.services import membership_set, project_create, project_update, user_create
@@ -575,6 +584,13 @@ class NextView(APIView):
             user=request.user, project_id=project_id, roles=ANNOTATORS
         )
         given = assignment_next(project=project, annotator=request.user, now=timezone.now())
+        if given.paused is not None:
+            return error_response(
+                pause_message(pause=given.paused),
+                status.HTTP_409_CONFLICT,
+                [{"field": "paused", "message": given.paused.get_reason_display()}],
+                paused=given.paused.reason,
+            )
         if given.guideline_pending is not None:
             return error_response(
                 _("Read and acknowledge guideline version %(v)d first.")
@@ -726,3 +742,60 @@ class ScoreView(APIView):
         return Response(
             scoring_status(project=project, viewer=request.user), status=status.HTTP_202_ACCEPTED
         )
+
+
+class PausesView(APIView):
+    @extend_schema(
+        responses={200: s.PauseSerializer(many=True), 403: ERROR, 404: ERROR},
+        summary="Raters paused by the continuous checks, open ones first",
+        description=(
+            "With the project's pause_window above 0, a rater whose last pause_window gold "
+            "items fall below gold_threshold, or whose agreement with the others over their "
+            "last pause_window shared items falls below consensus_threshold, is paused: "
+            "`next` answers 409 with `paused` until an admin or reviewer resumes them. "
+            "Admins and reviewers see usernames in `annotator`, engineers pseudonyms."
+        ),
+    )
+    def get(self, request: AuthenticatedRequest, project_id: int) -> Response:
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=WATCHERS
+        )
+        rows = pauses_shown(project=project, viewer=request.user, role=project.member_role)
+        return Response(s.PauseSerializer(rows, many=True).data)
+
+
+class PauseResumeView(APIView):
+    @extend_schema(
+        request=s.PauseResumeSerializer,
+        responses={200: s.PauseSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+        summary="Resume a paused rater, with a note (audited)",
+        examples=[
+            OpenApiExample(
+                "Resumed after a talk",
+                value={"note": "Went through the guidelines again together."},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: AuthenticatedRequest, project_id: int, pause_id: int) -> Response:
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=REVIEWERS
+        )
+        pause = get_object_or_404(RaterPause, project=project, pk=pause_id)
+        body = s.PauseResumeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            pause = pause_resume(
+                pause=pause,
+                actor=request.user,
+                note=body.validated_data["note"],
+                now=timezone.now(),
+            )
+        except DomainError as refused:
+            if refused.field == "note":
+                raise ValidationError({"note": [refused.message]}) from None
+            return _conflict(refused)
+        (row,) = pauses_shown(
+            project=project, viewer=request.user, role=project.member_role, pauses=[pause]
+        )
+        return Response(s.PauseSerializer(row).data)

@@ -24,6 +24,12 @@ urlpatterns = [
         name="api-acknowledge",
     ),
     path("projects/<id:project_id>/relabel/", api.RelabelView.as_view(), name="api-relabel"),
+    path("projects/<id:project_id>/pauses/", api.PausesView.as_view(), name="api-pauses"),
+    path(
+        "projects/<id:project_id>/pauses/<id:pause_id>/resume/",
+        api.PauseResumeView.as_view(),
+        name="api-pause-resume",
+    ),
     path(
         "projects/<id:project_id>/annotations/",
         api.AnnotationsView.as_view(),

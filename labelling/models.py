@@ -31,6 +31,7 @@ SETTING_BOUNDS: dict[str, tuple[int, int]] = {
     "min_median_seconds": (0, 3600),
     "consensus_threshold": (0, 1),
     "review_below": (0, 1),
+    "pause_window": (0, 200),
 }
 
 
@@ -56,6 +57,7 @@ class Project(models.Model):
         "gold_threshold",
         "min_median_seconds",
         "consensus_threshold",
+        "pause_window",
         "review_below",
     )
 
@@ -134,6 +136,17 @@ class Project(models.Model):
         help_text=_(
             "Annotators whose agreement with the others' consensus is surely below this "
             "are flagged."
+        ),
+    )
+    # Issue 18, point 5 (labelling.pauses): over a rater's last this many gold items,
+    # or items others labelled too, accuracy under gold_threshold or agreement under
+    # consensus_threshold pauses them in the project. 0: never paused.
+    pause_window = models.PositiveSmallIntegerField(
+        _("pause window"),
+        default=0,
+        help_text=_(
+            "Pause a rater whose last this many gold items, or items shared with others, "
+            "fall below the thresholds. 0: never."
         ),
     )
     review_below = models.FloatField(
@@ -937,3 +950,54 @@ class Invite(models.Model):
 
     def __str__(self) -> str:
         return f"invite for {self.user_id}"
+
+
+class RaterPause(models.Model):
+    """A rater paused in a project by the continuous checks (labelling.pauses), and
+    resumed by an admin or reviewer with a note. Open while `resumed_at` is empty; the
+    history stays."""
+
+    class Reason(models.TextChoices):
+        LOW_GOLD = "low_gold", _("gold accuracy below the project's threshold")
+        LOW_CONSENSUS = "low_consensus", _("agreement with the others below the threshold")
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="pauses", verbose_name=_("project")
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("annotator"),
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    # The figure that paused them, the threshold and the items it rests on.
+    figure = models.FloatField(_("figure"))
+    threshold = models.FloatField(_("threshold"))
+    items = models.PositiveSmallIntegerField(_("items"))
+    paused_at = models.DateTimeField(_("paused at"))
+    resumed_at = models.DateTimeField(_("resumed at"), null=True, blank=True)
+    resumed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resumed by"),
+    )
+    note = models.TextField(_("note"), blank=True, default="")
+
+    class Meta:
+        verbose_name = _("rater pause")
+        verbose_name_plural = _("rater pauses")
+        ordering = ["-paused_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "annotator"],
+                condition=Q(resumed_at__isnull=True),
+                name="labelling_raterpause_one_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} paused in {self.project_id}: {self.reason}"

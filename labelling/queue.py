@@ -35,7 +35,14 @@ from django.utils.translation import gettext as _
 
 from core.db import on_postgresql
 from core.errors import DomainError
-from labelling.models import Assignment, GuidelineAcknowledgement, Project, Prompt, Response
+from labelling.models import (
+    Assignment,
+    GuidelineAcknowledgement,
+    Project,
+    Prompt,
+    RaterPause,
+    Response,
+)
 from labelling.rows import instance_from_row
 
 ATTEMPTS = 3
@@ -44,6 +51,7 @@ PROMPTS = Prompt._meta.db_table
 RESPONSES = Response._meta.db_table
 ASSIGNMENTS = Assignment._meta.db_table
 ACKNOWLEDGEMENTS = GuidelineAcknowledgement._meta.db_table
+PAUSES = RaterPause._meta.db_table
 
 
 def leases_reclaim(*, project: Project, now: datetime, annotator: User | None = None) -> int:
@@ -204,9 +212,10 @@ class _State:
     held: int | None  # the lease the annotator holds, if any
     acknowledged: int  # the newest guideline version they acknowledged (0: none)
     stale: bool  # whether any lease of the project is past its expiry
+    paused: int | None  # the open pause of the annotator in the project (labelling.pauses)
 
 
-# Three questions asked before every lease, in one round trip.
+# Four questions asked before every lease, in one round trip.
 _STATE = f"""
     SELECT
       (SELECT id FROM {ASSIGNMENTS}
@@ -217,12 +226,15 @@ _STATE = f"""
         WHERE project_id = %(project)s AND user_id = %(annotator)s),
       EXISTS (SELECT 1 FROM {ASSIGNMENTS}
                WHERE project_id = %(project)s AND status = 'leased'
-                 AND expires_at <= %(now)s)
+                 AND expires_at <= %(now)s),
+      (SELECT id FROM {PAUSES}
+        WHERE project_id = %(project)s AND annotator_id = %(annotator)s
+          AND resumed_at IS NULL)
 """  # noqa: S608
 
 
 def _state(*, project: Project, annotator: User, now: datetime) -> _State:
-    """Three questions asked before every lease, in one round trip."""
+    """Four questions asked before every lease, in one round trip."""
     with connection.cursor() as cursor:
         cursor.execute(
             _STATE,
@@ -232,8 +244,8 @@ def _state(*, project: Project, annotator: User, now: datetime) -> _State:
                 "now": connection.ops.adapt_datetimefield_value(now),
             },
         )
-        held, acknowledged, stale = cursor.fetchone()
-    return _State(held=held, acknowledged=acknowledged or 0, stale=bool(stale))
+        held, acknowledged, stale, paused = cursor.fetchone()
+    return _State(held=held, acknowledged=acknowledged or 0, stale=bool(stale), paused=paused)
 
 
 def _held(pk: int) -> Assignment:
@@ -242,11 +254,12 @@ def _held(pk: int) -> Assignment:
 
 @dataclass(frozen=True)
 class Next:
-    """What an annotator asking for work gets: an item, or the guideline version they
-    must acknowledge first (both None: nothing is left for them)."""
+    """What an annotator asking for work gets: an item, the guideline version they must
+    acknowledge first, or the pause that stops them (all None: nothing is left)."""
 
     assignment: Assignment | None
     guideline_pending: int | None = None
+    paused: RaterPause | None = None
 
 
 def assignment_next(
@@ -259,11 +272,14 @@ def assignment_next(
     """The rule behind every door (page and API) that hands out work.
 
     A lease already held is returned as it is: it is finished under the guideline version
-    it started with. A new item needs the current guideline version acknowledged first.
+    it started with. A new item needs the current guideline version acknowledged first,
+    and a rater paused in the project (labelling.pauses) gets none until resumed.
     """
     state = _state(project=project, annotator=annotator, now=now)
     if state.held is not None:
         return Next(_held(state.held))
+    if state.paused is not None:
+        return Next(None, paused=RaterPause.objects.select_related("project").get(pk=state.paused))
     if state.acknowledged < project.guideline_version:
         return Next(None, guideline_pending=project.guideline_version)
     return Next(_lease_new(project=project, annotator=annotator, now=now, rng=rng, state=state))

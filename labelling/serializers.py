@@ -90,6 +90,7 @@ class ProjectSerializer(serializers.ModelSerializer):
     gold_threshold = _bounded(serializers.FloatField, "gold_threshold")
     min_median_seconds = _bounded(serializers.IntegerField, "min_median_seconds")
     consensus_threshold = _bounded(serializers.FloatField, "consensus_threshold")
+    pause_window = _bounded(serializers.IntegerField, "pause_window")
     review_below = _bounded(serializers.FloatField, "review_below")
     reward_model = serializers.CharField(max_length=300, allow_blank=True, required=False)
     queue_order = serializers.ChoiceField(choices=Project.QueueOrder.choices, required=False)
@@ -268,6 +269,23 @@ class AnnotationSerializer(serializers.Serializer):
             "the rater to confirm these before saving; the API saves and reports them."
         ),
     )
+
+
+class PauseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    annotator = serializers.CharField(help_text="A username (admins, reviewers) or a pseudonym.")
+    reason = serializers.ChoiceField(choices=["low_gold", "low_consensus"])
+    figure = serializers.FloatField(help_text="The gold accuracy or agreement that paused them.")
+    threshold = serializers.FloatField()
+    items = serializers.IntegerField(help_text="The items the figure rests on.")
+    paused_at = serializers.DateTimeField()
+    resumed_at = serializers.DateTimeField(allow_null=True)
+    resumed_by = serializers.CharField(allow_null=True)
+    note = serializers.CharField(allow_blank=True)
+
+
+class PauseResumeSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, help_text="Why the rater may go on.")
 
 
 class SkipRequestSerializer(serializers.Serializer):

@@ -90,6 +90,16 @@ class ProjectForm(forms.Form):
         ),
         **_bounded("consensus_threshold", step="0.05"),
     )
+    pause_window = forms.IntegerField(
+        label=_("Pause raters over their last (items)"),
+        help_text=_(
+            "0: never. Otherwise a rater whose last this many gold items score below the gold "
+            "threshold, or who agrees with the others below the consensus threshold over their "
+            "last this many shared items, gets no new item until an admin or reviewer resumes "
+            "them."
+        ),
+        **_bounded("pause_window"),
+    )
     review_below = forms.FloatField(
         label=_("Send prompts to review below this agreement"),
         **_bounded("review_below", step="0.05"),

@@ -23,6 +23,7 @@ from core.errors import DomainError
 from core.models import AuditEvent
 from labelling.models import Annotation, Assignment, Prompt
 from labelling.overlap import overlap_refresh
+from labelling.pauses import pause_check
 from labelling.preferences import preferences_record
 from labelling.queue import slot_claim
 from labelling.review import prompt_review_refresh
@@ -237,6 +238,7 @@ def _submission_store(
     preferences_record(annotation=annotation, replace=current is not None)
     rankings = prompt_review_refresh(prompt_id=assignment.prompt_id, reopen=True)
     overlap_refresh(project=project, prompt_id=assignment.prompt_id, rankings=rankings)
+    pause_check(project=project, annotator=annotator, now=now)
     return SubmitResult(annotation=annotation, created=True)
 
 

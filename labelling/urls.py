@@ -110,6 +110,11 @@ urlpatterns = [
         name="review-adjudicate",
     ),
     path(
+        "projects/<id:project_id>/pauses/<id:pause_id>/resume/",
+        views.pause_resume_page,
+        name="pause-resume",
+    ),
+    path(
         "projects/<id:project_id>/review/<id:prompt_id>/close/",
         views.review_close,
         name="review-close",

@@ -59,10 +59,12 @@ from labelling.models import (
     Membership,
     Project,
     Prompt,
+    RaterPause,
     RegisteredRewardModel,
     RelabelRequest,
     Response,
 )
+from labelling.pauses import pause_message, pause_resume
 from labelling.queue import assignment_next, assignment_skip
 from labelling.rater_views import rejections_of
 from labelling.rendering import diff_sides, render_folded, render_markdown
@@ -307,6 +309,11 @@ def _go_to_next(
             },
         )
     given = assignment_next(project=project, annotator=request.user, now=now)
+    if given.paused is not None:
+        if saved:
+            messages.success(request, saved)
+        messages.warning(request, pause_message(pause=given.paused))
+        return redirect("home")
     if given.guideline_pending is not None:
         if saved:
             messages.success(request, saved)
@@ -1116,3 +1123,22 @@ class PasswordChangePage(auth_views.PasswordChangeView):
             % {"n": had},
         )
         return response
+
+
+@login_required
+@require_POST
+def pause_resume_page(
+    request: AuthenticatedHttpRequest, project_id: int, pause_id: int
+) -> HttpResponse:
+    """Resume a paused rater from the dashboard, with a note."""
+    project = _review_project(request, project_id)
+    pause = get_object_or_404(RaterPause, project=project, pk=pause_id)
+    try:
+        pause_resume(
+            pause=pause, actor=request.user, note=request.POST.get("note", ""), now=timezone.now()
+        )
+    except DomainError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, _("The rater is resumed; their next items are checked afresh."))
+    return redirect(reverse("dashboard", args=[project.pk]) + "#paused")

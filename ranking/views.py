@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from core.http import AuthenticatedHttpRequest
 from core.jobs import BUSY
 from labelling.models import Project
+from labelling.pauses import pauses_shown
 from labelling.review import review_queue
 from labelling.roles import REVIEWERS, WATCHERS
 from labelling.selectors import project_get_for_member, project_progress, role_for
@@ -78,6 +79,7 @@ def dashboard(request: AuthenticatedHttpRequest, project_id: int) -> HttpRespons
             "version_chart": charts.version_chart(agreement.get("by_guideline_version", [])),
             "leaderboard_chart": charts.leaderboard_chart(data.get("leaderboard", [])),
             "low_agreement": review_queue(project=project)[:10],
+            "pauses": pauses_shown(project=project, viewer=request.user, role=role)[:20],
             "can_review": role in REVIEWERS,
         },
     )

@@ -55,6 +55,21 @@ def test_every_request_example_of_the_docs_succeeds_on_the_demo(client):
             caller = alice
             lease = alice.post(f"/api/projects/{project.pk}/next/").json()
             path = path.replace("{assignment_id}", str(lease["assignment_id"]))
+        if "{pause_id}" in path:
+            from django.utils import timezone
+
+            from labelling.models import RaterPause
+
+            pause = RaterPause.objects.create(
+                project=project,
+                annotator=User.objects.get(username="bob"),
+                reason=RaterPause.Reason.LOW_GOLD,
+                figure=0.4,
+                threshold=0.7,
+                items=10,
+                paused_at=timezone.now(),
+            )
+            path = path.replace("{pause_id}", str(pause.pk))
         url = path.replace("{project_id}", str(project.pk))
         response = getattr(caller, method)(url, body, format="json")
         assert response.status_code < 300, (method, path, name, response.content[:400])

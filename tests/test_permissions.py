@@ -59,6 +59,11 @@ API_CASES = [
      {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
     ("get", "/api/projects/{pid}/raters/", None, "json",
      {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("get", "/api/projects/{pid}/pauses/", None, "json",
+     {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    # {paid} names no pause: 404 for those who may resume one.
+    ("post", "/api/projects/{pid}/pauses/{paid}/resume/", {"note": "x"}, "json",
+     {"alice": 403, "rita": 404, "erin": 403, "adam": 404, "olga": 404, "sam": 404, None: 401}),
     ("get", "/api/projects/{pid}/leaderboard/", None, "json",
      {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
     ("post", "/api/projects/{pid}/next/", None, "json",
@@ -203,6 +208,8 @@ PAGE_CASES = [
      {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),
     ("post", "/projects/{pid}/dashboard/refresh/", None,
      {"alice": 403, "rita": 302, "erin": 302, "adam": 302, "olga": 404, "sam": 302, None: 302}),
+    ("post", "/projects/{pid}/pauses/{paid}/resume/", {"note": "x"},
+     {"alice": 403, "rita": 404, "erin": 403, "adam": 404, "olga": 404, "sam": 404, None: 302}),
 ]  # fmt: skip
 
 
@@ -269,7 +276,9 @@ def _cells(cases, width):
 )
 def test_api_permissions(world, db, method, path, body, fmt, persona, expected):
     client = _api_client(world, persona)
-    url = path.format(pid=world.project.pk, aid=world.assignment.pk, v=1, eid=world.export.pk)
+    url = path.format(
+        pid=world.project.pk, aid=world.assignment.pk, v=1, eid=world.export.pk, paid=999999
+    )
     if body == "jsonl":
         response = client.post(
             url, data=jsonl(prompt_line("p-1")), content_type="application/x-ndjson"
@@ -301,6 +310,7 @@ def test_page_permissions(world, db, client, method, path, body, persona, expect
         letter="A",
         tk="rlhf_nosuchtoken",
         rlid=999999,
+        paid=999999,
         uid=world.cast["bob"].pk,
         tok="no-such-invitation",
     )
@@ -330,6 +340,7 @@ def test_every_url_of_ours_is_in_the_tables():
         .replace("<id:annotation_id>", "{nid}")
         .replace("<id:export_id>", "{eid}")
         .replace("<id:relabel_id>", "{rlid}")
+        .replace("<id:pause_id>", "{paid}")
         .replace("<id:user_id>", "{uid}")
         .replace("<str:token>", "{tok}")
         .replace("<id:response_id>", "{rid}")

@@ -21,6 +21,7 @@ SETTINGS = {
     "gold_threshold": "0.7",
     "min_median_seconds": "10",
     "consensus_threshold": "0.6",
+    "pause_window": "0",
     "review_below": "0.5",
 }
 
