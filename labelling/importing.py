@@ -83,11 +83,6 @@ class ImportResult:
     warnings_total: int = 0
 
 
-def _normalised(text: str) -> str:
-    """Text as compared for sameness: case and runs of white space aside."""
-    return " ".join(text.casefold().split())
-
-
 class _Sameness:
     """Prompts of one file that repeat another's words, and items whose responses are
     the same text: reported, not refused (a repeated prompt can be meant, a duplicate
@@ -103,11 +98,13 @@ class _Sameness:
         if len(self.result.warnings) < self.limit:
             self.result.warnings.append(LineError(line, field_, message))
 
-    def check(self, line: int, item: "PromptIn") -> None:
+    def check(self, line: int, item: "PromptIn") -> str:
+        """Warn of repeats within the file; returns the prompt's words_key, by which the
+        importer looks for repeats of prompts imported before."""
         content = (
             [m.model_dump() for m in item.prompt] if isinstance(item.prompt, list) else item.prompt
         )
-        key = _normalised(Prompt.words_of(content))
+        key = Prompt.words_key_of(Prompt.words_of(content))
         if key in self.seen:
             first_line, first_id = self.seen[key]
             self.warn(
@@ -129,6 +126,31 @@ class _Sameness:
                     "responses",
                     _("responses %(a)s and %(b)s are the same text: no one can rank them")
                     % {"a": repr(same), "b": repr(response.external_id)},
+                )
+        return key
+
+    def check_earlier(
+        self, project: Project, now: datetime, batch: list[tuple[int, "PromptIn", str, str]]
+    ) -> None:
+        """Warn of prompts of this batch whose words repeat a prompt imported before (one
+        indexed lookup a batch); a re-imported prompt is not its own repeat, and one of
+        this file's earlier batches was warned of already."""
+        keys = {key for _line, _item, _digest, key in batch}
+        earlier: dict[str, str] = {}
+        for key, external_id in (
+            Prompt.objects.filter(project=project, words_key__in=keys)
+            .exclude(external_id__in=[item.external_id for _line, item, _digest, _key in batch])
+            .exclude(created_at=now)
+            .order_by("id")
+            .values_list("words_key", "external_id")
+        ):
+            earlier.setdefault(key, external_id)
+        for line, _item, _digest, key in batch:
+            if key in earlier:
+                self.warn(
+                    line,
+                    "prompt",
+                    _("the same prompt as %(id)s, imported before") % {"id": repr(earlier[key])},
                 )
 
 
@@ -329,14 +351,14 @@ class _Importer:
         self.report = report
         self.result = ImportResult()
         self.sameness = _Sameness(self.result, settings.IMPORT_MAX_ERRORS)
-        self.batch: list[tuple[int, PromptIn, str]] = []
+        self.batch: list[tuple[int, PromptIn, str, str]] = []
         # Imports into one project are serialised (the caller holds the project's row lock),
         # so a project empty now stays empty but for us: no id in the file can be known.
         self.project_was_empty = not Prompt.objects.filter(project=project).exists()
 
     def add(self, line: int, item: PromptIn) -> None:
-        self.sameness.check(line, item)
-        self.batch.append((line, item, content_hash(item)))
+        key = self.sameness.check(line, item)
+        self.batch.append((line, item, content_hash(item), key))
         if len(self.batch) >= BATCH_SIZE:
             self.flush()
 
@@ -349,13 +371,14 @@ class _Importer:
             known = dict(
                 Prompt.objects.filter(
                     project=self.project,
-                    external_id__in=[item.external_id for _line, item, _digest in batch],
+                    external_id__in=[item.external_id for _line, item, _digest, _key in batch],
                 ).values_list("external_id", "content_hash")
             )
+            self.sameness.check_earlier(self.project, self.now, batch)
         fresh = []
-        for line, item, digest in batch:
+        for line, item, digest, key in batch:
             if item.external_id not in known:
-                fresh.append((item, digest))
+                fresh.append((item, digest, key))
             elif known[item.external_id] == digest:
                 self.result.unchanged += 1
             else:
@@ -376,7 +399,7 @@ class _Importer:
             # a whole batch's text: without this a large import grows without bound.
             reset_queries()
 
-    def _insert(self, fresh: list[tuple[PromptIn, str]]) -> None:
+    def _insert(self, fresh: list[tuple[PromptIn, str, str]]) -> None:
         if on_postgresql():
             self._insert_by_copy(fresh)
         else:
@@ -389,9 +412,9 @@ class _Importer:
             return Prompt.Kind.CHAT, [message.model_dump() for message in item.prompt]
         return Prompt.Kind.TEXT, item.prompt
 
-    def _insert_by_orm(self, fresh: list[tuple[PromptIn, str]]) -> None:
+    def _insert_by_orm(self, fresh: list[tuple[PromptIn, str, str]]) -> None:
         prompts = []
-        for item, digest in fresh:
+        for item, digest, key in fresh:
             kind, content = self._content(item)
             prompts.append(
                 Prompt(
@@ -400,6 +423,7 @@ class _Importer:
                     kind=kind,
                     content=content,
                     search_text=Prompt.words_of(content),
+                    words_key=key,
                     metadata=item.metadata,
                     gold=item.gold,
                     content_hash=digest,
@@ -418,13 +442,13 @@ class _Importer:
                     metadata=response.metadata,
                     position=position,
                 )
-                for prompt, (item, _digest) in zip(prompts, fresh, strict=True)
+                for prompt, (item, _digest, _key) in zip(prompts, fresh, strict=True)
                 for position, response in enumerate(item.responses)
             ],
             batch_size=BATCH_SIZE * 4,
         )
 
-    def _insert_by_copy(self, fresh: list[tuple[PromptIn, str]]) -> None:
+    def _insert_by_copy(self, fresh: list[tuple[PromptIn, str, str]]) -> None:
         """PostgreSQL's COPY, about five times faster than INSERTs built by the ORM.
 
         COPY returns no ids, so the prompts' ids are drawn from their sequence first and
@@ -436,7 +460,8 @@ class _Importer:
 
         prompt_columns = _columns(
             Prompt,
-            "id project external_id kind content search_text metadata gold content_hash retired "
+            "id project external_id kind content search_text words_key metadata gold content_hash "
+            "retired "
             "live_count target created_at",
         )
         response_columns = _columns(
@@ -450,7 +475,7 @@ class _Importer:
             ids = [row[0] for row in cursor.fetchall()]
             raw = cursor.cursor
             with raw.copy(_copy_sql(Prompt, prompt_columns)) as copy:
-                for pk, (item, digest) in zip(ids, fresh, strict=True):
+                for pk, (item, digest, key) in zip(ids, fresh, strict=True):
                     kind, content = self._content(item)
                     copy.write_row(
                         (
@@ -460,6 +485,7 @@ class _Importer:
                             kind,
                             dumps(content),
                             Prompt.words_of(content),
+                            key,
                             dumps(item.metadata),
                             dumps(item.gold),
                             digest,
@@ -470,7 +496,7 @@ class _Importer:
                         )
                     )
             with raw.copy(_copy_sql(Response, response_columns)) as copy:
-                for pk, (item, _digest) in zip(ids, fresh, strict=True):
+                for pk, (item, _digest, _key) in zip(ids, fresh, strict=True):
                     for position, response in enumerate(item.responses):
                         copy.write_row(
                             (

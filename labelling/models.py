@@ -4,6 +4,7 @@ Invariants about one row are database constraints with names, so they hold whoev
 writes (a service, the admin, a shell) and a violation is a clear IntegrityError.
 """
 
+import hashlib
 import secrets
 from datetime import datetime
 
@@ -413,6 +414,11 @@ class Prompt(models.Model):
     # The prompt's words alone (a chat's messages joined), for the prompt browser's
     # search: searching the JSON would match its keys and quotes.
     search_text = models.TextField(_("text searched"), blank=True, default="", db_default="")
+    # A digest of those words, case and runs of white space aside (Prompt.words_key_of):
+    # an import finds a prompt repeating one imported before by one indexed lookup.
+    words_key = models.CharField(
+        _("words digest"), max_length=32, blank=True, default="", db_default=""
+    )
     retired = models.BooleanField(_("retired"), default=False)
     # Submitted annotations plus leases that still hold a slot. Claimed by a conditional
     # UPDATE (see services.assignment_lease_next), so it never passes the target.
@@ -476,6 +482,8 @@ class Prompt(models.Model):
                 condition=Q(retired=False, gold__isnull=True, live_count__lt=F("target")),
                 name="labelling_prompt_uncertain",
             ),
+            # An import's "the same prompt as one imported before" (labelling.importing).
+            models.Index("project", "words_key", name="labelling_prompt_words"),
             # The review queue: open prompts of a project, least agreement first.
             models.Index(
                 "project",
@@ -499,6 +507,12 @@ class Prompt(models.Model):
         if isinstance(content, list):
             return "\n".join(str(m.get("content", "")) for m in content if isinstance(m, dict))
         return str(content or "")
+
+    @staticmethod
+    def words_key_of(words: str) -> str:
+        """What `words_key` holds for these words: sha256 of them with case and runs of
+        white space aside, cut to 32 hex digits."""
+        return hashlib.sha256(" ".join(words.casefold().split()).encode()).hexdigest()[:32]
 
     def preview(self, length: int = 80) -> str:
         if self.kind == self.Kind.CHAT:

@@ -487,3 +487,30 @@ def test_the_command_prints_what_to_check(project, tmp_path):
     out = io.StringIO()
     call_command("import_prompts", str(project.pk), str(path), stdout=out, stderr=io.StringIO())
     assert "line 2, prompt: the same prompt as 'p-1' (line 1)" in out.getvalue()
+
+
+def test_a_prompt_repeating_one_imported_before_is_reported_not_refused(project, api):
+    url = f"/api/projects/{project.pk}/prompts/import/"
+
+    def post(*items):
+        response = api("adam").post(url, data=jsonl(*items), content_type="application/x-ndjson")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    post(prompt_line("p-1", prompt="How do  I reverse a list?"))
+    again = post(
+        prompt_line("p-3", prompt="How do I sort a list?"),
+        prompt_line("p-2", prompt="how do I REVERSE a list?\n"),  # p-1's words again
+    )
+    assert again["created"] == 2
+    assert again["warnings"] == [
+        {"line": 2, "field": "prompt", "message": "the same prompt as 'p-1', imported before"}
+    ]
+    # Sending a prompt again unchanged is no repeat of itself.
+    assert post(prompt_line("p-3", prompt="How do I sort a list?"))["warnings"] == []
+    # A chat prompt is compared by its messages' words.
+    chat = [{"role": "user", "content": "How do I sort a list?"}]
+    later = post(prompt_line("p-4", prompt=chat))
+    assert later["warnings"] == [
+        {"line": 1, "field": "prompt", "message": "the same prompt as 'p-3', imported before"}
+    ]
