@@ -501,20 +501,20 @@ def contradiction_cells(ranks: np.ndarray, means: np.ndarray) -> tuple[np.ndarra
     return contradicting, comparable
 
 
-def straight_lined(ratings: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def straight_lined(
+    ratings: dict[str, np.ndarray], n_annotations: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per annotation: whether it rated at least two responses on some criterion (rated),
     and whether, on every criterion where it did, it gave every response the same value
-    (straight-lined)."""
-    rated = np.zeros(0, dtype=bool)
-    same = np.zeros(0, dtype=bool)
+    (straight-lined). A project without criteria rates nothing."""
+    rated = np.zeros(n_annotations, dtype=bool)
+    same = np.ones(n_annotations, dtype=bool)
     for values in ratings.values():
         given = (~np.isnan(values)).sum(axis=1) >= 2
         missing = np.isnan(values)
         flat = np.where(missing, -np.inf, values).max(axis=1) == np.where(
             missing, np.inf, values
         ).min(axis=1)
-        if rated.size == 0:
-            rated, same = np.zeros(len(values), dtype=bool), np.ones(len(values), dtype=bool)
         rated |= given
         same &= flat | ~given
     return rated, rated & same
@@ -578,10 +578,14 @@ def position_test(first_best: np.ndarray, best_share: np.ndarray) -> PositionTes
 def consensus_settled(ranks: np.ndarray, lead: int) -> bool:
     """Adaptive overlap's agreement rule (issue 18, point 7): one prompt's annotations
     (rows of `ranks`, 1 + group index) have settled when, on every response pair, the
-    annotations preferring one side outnumber those preferring the other by at least
-    `lead` (a tie counts for neither). With two annotations and a lead of 2 that is
-    "they agree on every pair"; later, it is the stopping rule of a sequential test:
-    one more annotation could no longer turn the majority of any pair."""
+    verdict given most (one side better, the other, or a tie) is given at least `lead`
+    more times than the next. With two annotations and a lead of 2 that is "they agree
+    on every pair"; later, it is the stopping rule of a sequential test: one more
+    annotation could no longer turn the majority of any pair."""
     if len(ranks) == 0:
         return False
-    return bool(np.abs(rank_verdicts(ranks).sum(axis=0)).min() >= lead)
+    verdicts = rank_verdicts(ranks)
+    # Each pair's three outcomes (one side, the other, a tie), most given first: a pair
+    # every rater tied is as settled as one every rater ordered the same way.
+    outcomes = np.sort(np.stack([(verdicts == v).sum(axis=0) for v in (1, -1, 0)]), axis=0)
+    return bool((outcomes[-1] - outcomes[-2]).min() >= lead)

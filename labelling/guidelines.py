@@ -273,7 +273,8 @@ def _relabel(
     project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     candidates = relabel_candidates(project=project, filters=filters)
     ids = list(candidates.values_list("pk", flat=True))
-    changes: dict[str, Any] = {"target": F("target") + annotations_wanted}
+    # A prompt that was unsettled at its maximum is asked again: no longer unsettled.
+    changes: dict[str, Any] = {"target": F("target") + annotations_wanted, "unsettled": False}
     if repeat_allowed:
         changes.update(round=F("round") + 1, repeat_allowed=True)
     Prompt.objects.filter(pk__in=ids).update(**changes)

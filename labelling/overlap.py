@@ -19,7 +19,7 @@ changing k moves every target at once.
 
 from collections import defaultdict
 
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Greatest
 
 from core import statistics as st
@@ -31,20 +31,39 @@ def _settled(rankings: list[list[list[int]]], lead: int) -> bool:
     return st.consensus_settled(st.ranks_from_groups(rankings, ids), lead)
 
 
-def overlap_refresh(*, project: Project, prompt_id: int, rankings: list[list[list[int]]]) -> None:
-    """After a submission: test the prompt's current, unrejected `rankings` if they are
-    all its target asks for, and ask for one more or mark it unsettled. Each UPDATE
-    guards on the counts it read, so two submissions at once ask for one more, not two."""
-    if not project.adaptive or not rankings:
+def overlap_refresh(*, project: Project, prompt_id: int) -> None:
+    """After a submission: if the prompt has every annotation its target asks for, test
+    them; ask for one more, or mark the prompt unsettled at its maximum.
+
+    The review refresh's UPDATE holds the prompt's row lock by now, so the annotations are
+    read again here: a submission committed while this one waited for the lock is
+    counted, and of two submissions at once the later one tests all of them."""
+    if not project.adaptive:
         return
-    mine = Prompt.objects.filter(
-        pk=prompt_id, gold__isnull=True, retired=False, target__lte=len(rankings)
+    rankings = list(
+        Annotation.objects.filter(prompt_id=prompt_id, is_current=True, rejected=False)
+        .order_by("id")
+        .values_list("ranking", flat=True)
     )
+    _retest(project, Prompt.objects.filter(pk=prompt_id), rankings)
+
+
+def _retest(project: Project, prompt: QuerySet[Prompt], rankings: list) -> None:
+    """Test one prompt's current `rankings` if they are all its target asks for. Each
+    UPDATE guards on what it changes, so a repeated test changes nothing."""
+    if not rankings:
+        return
+    given = len(rankings)
+    allowed = project.extra_allowed
+    mine = prompt.filter(gold__isnull=True, retired=False, target__lte=given)
     if _settled(rankings, project.agreement_lead):
         mine.filter(unsettled=True).update(unsettled=False)
         return
-    asked = mine.filter(extra_asked__lt=project.extra_allowed).update(
-        target=F("target") + 1, extra_asked=F("extra_asked") + 1, unsettled=False
+    # The prompt's own maximum: k (or what re-labelling raised it to) plus the extra
+    # annotations allowed, that is target - extra_asked + allowed.
+    room = Q(extra_asked__lt=allowed) & Q(target__gt=F("extra_asked") + (given - allowed))
+    asked = mine.filter(room).update(
+        target=given + 1, extra_asked=F("extra_asked") + 1, unsettled=False
     )
     if not asked:
         mine.filter(unsettled=False).update(unsettled=True)
@@ -53,7 +72,8 @@ def overlap_refresh(*, project: Project, prompt_id: int, rankings: list[list[lis
 def overlap_settings_apply(*, project: Project) -> None:
     """After k, the maximum or the lead changed: extra annotations asked for beyond the
     new allowance are taken back (never below what a prompt already has or holds), and
-    every prompt with all its target's annotations is tested again by the new rule."""
+    every prompt with all its target's annotations is tested again by the new rule,
+    but for prompts a reviewer closed since their last annotation."""
     allowed = project.extra_allowed
     prompts = Prompt.objects.filter(project=project)
     prompts.filter(extra_asked__gt=allowed).update(
@@ -71,6 +91,7 @@ def overlap_settings_apply(*, project: Project) -> None:
             rejected=False,
             prompt__gold__isnull=True,
             prompt__retired=False,
+            prompt__reviewed_at__isnull=True,
         )
         .order_by("prompt_id", "id")
         .values_list("prompt_id", "ranking")
@@ -78,23 +99,8 @@ def overlap_settings_apply(*, project: Project) -> None:
     ):
         rankings[prompt_id].append(ranking)
     targets = dict(prompts.filter(pk__in=list(rankings)).values_list("pk", "target"))
-    more, settled = [], []
     for prompt_id, given in rankings.items():
-        if len(given) < targets.get(prompt_id, len(given) + 1):
-            continue
-        if _settled(given, project.agreement_lead):
-            settled.append(prompt_id)
-        else:
-            more.append(prompt_id)
-    for chunk in _chunks(settled):
-        prompts.filter(pk__in=chunk, unsettled=True).update(unsettled=False)
-    for chunk in _chunks(more):
-        # At the maximum first: a prompt the next statement asks more of is not unsettled.
-        prompts.filter(pk__in=chunk, extra_asked__gte=allowed).update(unsettled=True)
-        prompts.filter(pk__in=chunk, extra_asked__lt=allowed).update(
-            target=F("target") + 1, extra_asked=F("extra_asked") + 1, unsettled=False
-        )
-
-
-def _chunks(ids: list[int], size: int = 1000) -> list[list[int]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
+        target = targets.get(prompt_id)
+        if target is not None and len(given) >= target:
+            # Guarded on the target read, so a submission that moved it meanwhile wins.
+            _retest(project, prompts.filter(pk=prompt_id, target=target), given)

@@ -60,10 +60,9 @@ _REVIEW_STATE = (
 )
 
 
-def prompt_review_refresh(*, prompt_id: int, reopen: bool) -> list[list[list[int]]]:
+def prompt_review_refresh(*, prompt_id: int, reopen: bool) -> None:
     """Recompute a prompt's agreement and flag from its current, unrejected annotations;
-    `reopen` (a new or edited annotation) puts a closed prompt back in the queue. Returns
-    their rankings, oldest first (for labelling.overlap).
+    `reopen` (a new or edited annotation) puts a closed prompt back in the queue.
 
     Hand-written SQL: every submission runs this, and the ORM's two statements cost more
     to build than to run."""
@@ -73,7 +72,6 @@ def prompt_review_refresh(*, prompt_id: int, reopen: bool) -> list[list[list[int
         agreement = rankings_agreement([ranking for ranking, _flags in rows])
         flagged = any(any(items for items in flags.values()) for _ranking, flags in rows)
         cursor.execute(_REVIEW_STATE, [agreement, flagged, reopen, prompt_id])
-    return [ranking for ranking, _flags in rows]
 
 
 def review_wanted(project: Project) -> Q:

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from core.audit import audit_record
 from core.errors import DomainError
 from core.models import AuditEvent
-from labelling.models import Annotation, Assignment, Prompt
+from labelling.models import Annotation, Assignment, Project, Prompt
 from labelling.overlap import overlap_refresh
 from labelling.pauses import pause_check
 from labelling.preferences import preferences_record
@@ -152,12 +152,6 @@ def annotation_submit(
         data=data,
         by_letter=by_letter,
     )
-    if check_ratings:
-        pairs = ratings_against_ranking(
-            submission.ranking, submission.ratings, assignment.project.criteria
-        )
-        if pairs:
-            raise RatingsAgainstRanking(pairs)
     return _submission_store(
         assignment=assignment,
         annotator=annotator,
@@ -165,7 +159,16 @@ def annotation_submit(
         now=now,
         based_on=based_on,
         active_seconds=active_seconds,
+        check_ratings=check_ratings,
     )
+
+
+def _ask_about_ratings(submission: Submission, project: Project) -> None:
+    """After every refusal a save could meet: the rater is asked only about a save that
+    would happen (the transaction rolls back what was claimed so far)."""
+    pairs = ratings_against_ranking(submission.ranking, submission.ratings, project.criteria)
+    if pairs:
+        raise RatingsAgainstRanking(pairs)
 
 
 @transaction.atomic
@@ -177,6 +180,7 @@ def _submission_store(
     now: datetime,
     based_on: int | None,
     active_seconds: int | None,
+    check_ratings: bool,
 ) -> SubmitResult:
     project = assignment.project
     digest = submission.digest()
@@ -199,6 +203,8 @@ def _submission_store(
     if current is not None:
         if _prompt_complete(assignment.prompt_id):
             raise DomainError(str(COMPLETE), field="assignment")
+        if check_ratings:
+            _ask_about_ratings(submission, project)
         current.is_current = False
         current.save(update_fields=["is_current"])
         annotation = _annotation_create(
@@ -219,9 +225,11 @@ def _submission_store(
             data={"previous": current.pk, "version": annotation.version},
         )
     else:
+        if not first and assignment.status == Assignment.Status.EXPIRED:
+            _reclaim_slot(assignment)  # only if its slot is still free
+        if check_ratings:
+            _ask_about_ratings(submission, project)
         if not first:
-            if assignment.status == Assignment.Status.EXPIRED:
-                _reclaim_slot(assignment)  # only if its slot is still free
             Assignment.objects.filter(pk=assignment.pk).update(
                 status=Assignment.Status.SUBMITTED, finished_at=now
             )
@@ -236,8 +244,8 @@ def _submission_store(
             active_seconds=active_seconds,
         )
     preferences_record(annotation=annotation, replace=current is not None)
-    rankings = prompt_review_refresh(prompt_id=assignment.prompt_id, reopen=True)
-    overlap_refresh(project=project, prompt_id=assignment.prompt_id, rankings=rankings)
+    prompt_review_refresh(prompt_id=assignment.prompt_id, reopen=True)
+    overlap_refresh(project=project, prompt_id=assignment.prompt_id)
     pause_check(project=project, annotator=annotator, now=now)
     return SubmitResult(annotation=annotation, created=True)
 

@@ -26,7 +26,8 @@ SEES_USERNAMES = REVIEWERS
 # Project settings an annotator is not shown (the API's project fields included).
 HIDDEN_FROM_ANNOTATORS = frozenset(
     {"gold_rate", "gold_threshold", "min_median_seconds", "consensus_threshold",
-     "pause_window", "review_below", "reward_model", "queue_order"}
+     "pause_window", "review_below", "max_annotations_per_prompt", "agreement_lead",
+     "reward_model", "queue_order"}
 )  # fmt: skip
 
 

@@ -15,7 +15,13 @@ from labelling.models import Project
 from labelling.roles import WATCHERS
 from labelling.selectors import project_get_for_member
 from labelling.visibility import annotator_names
-from ranking.agreement import agreement_report, agreement_shown, labels_load, model_leaderboard
+from ranking.agreement import (
+    agreement_report,
+    agreement_shown,
+    labels_load,
+    model_leaderboard,
+    quality_flags,
+)
 from ranking.raters import KEYS as RATER_KEYS
 from ranking.raters import (
     RaterFilters,
@@ -104,6 +110,12 @@ class AgreementView(APIView):
         labels = labels_load(project=project)
         selection = raters_select(project=project, filters=filters, labels=labels)
         report = agreement_report(project=project, labels=labels_of_raters(labels, selection))
+        if not filters.is_everyone:
+            # The flags the filter judged by: low_consensus compares a rater with every
+            # other rater, not only with those kept.
+            flags = quality_flags(labels, project=project)
+            for row in report["annotators"]:
+                row["flags"] = flags.get(row["annotator_id"], [])
         names = annotator_names(
             project=project,
             viewer=request.user,
@@ -140,7 +152,7 @@ class RaterReportView(APIView):
     )
     def get(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = project_get_for_member(user=request.user, project_id=project_id, roles=WATCHERS)
-        unknown = sorted(set(request.query_params) - {"since", "until"})
+        unknown = sorted(set(request.query_params) - {"since", "until", "format"})
         period, errors = period_parse(request.query_params)
         errors += [(key, "Unknown filter.") for key in unknown]
         if errors:

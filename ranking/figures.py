@@ -26,7 +26,7 @@ FIGURES_LIFE = JobLife(
 # The shape of the cached figures: figures of an older shape are neither shown nor kept
 # (version 2 names annotators by user id and pseudonym, not by username, so that each
 # viewer is shown the name their role may see).
-SCHEMA = 2
+SCHEMA = 3
 
 
 def newest_annotation(*, project: Project) -> int:

@@ -105,7 +105,7 @@ def rater_checks(labels: "Labels", *, project: Project) -> dict[int, RaterCheck]
     ranked = (labels.ranks > 0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         best_share = np.where(ranked > 0, (labels.ranks == 1).sum(axis=1) / ranked, 0.0)
-    rated, straight = st.straight_lined(labels.ratings)
+    rated, straight = st.straight_lined(labels.ratings, len(labels.prompt))
     scales = {c["key"]: (c["scale"][0], c["scale"][1]) for c in project.criteria}
     means = st.rating_means({k: v for k, v in labels.ratings.items() if k in scales}, scales)
     contradicting, comparable = st.rating_contradictions(labels.ranks, means)

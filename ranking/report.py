@@ -5,9 +5,11 @@ held (the server's lease-to-submit time), items per active hour, gold accuracy a
 agreement with the others' consensus.
 
 A period is whole UTC days, `since` and `until` both included. Items are first
-submissions made in the period (edits add time, not items); time counts every version
-made in it. Gold accuracy and agreement come from the quality checks (ranking.quality)
-over the current annotations made in the period.
+submissions made in the period; active time counts every version made in it (an edit's
+time on the page too), held time only first submissions (an edit's lease-to-submit time
+runs from the version before it, which may be days). Gold accuracy and agreement come
+from the quality checks (ranking.quality) over the current annotations made in the
+period: a rater's agreement there is with the others' labels of that period.
 """
 
 import csv
@@ -74,6 +76,9 @@ def period_parse(params: Any) -> tuple[Period, list[tuple[str, str]]]:
                 found[key] = date.fromisoformat(raw)
             except ValueError:
                 errors.append((key, "A date such as 2026-12-01."))
+            else:
+                if found[key] == date.max:  # its end of day is past what dates hold
+                    errors.append((key, "A date before 9999-12-31."))
     since, until = found["since"], found["until"]
     if since and until and until < since:
         errors.append(("until", "Must be on or after since."))
@@ -96,7 +101,9 @@ def rater_report(*, project: Project, period: Period) -> list[dict[str, Any]]:
         .annotate(
             items=Count("id", filter=Q(version=1)),
             active=Sum("active_seconds"),
-            held=Sum("seconds_spent"),
+            # An edit's seconds_spent runs from the version before, possibly days ago:
+            # the time an item was held is its first submission's.
+            held=Sum("seconds_spent", filter=Q(version=1)),
             timed=Count("id", filter=Q(active_seconds__isnull=False)),
         )
         .order_by()

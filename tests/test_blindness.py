@@ -179,6 +179,9 @@ def test_annotators_are_not_shown_what_tells_gold_items_apart(api, client, proje
     project.reward_model = "secret-model"
     project.save()
     hidden = {"gold_rate", "gold_threshold", "min_median_seconds", "review_below", "reward_model"}
+    # How raters are judged and how overlap adapts to their agreement (issue 18).
+    hidden |= {"consensus_threshold", "pause_window", "max_annotations_per_prompt"}
+    hidden |= {"agreement_lead"}
     as_annotator = api("alice").get(f"/api/projects/{project.pk}/").json()
     assert not hidden & set(as_annotator)
     assert {"criteria", "allow_ties", "responses_per_prompt"} <= set(as_annotator)

@@ -533,8 +533,9 @@ def test_ratings_against_the_ranking_are_asked_about_once_and_then_saved(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=str(ARTIFACTS / "against-ranking-phone.png"), full_page=True)
 
+    expect(page.locator("#submit")).to_contain_text("Save anyway")
     page.focus('textarea[name="comment"]')
-    page.click("#submit")  # now "Save anyway"
+    page.keyboard.press("Control+Enter")  # the hotkey, as the button would
     page.wait_for_url(lambda url: "/assignments/" in url and "saved" not in url)
     expect(page.locator(".message")).to_contain_text("Saved")
     assert Annotation.objects.get().comment == "D reads better, A is right."

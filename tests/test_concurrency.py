@@ -171,3 +171,82 @@ def test_the_database_refuses_a_second_lease_for_one_annotator(project, cast):
     assert second.pk != first.pk and second.prompt_id == other.pk
     first.refresh_from_db()
     assert first.status == "expired"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adaptive_overlap_under_racing_annotators_tests_every_prompt(make_user):
+    """Issue 18, point 7: twenty annotators ranking two responses at random race for
+    thirty prompts, k = 2 up to 5 at a lead of 2. At the end every prompt has settled
+    with all its target's annotations, or sits at its maximum marked unsettled: none was
+    left complete and untested by two submissions at once."""
+    import random
+
+    from core import statistics as st
+
+    now = timezone.now()
+    project = project_create(
+        name="adaptive race",
+        created_by=None,
+        now=now,
+        responses_per_prompt=2,
+        annotations_per_prompt=2,
+        max_annotations_per_prompt=5,
+        agreement_lead=2,
+    )
+    import_items(project, *(prompt_line(f"p-{i}", n=2) for i in range(30)), now=now)
+    users = [make_user(f"racer{i:02d}") for i in range(20)]
+    for user in users:
+        membership_set(project=project, user=user, role="annotator", actor=None, now=now)
+    start = threading.Barrier(len(users))
+    failures: list[BaseException] = []
+
+    def annotate(user, seed: int, *, race: bool = True) -> None:
+        rng = random.Random(seed)
+        try:
+            if race:
+                start.wait()
+            while (
+                assignment := assignment_lease_next(
+                    project=project, annotator=user, now=timezone.now()
+                )
+            ) is not None:
+                ids = sorted(assignment.display_order)
+                ranking = [[i] for i in (ids if rng.random() < 0.5 else reversed(ids))]
+                annotation_submit(
+                    assignment=assignment,
+                    annotator=user,
+                    data={"ranking": ranking},
+                    now=timezone.now(),
+                )
+        except BaseException as error:  # reported below
+            failures.append(error)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=annotate, args=(u, i)) for i, u in enumerate(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    # A rater who found nothing left stopped, though a later submission may have asked
+    # for more since: they come back one by one, as raters do, until nothing is left.
+    for again in range(3):
+        for i, user in enumerate(users):
+            annotate(user, 100 * again + i, race=False)
+    assert not failures, failures[:3]
+    for prompt in Prompt.objects.filter(project=project):
+        rankings = list(
+            Annotation.objects.filter(prompt=prompt, is_current=True).values_list(
+                "ranking", flat=True
+            )
+        )
+        ids = sorted(rid for group in rankings[0] for rid in group)
+        settled = st.consensus_settled(st.ranks_from_groups(rankings, ids), 2)
+        assert len(rankings) == prompt.target == prompt.live_count, prompt.external_id
+        assert settled or (len(rankings) == 5 and prompt.unsettled), (
+            prompt.external_id,
+            len(rankings),
+            prompt.unsettled,
+        )
+        assert prompt.extra_asked == len(rankings) - 2

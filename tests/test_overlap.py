@@ -165,3 +165,41 @@ def test_adaptive_overlap_matches_fixed_five_with_a_third_fewer_annotations():
     assert adaptive >= fixed - 2 * (2 * 0.25 / 20_000) ** 0.5, (adaptive, fixed)
     assert spent <= 0.7 * fixed_spent, spent
     assert unsettled < 0.05
+
+
+def test_raters_who_all_tie_a_pair_have_settled_it(adaptive, cast):
+    project, users = adaptive
+    import_items(project, prompt_line("p-1"))
+
+    def tied(ids):
+        return [ids[:2], *([rid] for rid in ids[2:])]
+
+    annotate(project, users["alice"], rank=tied)
+    annotate(project, users["bob"], rank=tied)
+    assert state(project) == (2, 0, False)
+
+
+def test_a_prompt_past_its_new_maximum_is_unsettled_not_asked_again(adaptive, cast):
+    project, users = adaptive
+    now = timezone.now()
+    import_items(project, prompt_line("p-1"))
+    project = project_update(
+        project=project,
+        actor=cast["adam"],
+        now=now,
+        max_annotations_per_prompt=0,
+        annotations_per_prompt=5,
+    )
+    for name, rank in zip(RATERS, (best_first, worst_first) * 2 + (best_first,), strict=True):
+        annotate(project, users[name], rank=rank)
+    assert state(project) == (5, 0, False)  # fixed overlap: 3 to 2, complete
+    project = project_update(
+        project=project,
+        actor=cast["adam"],
+        now=now,
+        annotations_per_prompt=2,
+        max_annotations_per_prompt=4,
+    )
+    # Five annotations, a maximum of four: nothing more to ask, so to review.
+    assert state(project) == (2, 0, True)
+    assert list(review_queue(project=project).values_list("external_id", flat=True)) == ["p-1"]

@@ -298,3 +298,28 @@ def test_the_api_saves_ratings_against_the_ranking_and_reports_them(api, project
     response = client.post(f"/api/assignments/{item['assignment_id']}/submit/", body, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["ratings_against_ranking"] == [["A", "B"]]
+
+
+def test_a_project_without_criteria_has_its_checks_too(api, project, cast):
+    from labelling.services import project_update as update
+
+    project = update(project=project, actor=cast["adam"], now=timezone.now(), criteria=[])
+    import_items(project, prompt_line("p-1"))
+    for name in ("alice", "bob"):
+        assignment = assignment_lease_next(
+            project=project, annotator=cast[name], now=timezone.now()
+        )
+        annotation_submit(
+            assignment=assignment,
+            annotator=cast[name],
+            data={"ranking": [[rid] for rid in sorted(assignment.display_order)]},
+            now=timezone.now(),
+        )
+    for path in ("agreement", "raters"):
+        response = api("adam").get(f"/api/projects/{project.pk}/{path}/")
+        assert response.status_code == 200, (path, response.content)
+    rows = api("adam").get(f"/api/projects/{project.pk}/agreement/").json()["annotators"]
+    assert [(r["straight_lining"], r["ratings_contradict_ranking"]) for r in rows] == [
+        (None, None),
+        (None, None),
+    ]
