@@ -522,6 +522,7 @@ def demo_labels(*, project: "Project", now: datetime, items: int = 60, seed: int
             }
             critiques = {str(order[-1]): "The weakest answer: it misses what was asked."}
             flags = {str(order[-1]): ["factual_error"]} if rng.random() < 0.08 else {}
+            held = rng.randint(fast, slow)
             annotation_submit(
                 assignment=assignment,
                 annotator=rater,
@@ -531,7 +532,9 @@ def demo_labels(*, project: "Project", now: datetime, items: int = 60, seed: int
                     "critiques": critiques,
                     "flags": flags,
                 },
-                now=leased_at + timedelta(seconds=rng.randint(fast, slow)),
+                now=leased_at + timedelta(seconds=held),
+                # What the page would have counted: most of the time held, idle aside.
+                active_seconds=round(held * rng.uniform(0.6, 0.95)),
             )
             made += 1
     return made

@@ -87,7 +87,8 @@ class Project(models.Model):
         _("agreement lead"),
         default=2,
         help_text=_(
-            "Settled when, on every pair of responses, the majority leads by this many annotations."
+            "Settled when, on every pair of responses, the verdict given most leads the next "
+            "by this many annotations."
         ),
     )
     allow_ties = models.BooleanField(_("allow ties"), default=True)

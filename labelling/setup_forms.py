@@ -55,8 +55,9 @@ class ProjectForm(forms.Form):
     agreement_lead = forms.IntegerField(
         label=_("Settled when the majority leads by"),
         help_text=_(
-            "On every pair of responses, this many more annotations prefer one side than "
-            "the other. 2: two raters who agree on everything are enough."
+            "On every pair of responses, the verdict given most (one better, the other, or a "
+            "tie) is given this many more times than the next. 2: two raters who agree on "
+            "everything are enough."
         ),
         **_bounded("agreement_lead"),
     )

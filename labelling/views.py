@@ -118,6 +118,16 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
         else {}
     )
     rejected = rejections_of(user=request.user, projects=labelling, limit=5) if labelling else []
+    paused = (
+        {
+            pause.project_id: pause
+            for pause in RaterPause.objects.filter(
+                annotator=request.user, project__in=labelling, resumed_at__isnull=True
+            ).select_related("project")
+        }
+        if labelling
+        else {}
+    )
     rows = [
         {
             "project": p,
@@ -125,6 +135,7 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
             "progress": progress.get(p.pk),
             "mine": mine.get(p.pk),
             "pending": pending[p.pk] if p.pk in mine else None,
+            "paused": pause_message(pause=paused[p.pk]) if p.pk in paused else "",
         }
         for p in projects
     ]

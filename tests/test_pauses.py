@@ -146,3 +146,13 @@ def test_with_no_window_nobody_is_paused(project, cast):
     for _ in range(4):
         annotate(project, cast["alice"], rank=worst_first)
     assert not RaterPause.objects.exists()
+
+
+def test_home_tells_a_paused_rater_why_instead_of_offering_work(gold_project, client, cast):
+    project = gold_project
+    for _ in range(3):
+        annotate(project, cast["alice"], rank=worst_first)
+    client.login(username="alice", password=PASSWORD)
+    home = client.get("/").content.decode()
+    assert "You are paused in Chatbot comparisons" in home
+    assert ">Paused<" in home and "Start labelling" not in home

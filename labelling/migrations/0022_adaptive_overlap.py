@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='project',
             name='agreement_lead',
-            field=models.PositiveSmallIntegerField(default=2, help_text='Settled when, on every pair of responses, the majority leads by this many annotations.', verbose_name='agreement lead'),
+            field=models.PositiveSmallIntegerField(default=2, help_text='Settled when, on every pair of responses, the verdict given most leads the next by this many annotations.', verbose_name='agreement lead'),
         ),
         migrations.AddField(
             model_name='project',
