@@ -585,11 +585,12 @@ class NextView(APIView):
         )
         given = assignment_next(project=project, annotator=request.user, now=timezone.now())
         if given.paused is not None:
+            message = pause_message(pause=given.paused)
             return error_response(
-                pause_message(pause=given.paused),
+                message,
                 status.HTTP_409_CONFLICT,
-                [{"field": "paused", "message": given.paused.get_reason_display()}],
-                paused=given.paused.reason,
+                [{"field": "paused", "message": message}],
+                paused=True,
             )
         if given.guideline_pending is not None:
             return error_response(

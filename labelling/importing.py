@@ -135,6 +135,8 @@ class _Sameness:
         """Warn of prompts of this batch whose words repeat a prompt imported before (one
         indexed lookup a batch); a re-imported prompt is not its own repeat, and one of
         this file's earlier batches was warned of already."""
+        if not batch:
+            return
         keys = {key for _line, _item, _digest, key in batch}
         earlier: dict[str, str] = {}
         for key, external_id in (
@@ -374,7 +376,11 @@ class _Importer:
                     external_id__in=[item.external_id for _line, item, _digest, _key in batch],
                 ).values_list("external_id", "content_hash")
             )
-            self.sameness.check_earlier(self.project, self.now, batch)
+            # Only prompts this import creates: one sent again unchanged was warned of
+            # when it was first imported.
+            self.sameness.check_earlier(
+                self.project, self.now, [row for row in batch if row[1].external_id not in known]
+            )
         fresh = []
         for line, item, digest, key in batch:
             if item.external_id not in known:

@@ -36,6 +36,9 @@ SETTING_BOUNDS: dict[str, tuple[int, int]] = {
 }
 
 
+MIN_PAUSE_WINDOW = 3  # as the dashboard's flags: one or two bad items say little
+
+
 def _new_pseudonym_key() -> str:
     return secrets.token_hex(32)
 
@@ -237,6 +240,13 @@ class Project(models.Model):
         return self.name
 
     def clean(self) -> None:
+        if 0 < self.pause_window < MIN_PAUSE_WINDOW:
+            raise ValidationError(
+                {
+                    "pause_window": _("Must be 0 (never) or at least %(n)d items.")
+                    % {"n": MIN_PAUSE_WINDOW}
+                }
+            )
         most = self.max_annotations_per_prompt
         if most and most < self.annotations_per_prompt:
             raise ValidationError(
@@ -974,7 +984,7 @@ class RaterPause(models.Model):
 
     class Reason(models.TextChoices):
         LOW_GOLD = "low_gold", _("gold accuracy below the project's threshold")
-        LOW_CONSENSUS = "low_consensus", _("agreement with the others below the threshold")
+        LOW_CONSENSUS = "low_consensus", _("agreement with the others surely below the threshold")
 
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="pauses", verbose_name=_("project")
@@ -986,7 +996,8 @@ class RaterPause(models.Model):
         verbose_name=_("annotator"),
     )
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
-    # The figure that paused them, the threshold and the items it rests on.
+    # The figure that paused them (for low_consensus, the one-sided 95% upper bound of the
+    # agreement), the threshold and the items it rests on.
     figure = models.FloatField(_("figure"))
     threshold = models.FloatField(_("threshold"))
     items = models.PositiveSmallIntegerField(_("items"))

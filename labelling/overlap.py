@@ -62,8 +62,13 @@ def _retest(project: Project, prompt: QuerySet[Prompt], rankings: list) -> None:
     # The prompt's own maximum: k (or what re-labelling raised it to) plus the extra
     # annotations allowed, that is target - extra_asked + allowed.
     room = Q(extra_asked__lt=allowed) & Q(target__gt=F("extra_asked") + (given - allowed))
+    # One more than it has: a prompt with more than its target (k lowered under it)
+    # counts every annotation above the old target as asked for, so that its maximum
+    # does not drift.
     asked = mine.filter(room).update(
-        target=given + 1, extra_asked=F("extra_asked") + 1, unsettled=False
+        target=given + 1,
+        extra_asked=F("extra_asked") + (given + 1) - F("target"),
+        unsettled=False,
     )
     if not asked:
         mine.filter(unsettled=False).update(unsettled=True)

@@ -11,8 +11,10 @@ resumed, so a resumed rater starts afresh):
   `consensus_threshold`
 
 opens a pause (`RaterPause`, audited). A paused rater finishes the item they hold but is
-given no new one (labelling.queue), and is told why. The figures are the dashboard's own
-(ranking.quality), on a rolling window instead of all time.
+given no new one (labelling.queue), and is told they are paused (not the figures: those
+are judging settings, shown to watchers). The rules are the dashboard's (ranking.quality)
+on a rolling window instead of all time: gold accuracy as it is, agreement by its
+one-sided 95% upper bound, so an honest rater is not paused on a few unlucky items.
 """
 
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from datetime import datetime
 import numpy as np
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
@@ -33,10 +35,13 @@ from labelling.models import Annotation, Project, RaterPause, Response
 from labelling.visibility import annotator_names, sees_usernames
 
 MAX_NOTE = 2000
+CONSENSUS_CONFIDENCE = 0.95  # as ranking.quality's low_consensus
+# What the rater is told: that they are paused and what happens next, never the figure
+# or the threshold (judging settings are hidden from annotators, and a gold figure that
+# moved would tell them which item was gold). Watchers see the reason on the dashboard.
 PAUSED = _lazy(
-    "You are paused in %(project)s: %(reason)s (%(figure)s over your last %(items)s items; "
-    "the project asks for %(threshold)s). An admin or reviewer will look at your work and "
-    "resume you."
+    "You are paused in %(project)s: the project's checks found your recent labels far from "
+    "what it expects. An admin or reviewer will look at your work with you and resume you."
 )
 
 
@@ -48,13 +53,7 @@ class Window:
 
 def pause_message(*, pause: RaterPause) -> str:
     """What the paused rater is told."""
-    return str(PAUSED) % {
-        "project": pause.project.name,
-        "reason": pause.get_reason_display(),
-        "figure": f"{pause.figure:.2f}",
-        "items": pause.items,
-        "threshold": f"{pause.threshold:.2f}",
-    }
+    return str(PAUSED) % {"project": pause.project.name}
 
 
 def pause_open(*, project: Project, annotator_id: int) -> RaterPause | None:
@@ -123,10 +122,14 @@ def _gold_window(mine: QuerySet[Annotation], window: int) -> Window | None:
 
 def _consensus_window(mine: QuerySet[Annotation], annotator: User, window: int) -> Window | None:
     """The rater's last `window` items on which the others' consensus decides a pair."""
+    others_of = Annotation.objects.filter(
+        prompt_id=OuterRef("prompt_id"), is_current=True, rejected=False
+    ).exclude(annotator=annotator)
     recent = list(
         mine.filter(prompt__gold__isnull=True)
+        .filter(Exists(others_of))
         .order_by("-created_at", "-id")
-        .values_list("prompt_id", "ranking")[: window * 3]
+        .values_list("prompt_id", "ranking")[: window * 2]
     )
     if len(recent) < window:
         return None
@@ -139,7 +142,8 @@ def _consensus_window(mine: QuerySet[Annotation], annotator: User, window: int) 
         .values_list("prompt_id", "ranking")
     ):
         others.setdefault(prompt_id, []).append(ranking)
-    agree = decided = items = 0
+    agree: list[int] = []
+    decided: list[int] = []
     for prompt_id, ranking in recent:
         theirs = others.get(prompt_id, [])
         if not theirs:
@@ -149,9 +153,13 @@ def _consensus_window(mine: QuerySet[Annotation], annotator: User, window: int) 
         counts = st.consensus_counts(np.zeros(len(verdicts), dtype=np.int64), verdicts)
         if counts[1][0] == 0:
             continue
-        agree, decided, items = agree + int(counts[0][0]), decided + int(counts[1][0]), items + 1
-        if items == window:
-            return Window(figure=agree / decided, items=items)
+        agree.append(int(counts[0][0]))
+        decided.append(int(counts[1][0]))
+        if len(agree) == window:
+            _share, upper = st.ratio_upper_bound(
+                np.array(agree), np.array(decided), confidence=CONSENSUS_CONFIDENCE
+            )
+            return Window(figure=upper, items=window)
     return None
 
 
@@ -197,6 +205,8 @@ def _pause(
 def pause_resume(*, pause: RaterPause, actor: User, note: str, now: datetime) -> RaterPause:
     """Resume a paused rater, with a note saying why (audited). Their next windows count
     only what they label from now on."""
+    if actor.pk == pause.annotator_id:
+        raise DomainError(_("Someone else must resume you."), field="pause")
     note = (note or "").strip()
     if not note:
         raise DomainError(_("Say why the rater may go on."), field="note")
@@ -250,7 +260,7 @@ def pauses_shown(
             "paused_at": pause.paused_at,
             "resumed_at": pause.resumed_at,
             "resumed_by": pause.resumed_by.get_username() if pause.resumed_by and named else None,
-            "note": pause.note,
+            "note": pause.note if named else "",
         }
         for pause in pauses
     ]

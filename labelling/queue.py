@@ -292,8 +292,9 @@ def assignment_lease_next(
     now: datetime,
     rng: random.Random | None = None,
 ) -> Assignment | None:
-    """The queue itself, without the guideline gate: the annotator's current lease if
-    they hold one, else a new one; None if nothing is left for them."""
+    """The queue itself, without the guideline gate or a pause (labelling.pauses): the
+    annotator's current lease if they hold one, else a new one; None if nothing is left
+    for them. For the demo's seed and tests; every door goes through assignment_next."""
     state = _state(project=project, annotator=annotator, now=now)
     if state.held is not None:
         return _held(state.held)

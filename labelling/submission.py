@@ -7,6 +7,7 @@ retry), its pairwise preferences are derived (labelling.preferences), and the pr
 agreement and review state are refreshed (labelling.review).
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,6 +107,9 @@ def complete_prompts(prompts: QuerySet[Prompt]) -> QuerySet[Prompt]:
 
 def _prompt_complete(prompt_id: int) -> bool:
     return complete_prompts(Prompt.objects.filter(pk=prompt_id)).exists()
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -246,8 +250,22 @@ def _submission_store(
     preferences_record(annotation=annotation, replace=current is not None)
     prompt_review_refresh(prompt_id=assignment.prompt_id, reopen=True)
     overlap_refresh(project=project, prompt_id=assignment.prompt_id)
-    pause_check(project=project, annotator=annotator, now=now)
+    _pause_check(project=project, annotator=annotator, now=now)
     return SubmitResult(annotation=annotation, created=True)
+
+
+def _pause_check(*, project: Project, annotator: User, now: datetime) -> None:
+    """The continuous checks (labelling.pauses), in a savepoint of their own: whatever
+    goes wrong there is logged, and the rater's labels are still saved."""
+    if not project.pause_window:
+        return
+    try:
+        with transaction.atomic():
+            pause_check(project=project, annotator=annotator, now=now)
+    except Exception:
+        logger.exception(
+            "pause check failed for annotator %s in project %s", annotator.pk, project.pk
+        )
 
 
 def _current_locked(assignment: Assignment, annotator: User) -> Annotation | None:

@@ -203,3 +203,29 @@ def test_a_prompt_past_its_new_maximum_is_unsettled_not_asked_again(adaptive, ca
     # Five annotations, a maximum of four: nothing more to ask, so to review.
     assert state(project) == (2, 0, True)
     assert list(review_queue(project=project).values_list("external_id", flat=True)) == ["p-1"]
+
+
+def test_lowering_k_under_what_a_prompt_has_keeps_its_maximum(adaptive, cast):
+    project, users = adaptive
+    now = timezone.now()
+    import_items(project, prompt_line("p-1"))
+    project = project_update(
+        project=project,
+        actor=cast["adam"],
+        now=now,
+        max_annotations_per_prompt=0,
+        annotations_per_prompt=5,
+    )
+    for name, rank in zip(RATERS, (best_first, worst_first) * 2, strict=False):
+        annotate(project, users[name], rank=rank)
+    project = project_update(
+        project=project,
+        actor=cast["adam"],
+        now=now,
+        annotations_per_prompt=3,
+        max_annotations_per_prompt=5,
+    )
+    # Four annotations at k = 3: two above the old target count as asked for.
+    assert state(project) == (5, 2, False)
+    annotate(project, users["emma"], rank=best_first)
+    assert state(project) == (5, 2, True)  # 3 to 2 at the maximum: to review, not a sixth

@@ -51,11 +51,14 @@ def test_three_wrong_gold_items_pause_the_rater_who_is_told_why(gold_project, ap
 
     refused = api("alice").post(f"/api/projects/{project.pk}/next/")
     assert refused.status_code == 409
-    assert refused.json()["paused"] == "low_gold"
-    assert "You are paused in Chatbot comparisons" in refused.json()["detail"]
+    assert refused.json()["paused"] is True
+    told = refused.json()["detail"]
+    assert "You are paused in Chatbot comparisons" in told
+    # Not the figures: gold and its thresholds are hidden from annotators.
+    assert "gold" not in told and "0.7" not in told
     client.login(username="alice", password=PASSWORD)
     page = client.post(f"/projects/{project.pk}/next/", follow=True).content.decode()
-    assert "You are paused in Chatbot comparisons: gold accuracy below" in page
+    assert "You are paused in Chatbot comparisons: the project&#x27;s checks" in page
     # Bob, who labels well, goes on.
     annotate(project, cast["bob"], rank=best_first)
     assert api("bob").post(f"/api/projects/{project.pk}/next/").status_code == 200
@@ -156,3 +159,17 @@ def test_home_tells_a_paused_rater_why_instead_of_offering_work(gold_project, cl
     home = client.get("/").content.decode()
     assert "You are paused in Chatbot comparisons" in home
     assert ">Paused<" in home and "Start labelling" not in home
+
+
+def test_nobody_resumes_themselves_and_a_window_of_one_item_is_refused(gold_project, api, cast):
+    project = gold_project
+    for _ in range(3):
+        annotate(project, cast["sam"], rank=worst_first)  # staff, who may resume pauses
+    pause = RaterPause.objects.get(annotator=cast["sam"])
+    own = api("sam").post(
+        f"/api/projects/{project.pk}/pauses/{pause.pk}/resume/", {"note": "me"}, format="json"
+    )
+    assert own.status_code == 409 and "Someone else must resume you." in own.json()["detail"]
+    refused = api("adam").patch(f"/api/projects/{project.pk}/", {"pause_window": 1}, format="json")
+    assert refused.status_code == 400
+    assert [e["field"] for e in refused.json()["errors"]] == ["pause_window"]

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
             name='RaterPause',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.CharField(choices=[('low_gold', "gold accuracy below the project's threshold"), ('low_consensus', 'agreement with the others below the threshold')], max_length=20, verbose_name='reason')),
+                ('reason', models.CharField(choices=[('low_gold', "gold accuracy below the project's threshold"), ('low_consensus', 'agreement with the others surely below the threshold')], max_length=20, verbose_name='reason')),
                 ('figure', models.FloatField(verbose_name='figure')),
                 ('threshold', models.FloatField(verbose_name='threshold')),
                 ('items', models.PositiveSmallIntegerField(verbose_name='items')),
