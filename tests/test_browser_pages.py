@@ -16,6 +16,8 @@ def _pages(project) -> list[tuple[str, str]]:
         ("home", "/"),
         ("project", f"/projects/{pk}/"),
         ("dashboard", f"/projects/{pk}/dashboard/"),
+        ("rater-report", f"/projects/{pk}/raters/"),
+        ("settings", f"/projects/{pk}/settings/"),
         ("review-queue", f"/projects/{pk}/review/"),
         ("review-prompt", f"/projects/{pk}/review/{prompt.pk}/"),
         ("prompts", f"/projects/{pk}/prompts/?status=open"),
@@ -37,6 +39,22 @@ def test_no_page_has_a_serious_accessibility_violation(live_server, browser_page
     import_items(project, prompt_line("p-1"), prompt_line("p-2"))
     annotate(project, cast["alice"], rank=lambda ids: [[i] for i in ids])
     annotate(project, cast["bob"], rank=lambda ids: [[i] for i in reversed(ids)])
+    # The dashboard's paused raters, with a resume form (issue 18, point 5).
+    from django.utils import timezone
+
+    from labelling.models import RaterPause
+
+    project.pause_window = 3
+    project.save(update_fields=["pause_window"])
+    RaterPause.objects.create(
+        project=project,
+        annotator=cast["bob"],
+        reason=RaterPause.Reason.LOW_GOLD,
+        figure=0.3,
+        threshold=0.7,
+        items=3,
+        paused_at=timezone.now(),
+    )
     page = browser_page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     found: dict[str, list[str]] = {}
