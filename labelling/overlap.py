@@ -8,8 +8,9 @@ project's `agreement_lead`):
 - settled: the prompt is complete, as with fixed overlap;
 - not settled, below the maximum: its target rises by one (`extra_asked` counts these),
   and the queue serves it again, nearest to completion first;
-- not settled at the maximum: it is marked `unsettled`, which puts it in the review
-  queue (labelling.review.review_wanted).
+- not settled at the maximum, or with no annotator left who may still be given it: it
+  is marked `unsettled`, which puts it in the review queue
+  (labelling.review.review_wanted).
 
 Targets only move in steps the queue already knows (re-labelling raises them, k moves
 them), so its invariant holds: no prompt is leased beyond its target. Changing the
@@ -23,7 +24,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Greatest
 
 from core import statistics as st
-from labelling.models import Annotation, Project, Prompt
+from labelling.models import Annotation, Assignment, Membership, Project, Prompt
 
 
 def _settled(rankings: list[list[list[int]]], lead: int) -> bool:
@@ -62,6 +63,11 @@ def _retest(project: Project, prompt: QuerySet[Prompt], rankings: list) -> None:
     # The prompt's own maximum: k (or what re-labelling raised it to) plus the extra
     # annotations allowed, that is target - extra_asked + allowed.
     room = Q(extra_asked__lt=allowed) & Q(target__gt=F("extra_asked") + (given - allowed))
+    if mine.filter(room).exists() and not _someone_left(mine):
+        # Every annotator of the project has had it: asking for more would leave it
+        # open for good. A reviewer decides instead.
+        mine.filter(unsettled=False).update(unsettled=True)
+        return
     # One more than it has: a prompt with more than its target (k lowered under it)
     # counts every annotation above the old target as asked for, so that its maximum
     # does not drift.
@@ -72,6 +78,26 @@ def _retest(project: Project, prompt: QuerySet[Prompt], rankings: list) -> None:
     )
     if not asked:
         mine.filter(unsettled=False).update(unsettled=True)
+
+
+def _someone_left(prompt: QuerySet[Prompt]) -> bool:
+    """Whether an active annotator of the project may still be given the prompt: one
+    the queue's rule (labelling.queue.open_prompts) has not excluded by an earlier
+    assignment of it."""
+    found = prompt.values_list("project_id", "round", "repeat_allowed").first()
+    if found is None:
+        return False
+    project_id, round_, repeat_allowed = found
+    given = Assignment.objects.filter(prompt__in=prompt)
+    if repeat_allowed:
+        given = given.filter(round=round_)
+    return (
+        Membership.objects.filter(
+            project_id=project_id, role=Membership.Role.ANNOTATOR, user__is_active=True
+        )
+        .exclude(user_id__in=given.values("annotator_id"))
+        .exists()
+    )
 
 
 def overlap_settings_apply(*, project: Project) -> None:

@@ -229,3 +229,19 @@ def test_lowering_k_under_what_a_prompt_has_keeps_its_maximum(adaptive, cast):
     assert state(project) == (5, 2, False)
     annotate(project, users["emma"], rank=best_first)
     assert state(project) == (5, 2, True)  # 3 to 2 at the maximum: to review, not a sixth
+
+
+def test_with_no_annotator_left_to_ask_the_prompt_goes_to_review(project, cast):
+    """Only alice and bob annotate: when they disagree there is nobody to ask."""
+    project = project_update(
+        project=project,
+        actor=cast["adam"],
+        now=timezone.now(),
+        annotations_per_prompt=2,
+        max_annotations_per_prompt=4,
+    )
+    import_items(project, prompt_line("p-1"))
+    annotate(project, cast["alice"], rank=best_first)
+    annotate(project, cast["bob"], rank=worst_first)
+    assert state(project) == (2, 0, True)
+    assert list(review_queue(project=project).values_list("external_id", flat=True)) == ["p-1"]
