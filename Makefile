@@ -41,7 +41,7 @@ install-dev: $(VENV)/.installed-dev $(VENV)/.installed-consumers
 run: export DEBUG ?= true
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --url http://$(HOST):$(PORT)/
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C stops the site and the worker)"
 	@$(PY) manage.py qcluster & WORKER=$$!; \
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT) & SITE=$$!; \

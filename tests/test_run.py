@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -17,6 +18,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
+
+
+# A process started in the background of a shell without job control (as CI may start
+# the suite) inherits SIGINT ignored, and so would make: neither make nor the shells and
+# Pythons under it could then catch SIGINT at all. A terminal starts make with SIGINT at
+# its default; so does this, before exec'ing make.
+AS_FROM_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execvp(sys.argv[1], sys.argv[1:])",
+]
 
 
 def _free_port() -> int:
@@ -51,7 +64,7 @@ def test_make_run_stops_the_site_and_the_worker(tmp_path, signum, whole_group):
     env.pop("DJANGO_SETTINGS_MODULE", None)  # the site's own settings, not the tests'
     log = (tmp_path / "run.log").open("w")
     make = subprocess.Popen(
-        [shutil.which("make") or "make", "run", f"PORT={port}"],
+        [*AS_FROM_A_TERMINAL, shutil.which("make") or "make", "run", f"PORT={port}"],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -68,6 +81,7 @@ def test_make_run_stops_the_site_and_the_worker(tmp_path, signum, whole_group):
                 assert make.poll() is None, (tmp_path / "run.log").read_text()
                 assert time.monotonic() < deadline, "the site did not come up"
                 time.sleep(0.5)
+        assert f"Log in at http://127.0.0.1:{port}/ as" in (tmp_path / "run.log").read_text()
         running = _group(make.pid)
         assert any("runserver" in args for args in running), running
         assert any("qcluster" in args for args in running), running

@@ -39,9 +39,16 @@ class Command(BaseCommand):
             action="store_true",
             help="delete the demo project, with all labels made in it, and build it again",
         )
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000/",
+            help="where the site is served, for the line that says where to log in",
+        )
 
     @transaction.atomic
-    def handle(self, *args: Any, reset: bool = False, **options: Any) -> None:
+    def handle(
+        self, *args: Any, reset: bool = False, url: str = "http://127.0.0.1:8000/", **options: Any
+    ) -> None:
         now = timezone.now()
         if reset:
             deleted = Project.objects.filter(name=DEMO_PROJECT).delete()[0]
@@ -111,7 +118,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{made} annotations by three seed raters, for the dashboard and the review queue."
             )
-        self.stdout.write("Log in at http://127.0.0.1:8000/ as (new passwords on every run):")
+        self.stdout.write(f"Log in at {url} as (new passwords on every run):")
         for username, role in DEMO_USERS:
             label = "staff, project admin" if role is None else role
             self.stdout.write(f"  {username:<6} {passwords[username]:<14} ({label})")
