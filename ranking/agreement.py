@@ -422,45 +422,15 @@ def annotator_rows(labels: Labels, *, project: Project, seed: int = 0) -> list[d
     bootstrap intervals over the annotator's prompts for the consensus and gold figures.
     Rows name the annotator by user id and pseudonym; who sees which name is decided
     when the rows are shown (agreement_shown)."""
-    if len(labels.prompt) == 0:
-        return []
-    verdicts = labels.verdicts()
-    agree, decided = st.consensus_counts(labels.prompt, verdicts)
-    gold_hits = (verdicts == labels.gold_verdicts).sum(axis=1)
-    n_pairs = verdicts.shape[1]
-    rows = []
-    for user_id, check in sorted(rater_checks(labels, project=project).items()):
-        mine = labels.annotator == user_id
-        gold = mine & labels.has_gold
-        counted = mine & (decided > 0)
-        row: dict[str, Any] = {
+    checks = rater_checks(labels, project=project, resamples=BOOTSTRAP, seed=seed)
+    return [
+        {
             "annotator_id": user_id,
             "pseudonym": annotator_pseudonym(project, user_id),
             **check.as_row(),
-            "agreement_with_consensus_interval": (
-                _interval(
-                    st.bootstrap_ratio_interval(
-                        agree[counted], decided[counted], resamples=BOOTSTRAP, seed=seed
-                    )
-                )
-                if counted.any()
-                else None
-            ),
-            "gold_accuracy_interval": (
-                _interval(
-                    st.bootstrap_ratio_interval(
-                        gold_hits[gold],
-                        np.full(gold.sum(), n_pairs),
-                        resamples=BOOTSTRAP,
-                        seed=seed,
-                    )
-                )
-                if gold.any()
-                else None
-            ),
         }
-        rows.append(row)
-    return rows
+        for user_id, check in sorted(checks.items())
+    ]
 
 
 def quality_flags(labels: Labels, *, project: Project) -> dict[int, list[str]]:

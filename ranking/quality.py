@@ -70,6 +70,9 @@ class RaterCheck:
     contradiction_share: float | None
     contradiction_items: int
     flags: list[str]
+    # 95% bootstrap intervals over the rater's prompts, when asked for (rater_checks).
+    consensus_interval: tuple[float, float] | None = None
+    gold_interval: tuple[float, float] | None = None
 
     def as_row(self) -> dict[str, Any]:
         """The fields the agreement report shows (design §6's annotator rows)."""
@@ -90,12 +93,17 @@ class RaterCheck:
             "straight_lining": _round(self.straight_share),
             "ratings_contradict_ranking": _round(self.contradiction_share),
             "flags": self.flags,
+            "agreement_with_consensus_interval": _pair(self.consensus_interval),
+            "gold_accuracy_interval": _pair(self.gold_interval),
         }
 
 
-def rater_checks(labels: "Labels", *, project: Project) -> dict[int, RaterCheck]:
+def rater_checks(
+    labels: "Labels", *, project: Project, resamples: int = 0, seed: int = 0
+) -> dict[int, RaterCheck]:
     """Every rater's checks, by user id. `low_consensus` compares a rater with the others
-    in `labels`; every other check rests on the rater's own labels."""
+    in `labels`; every other check rests on the rater's own labels. With `resamples`,
+    the consensus and gold figures get bootstrap intervals over the rater's prompts."""
     if len(labels.prompt) == 0:
         return {}
     verdicts = labels.verdicts()
@@ -150,6 +158,14 @@ def rater_checks(labels: "Labels", *, project: Project) -> dict[int, RaterCheck]
             flags=[],
         )
         check.flags = _flags(check, project)
+        if resamples and counted.any():
+            check.consensus_interval = st.bootstrap_ratio_interval(
+                agree[counted], decided[counted], resamples=resamples, seed=seed
+            )
+        if resamples and gold.any():
+            check.gold_interval = st.bootstrap_ratio_interval(
+                gold_hits[gold], np.full(gold.sum(), n_pairs), resamples=resamples, seed=seed
+            )
         checks[int(user_id)] = check
     return checks
 
@@ -175,6 +191,10 @@ def _flags(check: RaterCheck, project: Project) -> list[str]:
         and check.contradiction_share >= CONTRADICTION_SHARE,
     }
     return [flag for flag in FLAGS if raised[flag]]
+
+
+def _pair(bounds: tuple[float, float] | None) -> list[float | None] | None:
+    return None if bounds is None else [_round(bounds[0]), _round(bounds[1])]
 
 
 def _round(value: float | None) -> float | None:
