@@ -240,23 +240,20 @@ class Project(models.Model):
         return self.name
 
     def clean(self) -> None:
+        # Every problem at once, each on its field: a field named here is left out of the
+        # constraints' own check, whose message names the constraint, not the field.
+        errors = {}
         if 0 < self.pause_window < MIN_PAUSE_WINDOW:
-            raise ValidationError(
-                {
-                    "pause_window": _("Must be 0 (never) or at least %(n)d items.")
-                    % {"n": MIN_PAUSE_WINDOW}
-                }
-            )
+            errors["pause_window"] = _("Must be 0 (never) or at least %(n)d items.") % {
+                "n": MIN_PAUSE_WINDOW
+            }
         most = self.max_annotations_per_prompt
         if most and most < self.annotations_per_prompt:
-            raise ValidationError(
-                {
-                    "max_annotations_per_prompt": _(
-                        "Must be 0 (fixed overlap) or at least the annotations per prompt (%(k)s)."
-                    )
-                    % {"k": self.annotations_per_prompt}
-                }
-            )
+            errors["max_annotations_per_prompt"] = _(
+                "Must be 0 (fixed overlap) or at least the annotations per prompt (%(k)s)."
+            ) % {"k": self.annotations_per_prompt}
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def adaptive(self) -> bool:

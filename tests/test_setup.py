@@ -243,3 +243,26 @@ def test_the_api_refuses_to_rescale_criteria_once_prompts_are_annotated(project,
 def test_others_cannot_open_the_settings(project, cast):
     assert _client("alice").get(f"/projects/{project.pk}/settings/").status_code == 403
     assert _client("olga").get(f"/projects/{project.pk}/settings/").status_code == 404
+
+
+def test_two_overlap_and_pause_mistakes_at_once_are_each_named_on_their_field(project):
+    """Issue 18's settings: each refusal on its own field, never a constraint's name."""
+    body = {
+        **SETTINGS,
+        "name": project.name,
+        "responses_per_prompt": "4",
+        "annotations_per_prompt": "3",
+        "max_annotations_per_prompt": "1",
+        "pause_window": "2",
+        **_rows(
+            {"label": "Helpfulness", "key": "helpfulness", "low": "1", "high": "7", "ORDER": "1"},
+            {"label": "Honesty", "key": "honesty", "low": "1", "high": "7", "ORDER": "2"},
+            initial=2,
+        ),
+    }
+    response = _client("adam").post(f"/projects/{project.pk}/settings/", body)
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Must be 0 (fixed overlap) or at least the annotations per prompt (3)." in html
+    assert "Must be 0 (never) or at least 3 items." in html
+    assert "labelling_project_max_annotations_at_least_k" not in html
