@@ -5,7 +5,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import combinations
-from typing import Any, SupportsFloat
+from typing import Any
 
 import numpy as np
 from django.db import connection
@@ -14,7 +14,7 @@ from core import statistics as st
 from core.db import on_postgresql
 from labelling.models import Annotation, Project, Prompt, Response, ResponseScore
 from labelling.visibility import annotator_pseudonym
-from ranking.quality import rater_checks
+from ranking.quality import rater_checks, rounded, rounded_interval
 
 BOOTSTRAP = 200
 
@@ -372,8 +372,8 @@ def figures(labels: Labels, criteria: list[dict], *, seed: int = 0) -> dict:
     rank_domain = np.arange(1.0, labels.n_responses + 1)
     result = dict(empty)
     if multi.any():
-        result["pairwise_agreement"] = _round(agreement.overall)
-        result["pairwise_agreement_interval"] = _interval(
+        result["pairwise_agreement"] = rounded(agreement.overall)
+        result["pairwise_agreement_interval"] = rounded_interval(
             st.bootstrap_ratio_interval(
                 agreement.agreeing[multi],
                 agreement.comparisons[multi],
@@ -381,10 +381,10 @@ def figures(labels: Labels, criteria: list[dict], *, seed: int = 0) -> dict:
                 seed=seed,
             )
         )
-        result["alpha_rank"] = _round(
+        result["alpha_rank"] = rounded(
             st.krippendorff_alpha_long(units.ravel(), labels.ranks.ravel(), "ordinal")
         )
-        result["alpha_rank_interval"] = _interval(
+        result["alpha_rank_interval"] = rounded_interval(
             _alpha_interval(labels, labels.ranks, rank_domain, "ordinal", seed)
         )
         result["alpha_criteria_interval"] = {}
@@ -393,11 +393,11 @@ def figures(labels: Labels, criteria: list[dict], *, seed: int = 0) -> dict:
             seen = ~np.isnan(values)
             if not seen.any():
                 continue
-            result["alpha_criteria"][c["key"]] = _round(
+            result["alpha_criteria"][c["key"]] = rounded(
                 st.krippendorff_alpha_long(units[seen], values[seen], "interval")
             )
             domain = np.unique(values[seen])
-            result["alpha_criteria_interval"][c["key"]] = _interval(
+            result["alpha_criteria_interval"][c["key"]] = rounded_interval(
                 _alpha_interval(labels, values, domain, "interval", seed)
             )
     return result
@@ -456,7 +456,7 @@ def agreement_by_day(labels: Labels) -> list[dict]:
     return [
         {
             "day": date.fromordinal(int(day)).isoformat(),
-            "agreement": _round(agreeing[i] / comparisons[i]),
+            "agreement": rounded(agreeing[i] / comparisons[i]),
             "prompts": int(prompts[i]),
         }
         for i, day in enumerate(days)
@@ -500,7 +500,7 @@ def leaderboard_rows(labels: Labels, *, resamples: int = BOOTSTRAP) -> list[dict
             "wins": int(board.wins[i]),
             "losses": int(board.losses[i]),
             "ties": int(board.ties[i]),
-            "win_rate": {names[j]: _round(board.win_rate[i, j]) for j in order if j != i},
+            "win_rate": {names[j]: rounded(board.win_rate[i, j]) for j in order if j != i},
         }
         for i in order
     ]
@@ -536,8 +536,8 @@ def reward_model_accuracy(labels: Labels) -> dict:
     used = denominators > 0
     result: dict[str, Any] = {
         "n_pairs": total,
-        "accuracy": _round(numerators.sum() / total),
-        "accuracy_interval": _interval(
+        "accuracy": rounded(numerators.sum() / total),
+        "accuracy_interval": rounded_interval(
             st.bootstrap_ratio_interval(
                 numerators[used], denominators[used], resamples=BOOTSTRAP, seed=0
             )
@@ -556,7 +556,7 @@ def reward_model_accuracy(labels: Labels) -> dict:
             {
                 "models": [names[i], names[j]],
                 "n_pairs": int(cell.sum()),
-                "accuracy": _round(correct[cell].sum() / cell.sum()),
+                "accuracy": rounded(correct[cell].sum() / cell.sum()),
             }
         )
     result["by_model_pair"] = by_pair
@@ -615,12 +615,3 @@ def _figures_of_version(labels: Labels, version: int, overall: dict, criteria: l
     mask = labels.version == version
     # With one version in use, its figures are the overall ones: no second computation.
     return overall if mask.all() else figures(labels.subset(mask), criteria)
-
-
-def _round(value: SupportsFloat) -> float | None:
-    value = float(value)
-    return None if np.isnan(value) else round(value, 4)
-
-
-def _interval(bounds: tuple[float, float]) -> list[float | None]:
-    return [_round(bounds[0]), _round(bounds[1])]

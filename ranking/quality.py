@@ -24,7 +24,7 @@ gold, honest raters with realistic noise in under 5% of runs. docs/decisions.md 
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import numpy as np
 
@@ -80,21 +80,21 @@ class RaterCheck:
         return {
             "n": self.n,
             "n_gold": self.n_gold,
-            "gold_accuracy": _round(self.gold_accuracy),
+            "gold_accuracy": rounded(self.gold_accuracy),
             "median_seconds": self.median_seconds,
-            "agreement_with_consensus": _round(self.consensus),
-            "agreement_with_consensus_upper": _round(self.consensus_upper),
-            "position_bias": _round(position.rate) if position else None,
+            "agreement_with_consensus": rounded(self.consensus),
+            "agreement_with_consensus_upper": rounded(self.consensus_upper),
+            "position_bias": rounded(position.rate) if position else None,
             "position_bias_interval": (
-                [_round(position.interval[0]), _round(position.interval[1])] if position else None
+                [rounded(position.interval[0]), rounded(position.interval[1])] if position else None
             ),
-            "position_chance": _round(position.chance) if position else None,
-            "position_p_value": _round(position.p_value) if position else None,
-            "straight_lining": _round(self.straight_share),
-            "ratings_contradict_ranking": _round(self.contradiction_share),
+            "position_chance": rounded(position.chance) if position else None,
+            "position_p_value": rounded(position.p_value) if position else None,
+            "straight_lining": rounded(self.straight_share),
+            "ratings_contradict_ranking": rounded(self.contradiction_share),
             "flags": self.flags,
-            "agreement_with_consensus_interval": _pair(self.consensus_interval),
-            "gold_accuracy_interval": _pair(self.gold_interval),
+            "agreement_with_consensus_interval": rounded_interval(self.consensus_interval),
+            "gold_accuracy_interval": rounded_interval(self.gold_interval),
         }
 
 
@@ -193,9 +193,14 @@ def _flags(check: RaterCheck, project: Project) -> list[str]:
     return [flag for flag in FLAGS if raised[flag]]
 
 
-def _pair(bounds: tuple[float, float] | None) -> list[float | None] | None:
-    return None if bounds is None else [_round(bounds[0]), _round(bounds[1])]
+def rounded_interval(bounds: tuple[float, float] | None) -> list[float | None] | None:
+    """An interval as reports show it: both ends to four places, None for none."""
+    return None if bounds is None else [rounded(bounds[0]), rounded(bounds[1])]
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None or np.isnan(value) else round(float(value), 4)
+def rounded(value: SupportsFloat | None) -> float | None:
+    """A figure as reports show it: four places, None for a missing or undefined one."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if np.isnan(value) else round(value, 4)

@@ -30,6 +30,9 @@ DEMO_USERS = [
 ]
 
 
+DEMO_URL = "http://127.0.0.1:8000/"
+
+
 class Command(BaseCommand):
     help = "Create the demo project (212 prompts, 4 models) and users; print their passwords."
 
@@ -41,14 +44,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--url",
-            default="http://127.0.0.1:8000/",
+            default=DEMO_URL,
             help="where the site is served, for the line that says where to log in",
         )
 
     @transaction.atomic
-    def handle(
-        self, *args: Any, reset: bool = False, url: str = "http://127.0.0.1:8000/", **options: Any
-    ) -> None:
+    def handle(self, *args: Any, reset: bool = False, url: str = DEMO_URL, **options: Any) -> None:
         now = timezone.now()
         if reset:
             deleted = Project.objects.filter(name=DEMO_PROJECT).delete()[0]
