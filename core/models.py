@@ -34,6 +34,11 @@ class AuditEvent(models.Model):
         TOKEN_REVOKED = "token.revoked", _("API token revoked")
         RATER_PAUSED = "rater.paused", _("rater paused")
         RATER_RESUMED = "rater.resumed", _("rater resumed")
+        QUALIFICATION_CREATED = "qualification.created", _("qualification set created")
+        QUALIFICATION_REQUIRED = "qualification.required", _("qualification required")
+        QUALIFICATION_WITHDRAWN = "qualification.withdrawn", _("qualification withdrawn")
+        QUALIFICATION_FINISHED = "qualification.finished", _("qualification attempt finished")
+        QUALIFICATION_GRANTED = "qualification.granted", _("qualification attempt granted")
 
     project = models.ForeignKey(
         "labelling.Project",

@@ -599,6 +599,17 @@ class NextView(APIView):
                 status.HTTP_409_CONFLICT,
                 guideline_version=given.guideline_pending,
             )
+        if given.qualifying is not None:
+            message = _("Pass the qualification %(name)s first: %(reason)s") % {
+                "name": given.qualifying.name,
+                "reason": given.qualifying.reason,
+            }
+            return error_response(
+                message,
+                status.HTTP_409_CONFLICT,
+                [{"field": "qualification", "message": message}],
+                qualification=given.qualifying.pk,
+            )
         assignment = given.assignment
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from labelling import api
+from labelling import qualification_api as q
 
 urlpatterns = [
     path("auth/token/", api.TokenView.as_view(), name="api-token"),
@@ -25,6 +26,46 @@ urlpatterns = [
     ),
     path("projects/<id:project_id>/relabel/", api.RelabelView.as_view(), name="api-relabel"),
     path("projects/<id:project_id>/pauses/", api.PausesView.as_view(), name="api-pauses"),
+    path(
+        "projects/<id:project_id>/qualification-sets/",
+        q.QualificationSetsView.as_view(),
+        name="api-qualification-sets",
+    ),
+    path(
+        "projects/<id:project_id>/qualification-sets/<id:set_id>/require/",
+        q.QualificationRequireView.as_view(),
+        name="api-qualification-require",
+    ),
+    path(
+        "projects/<id:project_id>/qualification-sets/<id:set_id>/withdraw/",
+        q.QualificationWithdrawView.as_view(),
+        name="api-qualification-withdraw",
+    ),
+    path(
+        "projects/<id:project_id>/qualification-sets/<id:set_id>/grants/",
+        q.QualificationGrantView.as_view(),
+        name="api-qualification-grant",
+    ),
+    path(
+        "projects/<id:project_id>/qualification-results/",
+        q.QualificationResultsView.as_view(),
+        name="api-qualification-results",
+    ),
+    path(
+        "projects/<id:project_id>/qualification/",
+        q.MyQualificationView.as_view(),
+        name="api-qualification",
+    ),
+    path(
+        "projects/<id:project_id>/qualification/attempts/",
+        q.QualificationAttemptView.as_view(),
+        name="api-qualification-attempts",
+    ),
+    path(
+        "projects/<id:project_id>/qualification/answers/",
+        q.QualificationAnswerView.as_view(),
+        name="api-qualification-answers",
+    ),
     path(
         "projects/<id:project_id>/pauses/<id:pause_id>/resume/",
         api.PauseResumeView.as_view(),

@@ -115,6 +115,23 @@ class GuidelineForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=2000,
     )
+    qualification_set = forms.TypedChoiceField(
+        label=_("Ask every rater to qualify again"),
+        help_text=_(
+            "A draft qualification set raters pass before their next item; they are told "
+            "what changed as the reason."
+        ),
+        required=False,
+        coerce=int,
+        empty_value=None,
+    )
+
+    def __init__(self, *args: Any, sets: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = cast(forms.TypedChoiceField, self.fields["qualification_set"])
+        field.choices = [("", _("No: keep the qualification as it is")), *sets]
+        if not sets:
+            del self.fields["qualification_set"]
 
 
 class RelabelForm(forms.Form):

@@ -24,8 +24,10 @@ from labelling.models import (
     GuidelineVersion,
     Project,
     Prompt,
+    QualificationSet,
     RelabelRequest,
 )
+from labelling.qualification import default_reason, qualification_require
 from labelling.rendering import diff_opcodes
 from labelling.selectors import counts_by_version
 
@@ -35,9 +37,17 @@ METADATA_KEY = re.compile(r"^(?!.*__)[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 @transaction.atomic
 def guideline_publish(
-    *, project: Project, body: str, change_summary: str, actor: User, now: datetime
+    *,
+    project: Project,
+    body: str,
+    change_summary: str,
+    actor: User,
+    now: datetime,
+    qualification_set: int | None = None,
 ) -> GuidelineVersion:
-    """Publish the next version. Published versions are never changed afterwards."""
+    """Publish the next version. Published versions are never changed afterwards. With
+    `qualification_set` (a draft set of the project), every rater must pass that set
+    before their next item, and is told the version's change summary as the reason."""
     # One line ending, whatever the door: browsers send CRLF from a textarea, and a diff
     # between versions would otherwise mark every line as changed.
     body = _unix_lines(body)
@@ -50,6 +60,15 @@ def guideline_publish(
         raise DomainError(
             _("Say what changed: annotators read this first."), field="change_summary"
         )
+    requalify = None
+    if qualification_set is not None:
+        requalify = QualificationSet.objects.filter(
+            project=project, pk=qualification_set, required_from__isnull=True, withdrawn_at=None
+        ).first()
+        if requalify is None:
+            raise DomainError(
+                _("Choose a draft qualification set of this project."), field="qualification_set"
+            )
     # The row lock numbers versions one at a time (two admins publishing at once).
     locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     latest = locked.guidelines.order_by("-version").first()
@@ -73,6 +92,16 @@ def guideline_publish(
         now=now,
         data={"version": version.version, "change_summary": version.change_summary},
     )
+    if requalify is not None:
+        qualification_require(
+            qset=requalify,
+            actor=actor,
+            now=now,
+            version=version.version,
+            reason=default_reason(
+                project=project, version=version.version, change_summary=version.change_summary
+            ),
+        )
     return version
 
 

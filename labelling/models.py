@@ -1024,3 +1024,186 @@ class RaterPause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator_id} paused in {self.project_id}: {self.reason}"
+
+
+class QualificationSet(models.Model):
+    """Gold prompts with the expert's explanation of each, which a rater passes before
+    ordinary items (labelling.qualification). Required from a guideline version on
+    (`required_from`, empty while a draft); the newest set required is the one raters
+    must pass, so publishing a version with a new set asks everyone to re-qualify."""
+
+    project = models.ForeignKey(
+        Project,
+        on_delete=models.CASCADE,
+        related_name="qualification_sets",
+        verbose_name=_("project"),
+    )
+    name = models.CharField(_("name"), max_length=200)
+    threshold = models.FloatField(
+        _("pass mark"),
+        default=0.8,
+        help_text=_("Share of response pairs ordered as the expert did, over the whole set."),
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=2)
+    required_from = models.PositiveIntegerField(
+        _("required from guideline version"), null=True, blank=True
+    )
+    reason = models.TextField(_("why raters are asked"), blank=True, default="")
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+
+    class Meta:
+        verbose_name = _("qualification set")
+        verbose_name_plural = _("qualification sets")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "name"], name="labelling_qualificationset_name"
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold__gte=0) & Q(threshold__lte=1),
+                name="labelling_qualificationset_threshold_0_to_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(attempts__gte=1), name="labelling_qualificationset_attempts"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QualificationItem(models.Model):
+    """One gold prompt of a set, with what the rater reads after answering it."""
+
+    set = models.ForeignKey(
+        QualificationSet, on_delete=models.CASCADE, related_name="items", verbose_name=_("set")
+    )
+    prompt = models.ForeignKey(
+        Prompt, on_delete=models.CASCADE, related_name="+", verbose_name=_("prompt")
+    )
+    explanation = models.TextField(_("explanation"))
+    position = models.PositiveSmallIntegerField(_("position"))
+
+    class Meta:
+        verbose_name = _("qualification item")
+        verbose_name_plural = _("qualification items")
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["set", "prompt"], name="labelling_qualificationitem_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.set_id}/{self.prompt_id}"
+
+
+class QualificationAttempt(models.Model):
+    """One pass through a set by one rater, items in an order of its own. Open while
+    `finished_at` is empty; `score` is the share of pairs ordered as the expert did."""
+
+    set = models.ForeignKey(
+        QualificationSet, on_delete=models.CASCADE, related_name="tries", verbose_name=_("set")
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("annotator"),
+    )
+    number = models.PositiveSmallIntegerField(_("attempt number"))
+    item_order = models.JSONField(_("item order"))
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    score = models.FloatField(_("score"), null=True, blank=True)
+    passed = models.BooleanField(_("passed"), default=False)
+
+    class Meta:
+        verbose_name = _("qualification attempt")
+        verbose_name_plural = _("qualification attempts")
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["set", "annotator", "number"], name="labelling_qualificationattempt_number"
+            ),
+            models.UniqueConstraint(
+                fields=["set", "annotator"],
+                condition=Q(finished_at__isnull=True),
+                name="labelling_qualificationattempt_one_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} on {self.set_id} #{self.number}"
+
+
+class QualificationAnswer(models.Model):
+    """A rater's ranking of one item in an attempt, by response ids, and the letters
+    they saw (`display_order`)."""
+
+    attempt = models.ForeignKey(
+        QualificationAttempt,
+        on_delete=models.CASCADE,
+        related_name="answers",
+        verbose_name=_("attempt"),
+    )
+    item = models.ForeignKey(
+        QualificationItem, on_delete=models.CASCADE, related_name="+", verbose_name=_("item")
+    )
+    display_order = models.JSONField(_("display order"))
+    ranking = models.JSONField(_("ranking"))
+    hits = models.PositiveSmallIntegerField(_("pairs as the expert"))
+    pairs = models.PositiveSmallIntegerField(_("pairs"))
+    created_at = models.DateTimeField(_("answered at"))
+
+    class Meta:
+        verbose_name = _("qualification answer")
+        verbose_name_plural = _("qualification answers")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attempt", "item"], name="labelling_qualificationanswer_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attempt_id}/{self.item_id}"
+
+
+class QualificationGrant(models.Model):
+    """One more attempt at a set for a rater who used theirs, given with a note."""
+
+    set = models.ForeignKey(
+        QualificationSet, on_delete=models.CASCADE, related_name="grants", verbose_name=_("set")
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("annotator"),
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("granted by"),
+    )
+    note = models.TextField(_("note"))
+    granted_at = models.DateTimeField(_("granted at"))
+
+    class Meta:
+        verbose_name = _("extra qualification attempt")
+        verbose_name_plural = _("extra qualification attempts")
+        ordering = ["-granted_at"]
+
+    def __str__(self) -> str:
+        return f"{self.annotator_id} on {self.set_id}"

@@ -40,6 +40,9 @@ from labelling.models import (
     GuidelineAcknowledgement,
     Project,
     Prompt,
+    QualificationAttempt,
+    QualificationItem,
+    QualificationSet,
     RaterPause,
     Response,
 )
@@ -52,6 +55,9 @@ RESPONSES = Response._meta.db_table
 ASSIGNMENTS = Assignment._meta.db_table
 ACKNOWLEDGEMENTS = GuidelineAcknowledgement._meta.db_table
 PAUSES = RaterPause._meta.db_table
+QUALIFICATION_SETS = QualificationSet._meta.db_table
+QUALIFICATION_ITEMS = QualificationItem._meta.db_table
+QUALIFICATION_ATTEMPTS = QualificationAttempt._meta.db_table
 
 
 def leases_reclaim(*, project: Project, now: datetime, annotator: User | None = None) -> int:
@@ -97,6 +103,10 @@ _OPEN = """
     {cap}
 """
 _CAP = "AND p.live_count < p.target"
+# A gold prompt of a qualification set is for qualification only (labelling.qualification):
+# whoever qualifies is shown its answer.
+_NOT_QUALIFYING = f"""AND NOT EXISTS (SELECT 1 FROM {QUALIFICATION_ITEMS} q
+                                   WHERE q.prompt_id = p.id)"""  # noqa: S608
 _ORDER = {
     # Gold: the least seen first.
     "gold": "p.live_count, p.id",
@@ -118,7 +128,7 @@ def _open_where(*, gold: bool, projects: int = 0) -> str:
     return _OPEN.format(
         project=scope,
         gold="NOT NULL" if gold else "NULL",
-        cap="" if gold else _CAP,
+        cap=_NOT_QUALIFYING if gold else _CAP,
         assignments=ASSIGNMENTS,
     )
 
@@ -163,7 +173,9 @@ def open_prompts(*, annotator_id: int, gold: bool) -> QuerySet[Prompt]:
         .exclude(Exists(given.filter(round=OuterRef("round"))))
         .filter(Q(repeat_allowed=True) | ~Exists(given))
     )
-    return prompts if gold else prompts.filter(live_count__lt=F("target"))
+    if gold:
+        return prompts.exclude(Exists(QualificationItem.objects.filter(prompt_id=OuterRef("pk"))))
+    return prompts.filter(live_count__lt=F("target"))
 
 
 _ORDER_BY = {
@@ -213,9 +225,11 @@ class _State:
     acknowledged: int  # the newest guideline version they acknowledged (0: none)
     stale: bool  # whether any lease of the project is past its expiry
     paused: int | None  # the open pause of the annotator in the project (labelling.pauses)
+    # the qualification set they must pass first (labelling.qualification), if any
+    qualifying: int | None = None
 
 
-# Four questions asked before every lease, in one round trip.
+# Five questions asked before every lease, in one round trip.
 _STATE = f"""
     SELECT
       (SELECT id FROM {ASSIGNMENTS}
@@ -229,12 +243,19 @@ _STATE = f"""
                  AND expires_at <= %(now)s),
       (SELECT id FROM {PAUSES}
         WHERE project_id = %(project)s AND annotator_id = %(annotator)s
-          AND resumed_at IS NULL)
+          AND resumed_at IS NULL),
+      (SELECT s.id FROM (SELECT id FROM {QUALIFICATION_SETS}
+                          WHERE project_id = %(project)s AND required_from IS NOT NULL
+                            AND withdrawn_at IS NULL
+                          ORDER BY required_from DESC, id DESC LIMIT 1) s
+        WHERE NOT EXISTS (SELECT 1 FROM {QUALIFICATION_ATTEMPTS} t
+                           WHERE t.set_id = s.id AND t.annotator_id = %(annotator)s
+                             AND t.passed))
 """  # noqa: S608
 
 
 def _state(*, project: Project, annotator: User, now: datetime) -> _State:
-    """Four questions asked before every lease, in one round trip."""
+    """Five questions asked before every lease, in one round trip."""
     with connection.cursor() as cursor:
         cursor.execute(
             _STATE,
@@ -244,8 +265,14 @@ def _state(*, project: Project, annotator: User, now: datetime) -> _State:
                 "now": connection.ops.adapt_datetimefield_value(now),
             },
         )
-        held, acknowledged, stale, paused = cursor.fetchone()
-    return _State(held=held, acknowledged=acknowledged or 0, stale=bool(stale), paused=paused)
+        held, acknowledged, stale, paused, qualifying = cursor.fetchone()
+    return _State(
+        held=held,
+        acknowledged=acknowledged or 0,
+        stale=bool(stale),
+        paused=paused,
+        qualifying=qualifying,
+    )
 
 
 def _held(pk: int) -> Assignment:
@@ -255,11 +282,13 @@ def _held(pk: int) -> Assignment:
 @dataclass(frozen=True)
 class Next:
     """What an annotator asking for work gets: an item, the guideline version they must
-    acknowledge first, or the pause that stops them (all None: nothing is left)."""
+    acknowledge first, the qualification set to pass first, or the pause that stops them
+    (all None: nothing is left)."""
 
     assignment: Assignment | None
     guideline_pending: int | None = None
     paused: RaterPause | None = None
+    qualifying: QualificationSet | None = None
 
 
 def assignment_next(
@@ -273,7 +302,8 @@ def assignment_next(
 
     A lease already held is returned as it is: it is finished under the guideline version
     it started with. A new item needs the current guideline version acknowledged first,
-    and a rater paused in the project (labelling.pauses) gets none until resumed.
+    then the qualification the project requires passed (labelling.qualification), and a
+    rater paused in the project (labelling.pauses) gets none until resumed.
     """
     state = _state(project=project, annotator=annotator, now=now)
     if state.held is not None:
@@ -282,6 +312,9 @@ def assignment_next(
         return Next(None, paused=RaterPause.objects.select_related("project").get(pk=state.paused))
     if state.acknowledged < project.guideline_version:
         return Next(None, guideline_pending=project.guideline_version)
+    if state.qualifying is not None:
+        qset = QualificationSet.objects.select_related("project").get(pk=state.qualifying)
+        return Next(None, qualifying=qset)
     return Next(_lease_new(project=project, annotator=annotator, now=now, rng=rng, state=state))
 
 

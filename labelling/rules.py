@@ -107,11 +107,15 @@ def submission_check(
     )
 
 
-def ranking_check(value: Any, *, known: set[int], allow_ties: bool) -> list[list[int]]:
-    """The ranking rule alone (for a reviewer's adjudication): an ordered partition of
-    exactly `known`, ties only if allowed."""
+def ranking_check(
+    value: Any, *, known: set[int], allow_ties: bool, shown: list[int] | None = None
+) -> list[list[int]]:
+    """The ranking rule alone (a reviewer's adjudication, a qualification answer): an
+    ordered partition of exactly `known`, ties only if allowed; by response id, or with
+    `shown` (the display order) by the letters the rater saw."""
     errors: list[tuple[str, str]] = []
-    groups = _check_ranking(value, known, allow_ties, errors, Names(sorted(known)))
+    names = Names(shown, letters=True) if shown else Names(sorted(known))
+    groups = _check_ranking(value, known, allow_ties, errors, names)
     if groups is None:
         raise DomainError(" ".join(message for _field, message in errors), field="ranking")
     return groups

@@ -295,6 +295,12 @@ class SkipRequestSerializer(serializers.Serializer):
 class GuidelinePublishSerializer(serializers.Serializer):
     body = serializers.CharField(trim_whitespace=False, max_length=MAX_BODY)
     change_summary = serializers.CharField(max_length=2000)
+    qualification_set = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="A draft qualification set every rater must pass before their next item, "
+        "told the change summary as the reason.",
+    )
 
 
 class AcknowledgementSerializer(serializers.Serializer):
@@ -354,3 +360,131 @@ class AnnotationListedSerializer(AnnotationSerializer):
 
     def get_annotator(self, annotation: Annotation) -> str:
         return self.context["annotator_names"][annotation.annotator_id]
+
+
+# --- qualification (labelling.qualification) ------------------------------------------------
+
+
+class QualificationItemSpecSerializer(serializers.Serializer):
+    prompt = serializers.CharField(max_length=200, help_text="A gold prompt's external id.")
+    explanation = serializers.CharField(
+        max_length=5000, help_text="What the rater reads after answering it (markdown)."
+    )
+
+
+class QualificationSetCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    threshold = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        default=0.8,
+        help_text="Pass mark: the share of response pairs ordered as the expert did.",
+    )
+    attempts = serializers.IntegerField(min_value=1, max_value=20, default=2)
+    items = QualificationItemSpecSerializer(many=True, allow_empty=False)
+
+
+class QualificationSetSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    threshold = serializers.FloatField()
+    attempts = serializers.IntegerField()
+    required_from = serializers.IntegerField(
+        allow_null=True, help_text="The guideline version it is required from; null: a draft."
+    )
+    reason = serializers.CharField(allow_blank=True, help_text="What raters are told.")
+    status = serializers.ChoiceField(choices=["draft", "required", "superseded", "withdrawn"])
+    withdrawn_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    n_items = serializers.IntegerField()
+    raters_passed = serializers.IntegerField()
+    raters_tried = serializers.IntegerField()
+    items = QualificationItemSpecSerializer(many=True)
+
+
+class QualificationRequireSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=5000, required=False, allow_blank=True, help_text="What raters are told."
+    )
+
+
+class QualificationResultSerializer(serializers.Serializer):
+    set = serializers.IntegerField()
+    set_name = serializers.CharField()
+    guideline_version = serializers.IntegerField()
+    annotator = serializers.CharField(help_text="A username (admins, reviewers) or a pseudonym.")
+    attempts_used = serializers.IntegerField()
+    attempts_allowed = serializers.IntegerField()
+    best_score = serializers.FloatField(allow_null=True)
+    status = serializers.ChoiceField(
+        choices=["passed", "in_progress", "failed", "retrying", "not_started"]
+    )
+    last_at = serializers.DateTimeField(allow_null=True)
+
+
+class QualificationGrantSerializer(serializers.Serializer):
+    annotator = serializers.CharField(help_text="The rater's username.")
+    note = serializers.CharField(max_length=2000, help_text="Why they may try again.")
+
+
+class QualificationItemShownSerializer(serializers.Serializer):
+    number = serializers.IntegerField(help_text="1-based, in this attempt's order.")
+    count = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["text", "chat"])
+    prompt = serializers.JSONField()
+    responses = ResponseShownSerializer(many=True)
+
+
+class QualificationMineSerializer(serializers.Serializer):
+    set_name = serializers.CharField()
+    guideline_version = serializers.IntegerField(allow_null=True)
+    number = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    score = serializers.FloatField(allow_null=True)
+    passed = serializers.BooleanField()
+    threshold = serializers.FloatField()
+
+
+class QualificationStateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["none", "passed", "due", "in_progress", "attempts_used"],
+        help_text="none: the project requires no qualification; due: start an attempt.",
+    )
+    set_name = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(allow_null=True, help_text="Why the rater is asked.")
+    threshold = serializers.FloatField(allow_null=True)
+    items = serializers.IntegerField(allow_null=True)
+    attempts_used = serializers.IntegerField(allow_null=True)
+    attempts_allowed = serializers.IntegerField(allow_null=True)
+    item = QualificationItemShownSerializer(allow_null=True)
+    history = QualificationMineSerializer(many=True)
+
+
+class QualificationAnswerSerializer(serializers.Serializer):
+    ranking = serializers.JSONField(
+        help_text="Groups of letters, best first, as in a submission: [['B'], ['A', 'C']]."
+    )
+
+
+class QualificationDifferSerializer(serializers.Serializer):
+    pair = serializers.ListField(
+        child=serializers.CharField(), help_text="Two letters: how each put the first."
+    )
+    yours = serializers.CharField(help_text="above, below or tied.")
+    expert = serializers.CharField(help_text="above, below or tied.")
+
+
+class QualificationFeedbackSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    count = serializers.IntegerField()
+    yours = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
+    expert = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
+    differ = QualificationDifferSerializer(many=True)
+    hits = serializers.IntegerField(help_text="Pairs ordered as the expert did.")
+    pairs = serializers.IntegerField()
+    explanation = serializers.CharField()
+    finished = serializers.BooleanField(help_text="Whether this was the attempt's last item.")
+    score = serializers.FloatField(allow_null=True)
+    passed = serializers.BooleanField(allow_null=True)
+    threshold = serializers.FloatField()

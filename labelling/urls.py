@@ -1,6 +1,13 @@
 from django.urls import path
 
-from labelling import people_views, prompt_views, rater_views, setup_views, views
+from labelling import (
+    people_views,
+    prompt_views,
+    qualification_views,
+    rater_views,
+    setup_views,
+    views,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -45,6 +52,27 @@ urlpatterns = [
         name="member-change",
     ),
     path("projects/<id:project_id>/next/", views.label_next, name="label-next"),
+    path("projects/<id:project_id>/qualify/", qualification_views.qualify_page, name="qualify"),
+    path(
+        "projects/<id:project_id>/qualify/answers/<id:answer_id>/",
+        qualification_views.qualify_answer_page,
+        name="qualify-answer",
+    ),
+    path(
+        "projects/<id:project_id>/qualification/",
+        qualification_views.qualification_page,
+        name="qualification",
+    ),
+    path(
+        "projects/<id:project_id>/qualification/<id:set_id>/",
+        qualification_views.qualification_set_action,
+        name="qualification-set",
+    ),
+    path(
+        "projects/<id:project_id>/qualification/<id:set_id>/grant/<id:user_id>/",
+        qualification_views.qualification_grant_page,
+        name="qualification-grant",
+    ),
     path("assignments/<id:assignment_id>/", views.assignment_page, name="assignment"),
     path(
         "assignments/<id:assignment_id>/skip/", views.assignment_skip_page, name="assignment-skip"

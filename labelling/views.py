@@ -59,12 +59,14 @@ from labelling.models import (
     Membership,
     Project,
     Prompt,
+    QualificationSet,
     RaterPause,
     RegisteredRewardModel,
     RelabelRequest,
     Response,
 )
 from labelling.pauses import pause_message, pause_resume
+from labelling.qualification import standings
 from labelling.queue import assignment_next, assignment_skip
 from labelling.rater_views import rejections_of
 from labelling.rendering import diff_sides, render_folded, render_markdown
@@ -128,6 +130,7 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
         if labelling
         else {}
     )
+    qualifying = standings(projects=labelling, annotator=request.user) if labelling else {}
     rows = [
         {
             "project": p,
@@ -136,6 +139,7 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
             "mine": mine.get(p.pk),
             "pending": pending[p.pk] if p.pk in mine else None,
             "paused": pause_message(pause=paused[p.pk]) if p.pk in paused else "",
+            "qualification": qualifying.get(p.pk),
         }
         for p in projects
     ]
@@ -329,6 +333,10 @@ def _go_to_next(
         if saved:
             messages.success(request, saved)
         return redirect("guideline-acknowledge", project_id=project.pk)
+    if given.qualifying is not None:
+        if saved:
+            messages.success(request, saved)
+        return redirect("qualify", project_id=project.pk)
     assignment = given.assignment
     if assignment is None:
         left = _("Nothing more is left for you in %(project)s. Thank you!") % {
@@ -683,7 +691,14 @@ def guideline_new(request: AuthenticatedHttpRequest, project_id: int) -> HttpRes
         user=request.user, project_id=project_id, roles=ADMINS
     )
     current = project.guidelines.order_by("-version").first()
-    form = GuidelineForm(request.POST or None, initial={"body": current.body if current else ""})
+    drafts = list(
+        QualificationSet.objects.filter(
+            project=project, required_from__isnull=True, withdrawn_at__isnull=True
+        ).values_list("id", "name")
+    )
+    form = GuidelineForm(
+        request.POST or None, initial={"body": current.body if current else ""}, sets=drafts
+    )
     if request.method == "POST" and form.is_valid():
         try:
             version = guideline_publish(

@@ -14,6 +14,7 @@ from core.http import AuthenticatedHttpRequest
 from core.jobs import BUSY
 from labelling.models import Project
 from labelling.pauses import pauses_shown
+from labelling.qualification import results_shown
 from labelling.review import review_queue
 from labelling.roles import REVIEWERS, WATCHERS
 from labelling.selectors import project_get_for_member, project_progress, role_for
@@ -80,6 +81,7 @@ def dashboard(request: AuthenticatedHttpRequest, project_id: int) -> HttpRespons
             "leaderboard_chart": charts.leaderboard_chart(data.get("leaderboard", [])),
             "low_agreement": review_queue(project=project)[:10],
             "pauses": pauses_shown(project=project, viewer=request.user, role=role)[:20],
+            "qualification": results_shown(project=project, viewer=request.user, role=role),
             "can_review": role in REVIEWERS,
         },
     )

@@ -64,6 +64,27 @@ API_CASES = [
     # {paid} names no pause: 404 for those who may resume one.
     ("post", "/api/projects/{pid}/pauses/{paid}/resume/", {"note": "x"}, "json",
      {"alice": 403, "rita": 404, "erin": 403, "adam": 404, "olga": 404, "sam": 404, None: 401}),
+    # Qualification: {qsid} names no set (404 for those who may act on one).
+    ("get", "/api/projects/{pid}/qualification-sets/", None, "json",
+     {"alice": 403, "rita": 200, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("post", "/api/projects/{pid}/qualification-sets/", {"name": "Q", "items": []}, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 400, "olga": 404, "sam": 400, None: 401}),
+    ("post", "/api/projects/{pid}/qualification-sets/{qsid}/require/", {}, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 404, "olga": 404, "sam": 404, None: 401}),
+    ("post", "/api/projects/{pid}/qualification-sets/{qsid}/withdraw/", None, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 404, "olga": 404, "sam": 404, None: 401}),
+    ("post", "/api/projects/{pid}/qualification-sets/{qsid}/grants/",
+     {"annotator": "alice", "note": "x"}, "json",
+     {"alice": 403, "rita": 404, "erin": 403, "adam": 404, "olga": 404, "sam": 404, None: 401}),
+    ("get", "/api/projects/{pid}/qualification-results/", None, "json",
+     {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    # Annotators take it; with no set required, starting or answering is refused (400).
+    ("get", "/api/projects/{pid}/qualification/", None, "json",
+     {"alice": 200, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 401}),
+    ("post", "/api/projects/{pid}/qualification/attempts/", None, "json",
+     {"alice": 400, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 401}),
+    ("post", "/api/projects/{pid}/qualification/answers/", {"ranking": [["A"]]}, "json",
+     {"alice": 400, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 401}),
     ("get", "/api/projects/{pid}/leaderboard/", None, "json",
      {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
     ("post", "/api/projects/{pid}/next/", None, "json",
@@ -210,6 +231,20 @@ PAGE_CASES = [
      {"alice": 403, "rita": 302, "erin": 302, "adam": 302, "olga": 404, "sam": 302, None: 302}),
     ("post", "/projects/{pid}/pauses/{paid}/resume/", {"note": "x"},
      {"alice": 403, "rita": 404, "erin": 403, "adam": 404, "olga": 404, "sam": 404, None: 302}),
+    # Qualification: the rater's test and feedback ({anid} names no answer of theirs), the
+    # sets and results for admins and reviewers ({qsid} names no set).
+    ("get", "/projects/{pid}/qualify/", None,
+     {"alice": 200, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 302}),
+    ("get", "/projects/{pid}/qualify/answers/{anid}/", None,
+     {"alice": 404, "rita": 403, "erin": 403, "adam": 403, "olga": 404, "sam": 403, None: 302}),
+    ("get", "/projects/{pid}/qualification/", None,
+     {"alice": 403, "rita": 200, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("post", "/projects/{pid}/qualification/", {"name": ""},
+     {"alice": 403, "rita": 302, "erin": 403, "adam": 400, "olga": 404, "sam": 400, None: 302}),
+    ("post", "/projects/{pid}/qualification/{qsid}/", {"action": "require"},
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 404, "olga": 404, "sam": 404, None: 302}),
+    ("post", "/projects/{pid}/qualification/{qsid}/grant/{uid}/", {"note": "x"},
+     {"alice": 403, "rita": 404, "erin": 403, "adam": 404, "olga": 404, "sam": 404, None: 302}),
 ]  # fmt: skip
 
 
@@ -277,7 +312,12 @@ def _cells(cases, width):
 def test_api_permissions(world, db, method, path, body, fmt, persona, expected):
     client = _api_client(world, persona)
     url = path.format(
-        pid=world.project.pk, aid=world.assignment.pk, v=1, eid=world.export.pk, paid=999999
+        pid=world.project.pk,
+        aid=world.assignment.pk,
+        v=1,
+        eid=world.export.pk,
+        paid=999999,
+        qsid=999999,
     )
     if body == "jsonl":
         response = client.post(
@@ -311,6 +351,8 @@ def test_page_permissions(world, db, client, method, path, body, persona, expect
         tk="rlhf_nosuchtoken",
         rlid=999999,
         paid=999999,
+        qsid=999999,
+        anid=999999,
         uid=world.cast["bob"].pk,
         tok="no-such-invitation",
     )
@@ -341,6 +383,8 @@ def test_every_url_of_ours_is_in_the_tables():
         .replace("<id:export_id>", "{eid}")
         .replace("<id:relabel_id>", "{rlid}")
         .replace("<id:pause_id>", "{paid}")
+        .replace("<id:set_id>", "{qsid}")
+        .replace("<id:answer_id>", "{anid}")
         .replace("<id:user_id>", "{uid}")
         .replace("<str:token>", "{tok}")
         .replace("<id:response_id>", "{rid}")

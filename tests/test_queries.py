@@ -231,11 +231,11 @@ def test_project_scoping_of_one_project(queue, alice):
 def test_the_home_page_asks_the_same_for_one_project_as_for_three(
     queue, project_factory, alice_browser
 ):
-    with pinned("page-home-one", postgresql=13, sqlite=13) as one:
+    with pinned("page-home-one", postgresql=14, sqlite=14) as one:
         assert alice_browser.get("/").status_code == 200
     project_factory("Second")
     project_factory("Third")
-    with pinned("page-home-three", postgresql=13, sqlite=13) as three:
+    with pinned("page-home-three", postgresql=14, sqlite=14) as three:
         assert alice_browser.get("/").status_code == 200
     assert b"Third" in alice_browser.get("/").content and len(three) == len(one)
 

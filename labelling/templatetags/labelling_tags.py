@@ -29,3 +29,9 @@ def index(sequence: Any, position: object) -> Any:
         return sequence[position]
     except (IndexError, TypeError, KeyError):
         return None
+
+
+@register.filter
+def percent(share: float | None) -> str:
+    """`{{ 0.8|percent }}` is "80%": a share as a whole percentage."""
+    return "" if share is None else f"{share:.0%}"

@@ -1,0 +1,696 @@
+"""Qualification (issue 18, points 1-3): gold prompts with the expert's explanation that a
+rater passes before ordinary items, and again when a guideline version asks for it.
+
+- A set (`QualificationSet`) is made of the project's gold prompts, each with an
+  explanation, a pass mark (`threshold`: the share of response pairs ordered as the expert
+  did, over the whole set) and a number of attempts.
+- A set is a draft until it is required: from the current guideline version, or from the
+  version being published (labelling.guidelines). The newest set required and not
+  withdrawn is the one every annotator of the project must pass before the queue gives
+  them an ordinary item (labelling.queue); raters who passed an older one re-qualify, and
+  are told why (`reason`, by default the version's change summary).
+- An attempt shows every item once, in an order of its own, responses lettered in an
+  order of their own. After each answer the rater sees the expert's ranking by the
+  letters they saw, the pairs they ordered otherwise, and the explanation. The last
+  answer scores the attempt; a rater who used every attempt without passing waits for an
+  admin or reviewer to grant one more, with a note (audited).
+- A prompt in any set is for qualification only: the queue no longer serves it as a gold
+  item, since its answer is shown to whoever qualifies.
+
+The pass mark is shown to the rater: this is a test with a known mark and its answers
+are shown after each item, unlike the project's hidden gold checks.
+"""
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+
+from core import statistics as st
+from core.audit import audit_record
+from core.errors import DomainError
+from core.models import AuditEvent
+from labelling.models import (
+    Membership,
+    Project,
+    Prompt,
+    QualificationAnswer,
+    QualificationAttempt,
+    QualificationGrant,
+    QualificationItem,
+    QualificationSet,
+    Response,
+)
+from labelling.rules import ranking_check
+from labelling.visibility import annotator_names, letters
+
+MAX_ITEMS = 100
+MAX_ATTEMPTS = 20
+MAX_TEXT = 5000
+MAX_NAME = 200
+
+STATUS_LABELS = {
+    "passed": _lazy("passed"),
+    "in_progress": _lazy("in progress"),
+    "failed": _lazy("attempts used"),
+    "retrying": _lazy("may try again"),
+    "not_started": _lazy("not started"),
+}
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One item of a set to be made: a gold prompt by its external id, and what the
+    rater reads after answering it."""
+
+    prompt: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Due:
+    """A qualification an annotator must pass before ordinary items."""
+
+    set: QualificationSet
+    used: int  # attempts finished
+    allowed: int  # attempts in all: the set's, and those granted since
+    open: QualificationAttempt | None
+
+    @property
+    def left(self) -> int:
+        return self.allowed - self.used - (1 if self.open else 0)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.open is None and self.used >= self.allowed
+
+
+# --- sets ------------------------------------------------------------------------------------
+
+
+def _text(value: str, field: str, *, limit: int = MAX_TEXT, required: bool = True) -> str:
+    value = (value or "").replace("\r\n", "\n").strip()
+    if required and not value:
+        raise DomainError(_("This field is required."), field=field)
+    if len(value) > limit:
+        raise DomainError(_("At most %(n)d characters.") % {"n": limit}, field=field)
+    return value
+
+
+@transaction.atomic
+def qualification_set_create(
+    *,
+    project: Project,
+    name: str,
+    threshold: float,
+    attempts: int,
+    items: list[ItemSpec],
+    actor: User,
+    now: datetime,
+) -> QualificationSet:
+    """A draft set of the project's gold prompts (audited)."""
+    name = _text(name, "name", limit=MAX_NAME)
+    if not 0 <= threshold <= 1:
+        raise DomainError(_("A share between 0 and 1."), field="threshold")
+    if not 1 <= attempts <= MAX_ATTEMPTS:
+        raise DomainError(_("Between 1 and %(n)d.") % {"n": MAX_ATTEMPTS}, field="attempts")
+    if not items:
+        raise DomainError(_("Choose at least one gold prompt."), field="items")
+    if len(items) > MAX_ITEMS:
+        raise DomainError(_("At most %(n)d items.") % {"n": MAX_ITEMS}, field="items")
+    if QualificationSet.objects.filter(project=project, name=name).exists():
+        raise DomainError(_("This project has a set of that name."), field="name")
+    wanted = [spec.prompt for spec in items]
+    twice = sorted({ext for ext in wanted if wanted.count(ext) > 1})
+    if twice:
+        raise DomainError(
+            _("Each prompt once: %(ids)s twice.") % {"ids": ", ".join(twice)}, field="items"
+        )
+    prompts = {
+        p.external_id: p
+        for p in Prompt.objects.filter(project=project, external_id__in=wanted).only(
+            "id", "external_id", "gold", "retired"
+        )
+    }
+    unknown = [ext for ext in wanted if ext not in prompts]
+    if unknown:
+        raise DomainError(
+            _("No prompt of this project has the id %(ids)s.") % {"ids": ", ".join(unknown[:5])},
+            field="items",
+        )
+    not_gold = [ext for ext in wanted if prompts[ext].gold is None or prompts[ext].retired]
+    if not_gold:
+        raise DomainError(
+            _("Only gold prompts that are not retired can qualify raters: %(ids)s.")
+            % {"ids": ", ".join(not_gold[:5])},
+            field="items",
+        )
+    explanations = [
+        _text(spec.explanation, f"items.{index}.explanation") for index, spec in enumerate(items)
+    ]
+    qset = QualificationSet.objects.create(
+        project=project,
+        name=name,
+        threshold=threshold,
+        attempts=attempts,
+        created_at=now,
+        created_by=actor,
+    )
+    QualificationItem.objects.bulk_create(
+        QualificationItem(
+            set=qset, prompt=prompts[spec.prompt], explanation=explanation, position=index
+        )
+        for index, (spec, explanation) in enumerate(zip(items, explanations, strict=True))
+    )
+    audit_record(
+        actor=actor,
+        verb=AuditEvent.Verb.QUALIFICATION_CREATED,
+        obj=qset,
+        project=project,
+        now=now,
+        data={"name": name, "items": wanted, "threshold": threshold, "attempts": attempts},
+    )
+    return qset
+
+
+def default_reason(*, project: Project, version: int, change_summary: str = "") -> str:
+    if version > 1 and change_summary:
+        return _(
+            "Guideline version %(v)d changed the rules: %(summary)s Pass this short set "
+            "to show how they apply before you label again."
+        ) % {"v": version, "summary": change_summary.strip().rstrip(".") + "."}
+    return _("%(project)s asks every rater to pass a short qualification set first.") % {
+        "project": project.name
+    }
+
+
+@transaction.atomic
+def qualification_require(
+    *, qset: QualificationSet, actor: User, now: datetime, reason: str = "", version: int = 0
+) -> QualificationSet:
+    """Require a draft set from `version` (by default the project's current one) on;
+    every annotator who has not passed it must, before their next ordinary item."""
+    locked = QualificationSet.objects.select_for_update().get(pk=qset.pk)
+    if locked.withdrawn_at is not None:
+        raise DomainError(_("This set was withdrawn."), field="set")
+    if locked.required_from is not None:
+        raise DomainError(_("This set is required already."), field="set")
+    project = qset.project
+    version = version or Project.objects.values_list("guideline_version", flat=True).get(
+        pk=project.pk
+    )
+    reason = _text(reason, "reason", required=False) or default_reason(
+        project=project, version=version
+    )
+    QualificationSet.objects.filter(pk=qset.pk).update(required_from=version, reason=reason)
+    qset.refresh_from_db()
+    audit_record(
+        actor=actor,
+        verb=AuditEvent.Verb.QUALIFICATION_REQUIRED,
+        obj=qset,
+        project=project,
+        now=now,
+        data={"version": version, "reason": reason},
+    )
+    return qset
+
+
+@transaction.atomic
+def qualification_withdraw(
+    *, qset: QualificationSet, actor: User, now: datetime
+) -> QualificationSet:
+    """Stop requiring a set (audited); the set required before it, if any, applies again."""
+    if not QualificationSet.objects.filter(pk=qset.pk, withdrawn_at__isnull=True).update(
+        withdrawn_at=now
+    ):
+        raise DomainError(_("This set was withdrawn already."), field="set")
+    qset.refresh_from_db()
+    audit_record(
+        actor=actor,
+        verb=AuditEvent.Verb.QUALIFICATION_WITHDRAWN,
+        obj=qset,
+        project=qset.project,
+        now=now,
+        data={"name": qset.name},
+    )
+    return qset
+
+
+def required_set(*, project: Project) -> QualificationSet | None:
+    """The set annotators of the project must have passed: the newest required."""
+    return (
+        QualificationSet.objects.filter(
+            project=project, required_from__isnull=False, withdrawn_at__isnull=True
+        )
+        .order_by("-required_from", "-id")
+        .first()
+    )
+
+
+# --- a rater's attempts ------------------------------------------------------------------
+
+
+def _due_for(qset: QualificationSet, annotator_id: int) -> Due | None:
+    tries = list(QualificationAttempt.objects.filter(set=qset, annotator_id=annotator_id))
+    if any(attempt.passed for attempt in tries):
+        return None
+    granted = QualificationGrant.objects.filter(set=qset, annotator_id=annotator_id).count()
+    return Due(
+        set=qset,
+        used=sum(1 for attempt in tries if attempt.finished_at is not None),
+        allowed=qset.attempts + granted,
+        open=next((attempt for attempt in tries if attempt.finished_at is None), None),
+    )
+
+
+def qualification_due(*, project: Project, annotator: User) -> Due | None:
+    """What the annotator must pass before ordinary items, or None."""
+    qset = required_set(project=project)
+    return None if qset is None else _due_for(qset, annotator.pk)
+
+
+def attempt_start(
+    *, project: Project, annotator: User, now: datetime, rng: random.Random | None = None
+) -> QualificationAttempt:
+    """Begin an attempt at the required set (or return the one open): every item once,
+    in a random order, each with its responses in a random order."""
+    due = qualification_due(project=project, annotator=annotator)
+    if due is None:
+        raise DomainError(_("You have no qualification to take here."), field="qualification")
+    if due.open is not None:
+        return due.open
+    if due.exhausted:
+        raise DomainError(attempts_used_message(due), field="qualification")
+    rng = rng or random.Random()
+    items = list(due.set.items.values_list("id", "prompt_id"))
+    responses: dict[int, list[int]] = {}
+    for prompt_id, rid in Response.objects.filter(
+        prompt_id__in=[prompt for _item, prompt in items]
+    ).values_list("prompt_id", "id"):
+        responses.setdefault(prompt_id, []).append(rid)
+    order = []
+    for item_id, prompt_id in rng.sample(items, len(items)):
+        shown = sorted(responses[prompt_id])
+        rng.shuffle(shown)
+        order.append({"item": item_id, "order": shown})
+    try:
+        with transaction.atomic():
+            return QualificationAttempt.objects.create(
+                set=due.set,
+                annotator=annotator,
+                number=due.used + 1,
+                item_order=order,
+                started_at=now,
+            )
+    except IntegrityError:  # two tabs starting at once: the other one's attempt stands
+        return QualificationAttempt.objects.get(
+            set=due.set, annotator=annotator, finished_at__isnull=True
+        )
+
+
+def attempts_used_message(due: Due) -> str:
+    return _(
+        "You have used your %(n)d attempts at this qualification. An admin or reviewer of "
+        "the project can give you another."
+    ) % {"n": due.allowed}
+
+
+@dataclass(frozen=True)
+class Current:
+    """The item an attempt asks next, as the rater sees it."""
+
+    item: QualificationItem
+    order: list[int]
+    number: int  # 1-based
+    count: int
+
+
+def attempt_current(attempt: QualificationAttempt) -> Current | None:
+    """The next unanswered item of an open attempt (None once all are answered)."""
+    if attempt.finished_at is not None:
+        return None
+    answered = set(attempt.answers.values_list("item_id", flat=True))
+    for index, entry in enumerate(attempt.item_order):
+        if entry["item"] not in answered:
+            item = QualificationItem.objects.select_related("prompt").get(pk=entry["item"])
+            return Current(
+                item=item, order=entry["order"], number=index + 1, count=len(attempt.item_order)
+            )
+    return None
+
+
+def item_shown(current: Current) -> dict:
+    """What the rater sees of a qualification item: the prompt and its responses by
+    letter, nothing that names the prompt."""
+    texts = dict(
+        Response.objects.filter(prompt_id=current.item.prompt_id).values_list("id", "text")
+    )
+    return {
+        "number": current.number,
+        "count": current.count,
+        "kind": current.item.prompt.kind,
+        "prompt": current.item.prompt.content,
+        "responses": [
+            {"id": letter, "label": letter, "text": texts[rid]}
+            for rid, letter in letters(current.order).items()
+        ],
+    }
+
+
+def _pairs_as_expert(
+    ranking: list[list[int]], expert: list[list[int]], order: list[int]
+) -> tuple[int, int]:
+    columns = sorted(order)
+    verdicts = st.rank_verdicts(st.ranks_from_groups([ranking, expert], columns))
+    return int((verdicts[0] == verdicts[1]).sum()), int(verdicts.shape[1])
+
+
+def _expert_ranking(prompt: Prompt) -> list[list[int]]:
+    ids = dict(Response.objects.filter(prompt=prompt).values_list("external_id", "id"))
+    return [sorted(ids[ext] for ext in group) for group in prompt.gold or []]
+
+
+def answer_submit(
+    *, attempt: QualificationAttempt, ranking: object, now: datetime
+) -> QualificationAnswer:
+    """Record the rater's ranking (by the letters they saw) of the attempt's current
+    item; the last answer scores the attempt (audited)."""
+    with transaction.atomic():
+        locked = QualificationAttempt.objects.select_for_update().get(pk=attempt.pk)
+        current = attempt_current(locked)
+        if current is None:
+            raise DomainError(_("This attempt is finished."), field="qualification")
+        project = current.item.set.project
+        groups = ranking_check(
+            ranking, known=set(current.order), allow_ties=project.allow_ties, shown=current.order
+        )
+        hits, pairs = _pairs_as_expert(groups, _expert_ranking(current.item.prompt), current.order)
+        answer = QualificationAnswer.objects.create(
+            attempt=locked,
+            item=current.item,
+            display_order=current.order,
+            ranking=groups,
+            hits=hits,
+            pairs=pairs,
+            created_at=now,
+        )
+        if current.number == current.count:
+            _finish(locked, project, now)
+    attempt.refresh_from_db()
+    return answer
+
+
+def _finish(attempt: QualificationAttempt, project: Project, now: datetime) -> None:
+    hits = pairs = 0
+    for answer_hits, answer_pairs in attempt.answers.values_list("hits", "pairs"):
+        hits += answer_hits
+        pairs += answer_pairs
+    score = round(hits / pairs, 4) if pairs else 1.0
+    passed = score >= attempt.set.threshold
+    QualificationAttempt.objects.filter(pk=attempt.pk).update(
+        finished_at=now, score=score, passed=passed
+    )
+    audit_record(
+        actor=attempt.annotator,
+        verb=AuditEvent.Verb.QUALIFICATION_FINISHED,
+        obj=attempt,
+        project=project,
+        now=now,
+        data={"set": attempt.set_id, "number": attempt.number, "score": score, "passed": passed},
+    )
+
+
+def answer_feedback(answer: QualificationAnswer) -> dict:
+    """What the rater is shown after an answer: the expert's ranking and theirs by the
+    letters they saw, the pairs they ordered otherwise, and the explanation; after the
+    last item, the attempt's result too."""
+    item = answer.item
+    letter = letters(answer.display_order)
+    expert = _expert_ranking(item.prompt)
+
+    def shown(groups: list[list[int]]) -> list[list[str]]:
+        return [sorted(letter[rid] for rid in group) for group in groups]
+
+    ranks = st.ranks_from_groups([answer.ranking, expert], answer.display_order)
+    differ = []
+    for a, b in zip(*np.triu_indices(len(answer.display_order), k=1), strict=True):
+        mine, theirs = np.sign(ranks[:, b] - ranks[:, a])
+        if mine != theirs:
+            differ.append(
+                {
+                    "pair": [letter[answer.display_order[a]], letter[answer.display_order[b]]],
+                    "yours": _verdict_word(int(mine)),
+                    "expert": _verdict_word(int(theirs)),
+                }
+            )
+    attempt = answer.attempt
+    number = next(
+        index + 1 for index, entry in enumerate(attempt.item_order) if entry["item"] == item.pk
+    )
+    return {
+        "number": number,
+        "count": len(attempt.item_order),
+        "yours": shown(answer.ranking),
+        "expert": shown(expert),
+        "differ": differ,
+        "pairs": answer.pairs,
+        "hits": answer.hits,
+        "explanation": item.explanation,
+        "finished": attempt.finished_at is not None,
+        "score": attempt.score,
+        "passed": attempt.passed if attempt.finished_at is not None else None,
+        "threshold": attempt.set.threshold,
+    }
+
+
+def _verdict_word(sign: int) -> str:
+    return {1: "above", -1: "below", 0: "tied"}[sign]
+
+
+# --- grants and results -------------------------------------------------------------------
+
+
+@transaction.atomic
+def qualification_grant(
+    *, qset: QualificationSet, annotator_id: int, actor: User, note: str, now: datetime
+) -> QualificationGrant:
+    """One more attempt for a rater who used theirs, with a note (audited)."""
+    if actor.pk == annotator_id:
+        raise DomainError(_("Someone else must give you another attempt."), field="annotator")
+    note = _text(note, "note", limit=2000)
+    due = _due_for(qset, annotator_id)
+    if due is None:
+        raise DomainError(_("This rater has passed this set."), field="annotator")
+    if not due.exhausted:
+        raise DomainError(_("This rater has an attempt left."), field="annotator")
+    grant = QualificationGrant.objects.create(
+        set=qset, annotator_id=annotator_id, granted_by=actor, note=note, granted_at=now
+    )
+    audit_record(
+        actor=actor,
+        verb=AuditEvent.Verb.QUALIFICATION_GRANTED,
+        obj=grant,
+        project=qset.project,
+        now=now,
+        data={"set": qset.pk, "annotator": annotator_id, "note": note},
+    )
+    return grant
+
+
+def sets_shown(*, project: Project) -> list[dict]:
+    """The project's sets, newest first, with their items and how raters fared."""
+    current = required_set(project=project)
+    sets = list(
+        QualificationSet.objects.filter(project=project).annotate(
+            n_items=Count("items", distinct=True),
+            n_passed=Count("tries__annotator", filter=Q(tries__passed=True), distinct=True),
+            n_tried=Count("tries__annotator", distinct=True),
+        )
+    )
+    items: dict[int, list[dict]] = {}
+    for set_id, external_id, explanation in QualificationItem.objects.filter(
+        set__project=project
+    ).values_list("set_id", "prompt__external_id", "explanation"):
+        items.setdefault(set_id, []).append({"prompt": external_id, "explanation": explanation})
+    return [
+        {
+            "id": qset.pk,
+            "name": qset.name,
+            "threshold": qset.threshold,
+            "attempts": qset.attempts,
+            "required_from": qset.required_from,
+            "reason": qset.reason,
+            "withdrawn_at": qset.withdrawn_at,
+            "created_at": qset.created_at,
+            "status": "withdrawn"
+            if qset.withdrawn_at
+            else "required"
+            if current is not None and qset.pk == current.pk
+            else "superseded"
+            if qset.required_from is not None
+            else "draft",
+            "n_items": qset.n_items,
+            "raters_passed": qset.n_passed,
+            "raters_tried": qset.n_tried,
+            "items": items.get(qset.pk, []),
+        }
+        for qset in sets
+    ]
+
+
+def results_shown(*, project: Project, viewer: User, role: str | None) -> list[dict]:
+    """Per set required and per annotator of the project: attempts used and allowed, the
+    best score, whether they passed. Raters by username or pseudonym, as the viewer may
+    see them (labelling.visibility)."""
+    sets = list(
+        QualificationSet.objects.filter(project=project, required_from__isnull=False).order_by(
+            "-required_from", "-id"
+        )
+    )
+    if not sets:
+        return []
+    current = required_set(project=project)
+    annotators = list(
+        Membership.objects.filter(project=project, role=Membership.Role.ANNOTATOR).values_list(
+            "user_id", flat=True
+        )
+    )
+    tries: dict[tuple[int, int], list[QualificationAttempt]] = {}
+    for attempt in QualificationAttempt.objects.filter(set__in=sets):
+        tries.setdefault((attempt.set_id, attempt.annotator_id), []).append(attempt)
+    grants: dict[tuple[int, int], int] = {}
+    for set_id, annotator_id in QualificationGrant.objects.filter(set__in=sets).values_list(
+        "set_id", "annotator_id"
+    ):
+        grants[(set_id, annotator_id)] = grants.get((set_id, annotator_id), 0) + 1
+    people = sorted({*annotators, *(who for _set, who in tries)})
+    names = annotator_names(project=project, viewer=viewer, role=role, user_ids=people)
+    rows = []
+    for qset in sets:
+        for who in people:
+            mine = tries.get((qset.pk, who), [])
+            if not mine and (current is None or qset.pk != current.pk):
+                continue  # an older set nobody of them took
+            finished = [a for a in mine if a.finished_at is not None]
+            allowed = qset.attempts + grants.get((qset.pk, who), 0)
+            passed = any(a.passed for a in finished)
+            open_ = any(a.finished_at is None for a in mine)
+            status = (
+                "passed"
+                if passed
+                else "in_progress"
+                if open_
+                else "failed"
+                if len(finished) >= allowed
+                else "retrying"
+                if finished
+                else "not_started"
+            )
+            rows.append(
+                {
+                    "set": qset.pk,
+                    "set_name": qset.name,
+                    "guideline_version": qset.required_from,
+                    "annotator": names[who],
+                    "annotator_id": who,
+                    "attempts_used": len(finished),
+                    "attempts_allowed": allowed,
+                    "best_score": max(
+                        (a.score for a in finished if a.score is not None), default=None
+                    ),
+                    "status": status,
+                    "status_label": str(STATUS_LABELS[status]),
+                    "last_at": max((a.finished_at or a.started_at for a in mine), default=None),
+                }
+            )
+    return rows
+
+
+def mine_shown(*, project: Project, annotator: User) -> list[dict]:
+    """The rater's own attempts in the project, newest first, for their own view."""
+    return [
+        {
+            "set_name": attempt.set.name,
+            "guideline_version": attempt.set.required_from,
+            "number": attempt.number,
+            "started_at": attempt.started_at,
+            "finished_at": attempt.finished_at,
+            "score": attempt.score,
+            "passed": attempt.passed,
+            "threshold": attempt.set.threshold,
+        }
+        for attempt in QualificationAttempt.objects.filter(
+            set__project=project, annotator=annotator
+        ).select_related("set")
+    ]
+
+
+def rater_state(*, project: Project, annotator: User) -> dict:
+    """Where the rater stands with the project's qualification, for the API and the home
+    page: nothing required, passed, due, in progress (with the item asked), or every
+    attempt used."""
+    qset, due, status = _standing(project, annotator)
+    current = attempt_current(due.open) if due is not None and due.open is not None else None
+    return {
+        "status": status,
+        "set_name": qset.name if qset else None,
+        "reason": qset.reason if qset else None,
+        "threshold": qset.threshold if qset else None,
+        "items": qset.items.count() if qset else None,
+        "attempts_used": due.used if due else None,
+        "attempts_allowed": due.allowed if due else None,
+        "item": item_shown(current) if current is not None else None,
+        "history": mine_shown(project=project, annotator=annotator),
+    }
+
+
+def _standing(project: Project, annotator: User) -> tuple[QualificationSet | None, Due | None, str]:
+    qset = required_set(project=project)
+    due = None if qset is None else _due_for(qset, annotator.pk)
+    if qset is None:
+        return qset, due, "none"
+    if due is None:
+        return qset, due, "passed"
+    if due.open is not None:
+        return qset, due, "in_progress"
+    return qset, due, "attempts_used" if due.exhausted else "due"
+
+
+def standings(*, projects: list[Project], annotator: User) -> dict[int, str]:
+    """rater_standing for many projects at once (the home page): one query when none
+    requires a qualification, three when some do."""
+    newest: dict[int, QualificationSet] = {}
+    for qset in QualificationSet.objects.filter(
+        project__in=projects, required_from__isnull=False, withdrawn_at__isnull=True
+    ).order_by("project_id", "-required_from", "-id"):
+        newest.setdefault(qset.project_id, qset)
+    result = {p.pk: "none" for p in projects}
+    if not newest:
+        return result
+    sets = {qset.pk: qset for qset in newest.values()}
+    tries: dict[int, list[QualificationAttempt]] = {}
+    for attempt in QualificationAttempt.objects.filter(set_id__in=sets, annotator=annotator):
+        tries.setdefault(attempt.set_id, []).append(attempt)
+    grants = dict(
+        QualificationGrant.objects.filter(set_id__in=sets, annotator=annotator)
+        .values_list("set_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for project_id, qset in newest.items():
+        mine = tries.get(qset.pk, [])
+        if any(a.passed for a in mine):
+            result[project_id] = "passed"
+        elif any(a.finished_at is None for a in mine):
+            result[project_id] = "in_progress"
+        elif len(mine) >= qset.attempts + grants.get(qset.pk, 0):
+            result[project_id] = "attempts_used"
+        else:
+            result[project_id] = "due"
+    return result
