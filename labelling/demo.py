@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     from labelling.models import Project
 
 MODELS = ["atlas-70b", "borealis-13b", "cirrus-7b", "dune-3b"]
@@ -538,3 +540,30 @@ def demo_labels(*, project: "Project", now: datetime, items: int = 60, seed: int
             )
             made += 1
     return made
+
+
+DEMO_QUALIFICATION = "Arithmetic basics"
+
+
+def demo_qualification(*, project: "Project", actor: "User", now: datetime) -> None:
+    """A draft qualification set of three maths gold prompts, for an admin to look at and
+    require (labelling.qualification); a draft asks nothing of the raters."""
+    from labelling.models import QualificationSet
+    from labelling.qualification import ItemSpec, qualification_set_create
+
+    if QualificationSet.objects.filter(project=project).exists():
+        return
+    why = (
+        "The best response gives the right figure **and** shows how it got there; the one "
+        "after it is right without the working. The two wrong answers tie last, however "
+        "confident they sound: a wrong figure helps nobody."
+    )
+    qualification_set_create(
+        project=project,
+        name=DEMO_QUALIFICATION,
+        threshold=0.8,
+        attempts=2,
+        items=[ItemSpec(prompt=f"maths-{m:03d}", explanation=why) for m in (0, 4, 8)],
+        actor=actor,
+        now=now,
+    )

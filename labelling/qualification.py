@@ -449,6 +449,20 @@ def answer_feedback(answer: QualificationAnswer) -> dict:
                     "expert": _verdict_word(int(theirs)),
                 }
             )
+    texts = dict(Response.objects.filter(prompt_id=item.prompt_id).values_list("id", "text"))
+    place = {
+        name: {rid: index + 1 for index, group in enumerate(groups) for rid in group}
+        for name, groups in (("yours", answer.ranking), ("expert", expert))
+    }
+    responses = [
+        {
+            "letter": letter[rid],
+            "text": texts[rid],
+            "your_rank": place["yours"][rid],
+            "expert_rank": place["expert"][rid],
+        }
+        for rid in answer.display_order
+    ]
     attempt = answer.attempt
     number = next(
         index + 1 for index, entry in enumerate(attempt.item_order) if entry["item"] == item.pk
@@ -462,6 +476,7 @@ def answer_feedback(answer: QualificationAnswer) -> dict:
         "pairs": answer.pairs,
         "hits": answer.hits,
         "explanation": item.explanation,
+        "responses": responses,
         "finished": attempt.finished_at is not None,
         "score": attempt.score,
         "passed": attempt.passed if attempt.finished_at is not None else None,

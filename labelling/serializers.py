@@ -475,6 +475,13 @@ class QualificationDifferSerializer(serializers.Serializer):
     expert = serializers.CharField(help_text="above, below or tied.")
 
 
+class QualificationResponseSerializer(serializers.Serializer):
+    letter = serializers.CharField()
+    text = serializers.CharField()
+    your_rank = serializers.IntegerField(help_text="1 = best; tied responses share a rank.")
+    expert_rank = serializers.IntegerField()
+
+
 class QualificationFeedbackSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     count = serializers.IntegerField()
@@ -484,6 +491,7 @@ class QualificationFeedbackSerializer(serializers.Serializer):
     hits = serializers.IntegerField(help_text="Pairs ordered as the expert did.")
     pairs = serializers.IntegerField()
     explanation = serializers.CharField()
+    responses = QualificationResponseSerializer(many=True)
     finished = serializers.BooleanField(help_text="Whether this was the attempt's last item.")
     score = serializers.FloatField(allow_null=True)
     passed = serializers.BooleanField(allow_null=True)

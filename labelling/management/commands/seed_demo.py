@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from labelling.demo import CRITERIA, GUIDELINE, demo_items, demo_labels
+from labelling.demo import CRITERIA, GUIDELINE, demo_items, demo_labels, demo_qualification
 from labelling.importing import ImportRejected, prompts_import
 from labelling.models import Membership, Project
 from labelling.services import membership_set, project_create
@@ -119,6 +119,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{made} annotations by three seed raters, for the dashboard and the review queue."
             )
+        demo_qualification(project=project, actor=users["admin"], now=now)
         self.stdout.write(f"Log in at {url} as (new passwords on every run):")
         for username, role in DEMO_USERS:
             label = "staff, project admin" if role is None else role

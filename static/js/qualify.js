@@ -1,0 +1,12 @@
+// The qualification form: Enter on a rank answers, as Enter saves on the labelling page
+// (a select alone would not submit its form).
+(() => {
+  const form = document.getElementById("qualify-form");
+  if (!form) return;
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && event.target instanceof HTMLSelectElement) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+})();
