@@ -68,7 +68,8 @@ def main() -> None:
     from django.utils import timezone
 
     from labelling.importing import prompts_import
-    from labelling.models import Project, Response
+    from labelling.models import NearDuplicateScan, Project, Response
+    from labelling.near_duplicates import near_duplicates_scan
     from labelling.services import project_create
 
     db = settings.DATABASES["default"]
@@ -90,6 +91,7 @@ def main() -> None:
                 )
             seconds = time.perf_counter() - start
             cpu_seconds = time.process_time() - cpu_start
+            import_mb = peak_mb()
             assert result.created == args.prompts
             assert Response.objects.filter(prompt__project=project).count() == 4 * args.prompts
 
@@ -103,6 +105,14 @@ def main() -> None:
                 )
             reimport_seconds = time.perf_counter() - start
             assert again.unchanged == args.prompts
+
+            # The near-duplicate check the import queued, as the worker runs it.
+            scan = NearDuplicateScan.objects.get(project=project)
+            start = time.perf_counter()
+            near_duplicates_scan(project_id=project.pk)
+            scan_seconds = time.perf_counter() - start
+            scan.refresh_from_db()
+            assert scan.status == "idle" and scan.prompts == args.prompts, scan.error
     finally:
         connection.creation.destroy_test_db(test_db, verbosity=0)
 
@@ -117,7 +127,11 @@ def main() -> None:
     )
     rate = args.prompts / reimport_seconds
     print(f"re-import (no-op) {reimport_seconds:.2f} s, {rate:,.0f} prompts/s")
-    print(f"peak memory       {peak_mb():.0f} MB (process; {before_mb:.0f} MB before the import)")
+    print(f"peak memory       {import_mb:.0f} MB (process; {before_mb:.0f} MB before the import)")
+    print(
+        f"near-duplicates   {scan_seconds:.2f} s in the background job, "
+        f"{scan.pairs_total:,} pairs found, peak memory {peak_mb():.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ from labelling.models import (
     Project,
     RaterPause,
 )
+from labelling.near_duplicates import near_duplicates_request, near_duplicates_shown
 from labelling.pauses import pause_message, pause_resume, pauses_shown
 from labelling.queue import assignment_next, assignment_skip
 from labelling.roles import ADMINS, ANNOTATORS, REVIEWERS, WATCHERS
@@ -557,6 +558,9 @@ class ImportView(APIView):
                 "unchanged": result.unchanged,
                 "warnings": [warning.as_dict() for warning in result.warnings],
                 "warnings_total": result.warnings_total,
+                "near_duplicates": f"/api/projects/{project.pk}/near-duplicates/"
+                if result.created
+                else None,
             }
         )
 
@@ -811,3 +815,36 @@ class PauseResumeView(APIView):
             project=project, viewer=request.user, role=project.member_role, pauses=[pause]
         )
         return Response(s.PauseSerializer(row).data)
+
+
+class NearDuplicatesView(APIView):
+    @extend_schema(
+        responses={200: s.NearDuplicatesSerializer, 403: ERROR, 404: ERROR},
+        summary="Near-duplicate prompts of the project (everyone but annotators)",
+        description=(
+            "Pairs of prompts whose adjacent word pairs are at least 60% the same (Jaccard), "
+            "the same words aside (those are the import's warnings). Checked in the "
+            "background after every import that adds prompts; `status` says whether a "
+            "check is queued or running."
+        ),
+    )
+    def get(self, request: AuthenticatedRequest, project_id: int) -> Response:
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=WATCHERS
+        )
+        return Response(s.NearDuplicatesSerializer(near_duplicates_shown(project=project)).data)
+
+    @extend_schema(
+        request=None,
+        responses={202: s.NearDuplicatesSerializer, 403: ERROR, 404: ERROR},
+        summary="Check the project's prompts for near-duplicates again (project admins)",
+    )
+    def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
+        project = selectors.project_get_for_member(
+            user=request.user, project_id=project_id, roles=ADMINS
+        )
+        near_duplicates_request(project=project, now=timezone.now())
+        return Response(
+            s.NearDuplicatesSerializer(near_duplicates_shown(project=project)).data,
+            status=status.HTTP_202_ACCEPTED,
+        )

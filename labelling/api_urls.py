@@ -27,6 +27,11 @@ urlpatterns = [
     path("projects/<id:project_id>/relabel/", api.RelabelView.as_view(), name="api-relabel"),
     path("projects/<id:project_id>/pauses/", api.PausesView.as_view(), name="api-pauses"),
     path(
+        "projects/<id:project_id>/near-duplicates/",
+        api.NearDuplicatesView.as_view(),
+        name="api-near-duplicates",
+    ),
+    path(
         "projects/<id:project_id>/qualification-sets/",
         q.QualificationSetsView.as_view(),
         name="api-qualification-sets",

@@ -28,6 +28,7 @@ from core.db import on_postgresql
 from core.models import AuditEvent
 from labelling.inputs import json_problems
 from labelling.models import Project, Prompt, Response
+from labelling.near_duplicates import near_duplicates_request
 from labelling.scoring import scoring_available, scoring_request
 
 if TYPE_CHECKING:
@@ -675,6 +676,10 @@ def prompts_import(
         # instead of an index walk. Sampling the two tables takes a fraction of a second.
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {Prompt._meta.db_table}, {Response._meta.db_table}")
+    if result.created:
+        # Near-duplicates of the new prompts, among all of the project's: in the
+        # background (labelling.near_duplicates), the prompts page shows them.
+        near_duplicates_request(project=project, now=now)
     if result.created and project.reward_model and scoring_available():
         # New responses for the project's reward model: score them in the background.
         scoring_request(project=project, user=actor, now=now)

@@ -1207,3 +1207,34 @@ class QualificationGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator_id} on {self.set_id}"
+
+
+class NearDuplicateScan(models.Model):
+    """The project's near-duplicate prompts (labelling.near_duplicates): found by a
+    background job after every import that adds prompts, kept here until the next."""
+
+    class Status(models.TextChoices):
+        IDLE = "idle", _("Up to date or never asked")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        FAILED = "failed", _("Failed")
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="near_duplicates"
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default="idle")
+    requested_at = models.DateTimeField(_("requested at"), null=True, blank=True)
+    computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
+    prompts = models.PositiveIntegerField(_("prompts compared"), default=0)
+    # [{"a": external id, "b": external id, "similarity": Jaccard of word pairs}], most
+    # alike first, at most MAX_PAIRS.
+    pairs = models.JSONField(_("near-duplicate pairs"), default=list)
+    pairs_total = models.PositiveIntegerField(_("pairs found"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("near-duplicate scan")
+        verbose_name_plural = _("near-duplicate scans")
+
+    def __str__(self) -> str:
+        return f"{self.project_id} near-duplicates ({self.status})"

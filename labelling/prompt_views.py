@@ -20,6 +20,7 @@ from labelling.annotation_table import annotation_columns, response_letters
 from labelling.forms import PromptFilterForm
 from labelling.inputs import ascii_int
 from labelling.models import Annotation, Membership, Project, Prompt, Response
+from labelling.near_duplicates import near_duplicates_request, near_duplicates_shown
 from labelling.prompts import (
     PromptFilters,
     Status,
@@ -69,8 +70,37 @@ def prompts_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResp
             "query": query.urlencode(),
             "filtered": form.is_bound and any(v for k, v in request.GET.items() if k != "page"),
             "is_admin": request.user.is_staff or role == Membership.Role.ADMIN,
+            "near": _near_duplicates(project),
         },
     )
+
+
+def _near_duplicates(project: Project, shown: int = 50) -> dict:
+    """The near-duplicate pairs the page lists (the first `shown`), each with the ids of
+    its prompts' pages."""
+    near = near_duplicates_shown(project=project)
+    pairs = near["pairs"][:shown]
+    ids = dict(
+        Prompt.objects.filter(
+            project=project, external_id__in={e for pair in pairs for e in (pair["a"], pair["b"])}
+        ).values_list("external_id", "id")
+    )
+    near["shown"] = [
+        {**pair, "a_id": ids.get(pair["a"]), "b_id": ids.get(pair["b"])} for pair in pairs
+    ]
+    return near
+
+
+@login_required
+@require_POST
+def near_duplicates_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResponse:
+    """Look for near-duplicate prompts again (admins)."""
+    project = selectors.project_get_for_member(
+        user=request.user, project_id=project_id, roles=ADMINS
+    )
+    near_duplicates_request(project=project, now=timezone.now())
+    messages.info(request, _("Looking for near-duplicate prompts: this page shows them when done."))
+    return redirect(reverse("prompts", args=[project.pk]) + "#near-duplicates")
 
 
 def _back(project: Project, query: str) -> HttpResponseRedirect:

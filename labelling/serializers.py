@@ -168,6 +168,28 @@ class ImportResultSerializer(serializers.Serializer):
         "responses of one prompt with the same text (the first 100).",
     )
     warnings_total = serializers.IntegerField()
+    near_duplicates = serializers.CharField(
+        allow_null=True,
+        help_text="Where the near-duplicate prompts will be listed once the background "
+        "check that this import started has run (null when no prompt was added).",
+    )
+
+
+class NearDuplicatePairSerializer(serializers.Serializer):
+    a = serializers.CharField(help_text="A prompt's external id.")
+    b = serializers.CharField()
+    similarity = serializers.FloatField(
+        help_text="Jaccard similarity of the two prompts' adjacent word pairs, case aside."
+    )
+
+
+class NearDuplicatesSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["idle", "queued", "running", "failed"])
+    computed_at = serializers.DateTimeField(allow_null=True)
+    prompts = serializers.IntegerField(help_text="Prompts compared.")
+    pairs_total = serializers.IntegerField()
+    pairs = NearDuplicatePairSerializer(many=True, help_text="Most alike first; at most 500.")
+    error = serializers.CharField(allow_blank=True)
 
 
 class ImportRequestSerializer(serializers.Serializer):

@@ -35,6 +35,11 @@ urlpatterns = [
         name="prompts-retire",
     ),
     path(
+        "projects/<id:project_id>/prompts/near-duplicates/",
+        prompt_views.near_duplicates_page,
+        name="near-duplicates",
+    ),
+    path(
         "projects/<id:project_id>/prompts/<id:prompt_id>/",
         prompt_views.prompt_page,
         name="prompt",

@@ -236,6 +236,8 @@ def project_import(request: AuthenticatedHttpRequest, project_id: int) -> HttpRe
         "Imported %(created)d new prompts (%(unchanged)d already here, unchanged).",
         result.created,
     ) % {"created": result.created, "unchanged": result.unchanged}
+    if result.created:
+        text += " " + _("Near-duplicate prompts are looked for in the background: see Prompts.")
     if not result.warnings_total:
         messages.success(request, text)
         return redirect("project", project_id=project.pk)

@@ -339,6 +339,7 @@ def test_api_import_takes_a_jsonl_body(project, api):
             {"line": 2, "field": "prompt", "message": "the same prompt as 'p-1' (line 1)"}
         ],
         "warnings_total": 1,
+        "near_duplicates": f"/api/projects/{project.pk}/near-duplicates/",
     }
 
 
@@ -348,7 +349,13 @@ def test_api_import_takes_a_file_upload(project, api):
         f"/api/projects/{project.pk}/prompts/import/", {"file": upload}, format="multipart"
     )
     assert response.status_code == 200, response.content
-    assert response.json() == {"created": 1, "unchanged": 0, "warnings": [], "warnings_total": 0}
+    assert response.json() == {
+        "created": 1,
+        "unchanged": 0,
+        "warnings": [],
+        "warnings_total": 0,
+        "near_duplicates": f"/api/projects/{project.pk}/near-duplicates/",
+    }
 
 
 def test_api_import_reports_every_bad_line_as_400(project, api):

@@ -64,6 +64,10 @@ API_CASES = [
     # {paid} names no pause: 404 for those who may resume one.
     ("post", "/api/projects/{pid}/pauses/{paid}/resume/", {"note": "x"}, "json",
      {"alice": 403, "rita": 404, "erin": 403, "adam": 404, "olga": 404, "sam": 404, None: 401}),
+    ("get", "/api/projects/{pid}/near-duplicates/", None, "json",
+     {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 401}),
+    ("post", "/api/projects/{pid}/near-duplicates/", None, "json",
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 202, "olga": 404, "sam": 202, None: 401}),
     # Qualification: {qsid} names no set (404 for those who may act on one).
     ("get", "/api/projects/{pid}/qualification-sets/", None, "json",
      {"alice": 403, "rita": 200, "erin": 403, "adam": 200, "olga": 404, "sam": 200, None: 401}),
@@ -213,6 +217,8 @@ PAGE_CASES = [
      {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),
     ("get", "/projects/{pid}/prompts/{prid}/responses/{rid}/", None,
      {"alice": 403, "rita": 200, "erin": 200, "adam": 200, "olga": 404, "sam": 200, None: 302}),
+    ("post", "/projects/{pid}/prompts/near-duplicates/", None,
+     {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
     ("post", "/projects/{pid}/prompts/retire/", {"action": "retire"},
      {"alice": 403, "rita": 403, "erin": 403, "adam": 302, "olga": 404, "sam": 302, None: 302}),
     ("post", "/projects/{pid}/reward-model/", {"reward_model": "", "queue_order": "completion"},

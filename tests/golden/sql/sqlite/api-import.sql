@@ -8,3 +8,8 @@ INSERT INTO "labelling_prompt" ("project_id", "external_id", "kind", "content", 
 INSERT INTO "labelling_response" ("prompt_id", "external_id", "model_name", "text", "metadata", "position") VALUES (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s) RETURNING "labelling_response"."id"
 INSERT INTO "labelling_auditevent" ("project_id", "actor_id", "verb", "object_type", "object_id", "data", "created_at") VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING "labelling_auditevent"."id"
 RELEASE SAVEPOINT "savepoint"
+UPDATE "labelling_nearduplicatescan" SET "status" = %s, "requested_at" = %s, "error" = %s WHERE ("labelling_nearduplicatescan"."project_id" = %s AND NOT ("labelling_nearduplicatescan"."status" IN (%s, %s)))
+SELECT "labelling_nearduplicatescan"."id", "labelling_nearduplicatescan"."project_id", "labelling_nearduplicatescan"."status", "labelling_nearduplicatescan"."requested_at", "labelling_nearduplicatescan"."computed_at", "labelling_nearduplicatescan"."prompts", "labelling_nearduplicatescan"."pairs", "labelling_nearduplicatescan"."pairs_total", "labelling_nearduplicatescan"."error" FROM "labelling_nearduplicatescan" WHERE "labelling_nearduplicatescan"."project_id" = %s LIMIT 21
+SAVEPOINT "savepoint"
+INSERT INTO "labelling_nearduplicatescan" ("project_id", "status", "requested_at", "computed_at", "prompts", "pairs", "pairs_total", "error") VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING "labelling_nearduplicatescan"."id"
+RELEASE SAVEPOINT "savepoint"

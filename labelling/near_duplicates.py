@@ -1,0 +1,180 @@
+"""Near-duplicate prompts (issue 18, point 6): prompts of a project whose words are
+nearly the same (a word changed, added or dropped), reported after every import that
+adds prompts. Exact repeats are the import's own warning (labelling.importing).
+
+Two prompts are near-duplicates when the Jaccard similarity of their sets of adjacent
+word pairs (case aside) is at least SIMILAR, and they are not the same words: one word
+changed in twelve leaves 9 of 13 pairs (0.69), two changed about 0.45. Candidates come
+from MinHash signatures (datasketch) banded for locality-sensitive hashing; each is
+confirmed by its exact similarity, so a reported pair is never a hashing accident.
+
+The comparison runs in a background job (django-q2), not in the import: over 100,000
+prompts it takes seconds, and the import of 100,000 prompts has a 20-second budget
+(bench/import_prompts.py). The prompts page shows the result and its state.
+"""
+
+import logging
+import re
+from datetime import datetime
+from itertools import pairwise
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from core.jobs import BUSY, JobLife
+from labelling.models import NearDuplicateScan, Project, Prompt
+
+logger = logging.getLogger(__name__)
+
+SIMILAR = 0.6
+# Candidates agree with another on all ROWS values of one of BANDS bands of their
+# signatures: found with probability 1 - (1 - s**4)**16, 0.89 at SIMILAR and 0.98 at a
+# word changed in twelve (0.69); then the exact similarity decides.
+PERMUTATIONS = 64
+BANDS, ROWS = 16, 4
+CHUNK = 10_000
+NEIGHBOURS = 20
+MAX_PAIRS = 500
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+SCAN_LIFE = JobLife(NearDuplicateScan, claimed_at="requested_at", finished_at=None, done="idle")
+
+
+def shingles(text: str) -> set[str]:
+    """The prompt's adjacent word pairs, case aside (its word, if it has only one).
+    Pairs, not words: prompts on one topic share their words, and over a small
+    vocabulary every prompt would be a candidate of every other."""
+    words = _WORD.findall(text.casefold())
+    if len(words) < 2:
+        return set(words)
+    return {f"{a} {b}" for a, b in pairwise(words)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+def near_duplicates_find(texts: dict[str, str]) -> list[dict]:
+    """Pairs of near-duplicate texts (keyed by external id), most alike first. Texts
+    with the same pairs are compared once, as one."""
+    same: dict[frozenset[str], list[str]] = {}
+    for ext, text in texts.items():
+        if words := shingles(text):
+            same.setdefault(frozenset(words), []).append(ext)
+    sets = list(same)
+    if len(sets) < 2:
+        return []
+    found: list[dict] = []
+    for (i, j), similarity in _alike(sets, _signatures(sets)).items():
+        for a in same[sets[i]]:
+            for b in same[sets[j]]:
+                pair = sorted((a, b))
+                found.append({"a": pair[0], "b": pair[1], "similarity": round(similarity, 3)})
+    found.sort(key=lambda pair: (-float(pair["similarity"]), pair["a"], pair["b"]))
+    return found
+
+
+def _signatures(sets: list[frozenset[str]]) -> np.ndarray:
+    """datasketch's MinHash signature of every set, one row each, in one array: a third
+    of the memory of datasketch's own index at 100,000 prompts (bench/import_prompts.py)."""
+    # Imported here, in the worker that runs the scan: datasketch brings SciPy, 40 MB
+    # that every web process would otherwise carry for nothing.
+    from datasketch import MinHash
+
+    signatures = np.empty((len(sets), PERMUTATIONS), dtype=np.uint64)
+    for start in range(0, len(sets), CHUNK):
+        chunk = sets[start : start + CHUNK]
+        hashes = MinHash.bulk(
+            ([token.encode() for token in s] for s in chunk), num_perm=PERMUTATIONS
+        )
+        for row, minhash in enumerate(hashes, start):
+            signatures[row] = minhash.hashvalues
+    return signatures
+
+
+def _alike(sets: list[frozenset[str]], signatures: np.ndarray) -> dict[tuple[int, int], float]:
+    """Pairs of rows at least SIMILAR, among those whose signatures agree on a band."""
+    alike: dict[tuple[int, int], float] = {}
+    for band in range(BANDS):
+        block = np.ascontiguousarray(signatures[:, band * ROWS : (band + 1) * ROWS])
+        keys = block.view(np.dtype((np.void, ROWS * 8))).ravel()
+        _unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        order = np.argsort(inverse, kind="stable")  # rows grouped by their band's values
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        for start, count in zip(starts[counts > 1], counts[counts > 1], strict=True):
+            members = sorted(order[start : start + count].tolist())
+            # A big group is prompts from one template: each is compared with its next
+            # NEIGHBOURS only, so that the work stays linear in the number of prompts.
+            for index, i in enumerate(members):
+                for j in members[index + 1 : index + 1 + NEIGHBOURS]:
+                    if (i, j) in alike:
+                        continue
+                    if (similarity := jaccard(sets[i], sets[j])) >= SIMILAR:
+                        alike[(i, j)] = similarity
+    return alike
+
+
+def near_duplicates_request(*, project: Project, now: datetime) -> None:
+    """Queue a scan of the project's prompts, unless one is queued or running (one
+    statement when the project has been scanned before)."""
+    queued = (
+        NearDuplicateScan.objects.filter(project=project)
+        .exclude(status__in=BUSY)
+        .update(status=NearDuplicateScan.Status.QUEUED, requested_at=now, error="")
+    )
+    if not queued:
+        _scan, queued = NearDuplicateScan.objects.get_or_create(
+            project=project,
+            defaults={"status": NearDuplicateScan.Status.QUEUED, "requested_at": now},
+        )
+    if queued:
+        transaction.on_commit(
+            lambda: async_task(
+                "labelling.tasks.near_duplicates_task",
+                project.pk,
+                task_name=f"near-duplicates-{project.pk}-{now:%Y%m%dT%H%M%S}",
+            )
+        )
+
+
+def near_duplicates_scan(*, project_id: int) -> None:
+    """The job: compare every prompt of the project (retired ones aside)."""
+    now = timezone.now()
+    scan = NearDuplicateScan.objects.filter(project_id=project_id).first()
+    if scan is None or not SCAN_LIFE.claim(scan.pk, now=now):
+        return
+    scan_id = scan.pk
+    try:
+        texts = dict(
+            Prompt.objects.filter(project_id=scan.project_id, retired=False).values_list(
+                "external_id", "search_text"
+            )
+        )
+        pairs = near_duplicates_find(texts)
+    except Exception as error:  # the page says it failed; the log has the trace
+        logger.exception("near-duplicate scan %s failed", scan_id)
+        SCAN_LIFE.fail(scan_id, error=f"{type(error).__name__}: {error}", now=now)
+        return
+    SCAN_LIFE.finish(
+        scan_id,
+        now=now,
+        computed_at=timezone.now(),
+        prompts=len(texts),
+        pairs=pairs[:MAX_PAIRS],
+        pairs_total=len(pairs),
+    )
+
+
+def near_duplicates_shown(*, project: Project) -> dict:
+    """The last scan's result and state (a project never scanned: idle, nothing found)."""
+    scan = NearDuplicateScan.objects.filter(project=project).first() or NearDuplicateScan()
+    return {
+        "status": scan.status,
+        "computed_at": scan.computed_at,
+        "prompts": scan.prompts,
+        "pairs_total": scan.pairs_total,
+        "pairs": scan.pairs,
+        "error": scan.error,
+    }
