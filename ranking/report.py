@@ -81,7 +81,7 @@ def period_parse(params: Any) -> tuple[Period, list[tuple[str, str]]]:
                     errors.append((key, "A date before 9999-12-31."))
     since, until = found["since"], found["until"]
     if since and until and until < since:
-        errors.append(("until", "Must be on or after since."))
+        errors.append(("until", "Must be on or after the first day."))
     return Period(since=since, until=until), errors
 
 

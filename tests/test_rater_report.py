@@ -117,7 +117,13 @@ def test_the_report_page_and_its_csv(worked, client, cast):
     ]
     assert rows[0]["active_hours"] == str(round(600 / 3600, 2))
     bad = client.get(f"/projects/{project.pk}/raters/", {"until": "soon"})
-    assert bad.status_code == 400 and "A date such as 2026-12-01." in bad.content.decode()
+    assert bad.status_code == 400
+    # Named as the form labels the field, and linked to it.
+    assert '<a href="#until">To</a>: A date such as 2026-12-01.' in bad.content.decode()
+    backwards = client.get(
+        f"/projects/{project.pk}/raters/", {"since": "2026-12-02", "until": "2026-12-01"}
+    )
+    assert "To</a>: Must be on or after the first day." in backwards.content.decode()
     client.login(username="alice", password=PASSWORD)
     assert client.get(f"/projects/{project.pk}/raters/").status_code in (403, 404)
 
