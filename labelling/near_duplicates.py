@@ -3,8 +3,8 @@ nearly the same (a word changed, added or dropped), reported after every import 
 adds prompts. Exact repeats are the import's own warning (labelling.importing).
 
 Two prompts are near-duplicates when the Jaccard similarity of their sets of adjacent
-word pairs (case aside) is at least SIMILAR, and they are not the same words: one word
-changed in twelve leaves 9 of 13 pairs (0.69), two changed about 0.45. Candidates come
+word pairs (case and numbers aside) is at least SIMILAR, and they are not the same words:
+one word changed in twelve leaves 9 of 13 pairs (0.69), two changed about 0.45. Candidates come
 from MinHash signatures (datasketch) banded for locality-sensitive hashing; each is
 confirmed by its exact similarity, so a reported pair is never a hashing accident.
 
@@ -38,15 +38,18 @@ CHUNK = 10_000
 NEIGHBOURS = 20
 MAX_PAIRS = 500
 _WORD = re.compile(r"\w+", re.UNICODE)
+_NUMBER = "#"
 
 SCAN_LIFE = JobLife(NearDuplicateScan, claimed_at="requested_at", finished_at=None, done="idle")
 
 
 def shingles(text: str) -> set[str]:
-    """The prompt's adjacent word pairs, case aside (its word, if it has only one).
-    Pairs, not words: prompts on one topic share their words, and over a small
-    vocabulary every prompt would be a candidate of every other."""
-    words = _WORD.findall(text.casefold())
+    """The prompt's adjacent word pairs, case aside, every number one and the same word
+    (its word, if it has only one). Pairs, not words: prompts on one topic share their
+    words, and over a small vocabulary every prompt would be a candidate of every other.
+    Numbers alike: the same question with other numbers is another question from one
+    template ("sum to 6", "sum to 4"), not a near-duplicate."""
+    words = [_NUMBER if any(c.isdigit() for c in w) else w for w in _WORD.findall(text.casefold())]
     if len(words) < 2:
         return set(words)
     return {f"{a} {b}" for a, b in pairwise(words)}

@@ -84,6 +84,8 @@ def test_the_comparison_itself():
     texts = {
         "a": "What is 35% of 480?",
         "b": "What is 17% of 540?",  # same template, other numbers: different questions
+        "dice-6": "I roll two fair six-sided dice. What is the probability they sum to 6?",
+        "dice-4": "I roll two fair six-sided dice. What is the probability they sum to 4?",
         "c": BASE,
         "d": BASE + " in some detail",
         "e": BASE.replace("congestion", "receive"),
