@@ -546,12 +546,22 @@ DEMO_QUALIFICATION = "Arithmetic basics"
 
 
 def demo_qualification(*, project: "Project", actor: "User", now: datetime) -> None:
-    """A draft qualification set of three maths gold prompts, for an admin to look at and
-    require (labelling.qualification); a draft asks nothing of the raters."""
-    from labelling.models import QualificationSet
+    """A draft qualification set of three maths gold prompts nobody was given yet, for
+    an admin to look at and require (labelling.qualification); a draft asks nothing of
+    the raters. Made before the seed raters label, so that its prompts are never
+    served as hidden gold; an older demo without one gets none."""
+    from labelling.models import Assignment, Prompt, QualificationSet
     from labelling.qualification import ItemSpec, qualification_set_create
 
     if QualificationSet.objects.filter(project=project).exists():
+        return
+    unseen = list(
+        Prompt.objects.filter(project=project, gold__isnull=False, external_id__startswith="maths-")
+        .exclude(id__in=Assignment.objects.values("prompt_id"))
+        .order_by("external_id")
+        .values_list("external_id", flat=True)[:3]
+    )
+    if len(unseen) < 3:
         return
     why = (
         "The best response gives the right figure **and** shows how it got there; the one "
@@ -563,7 +573,7 @@ def demo_qualification(*, project: "Project", actor: "User", now: datetime) -> N
         name=DEMO_QUALIFICATION,
         threshold=0.8,
         attempts=2,
-        items=[ItemSpec(prompt=f"maths-{m:03d}", explanation=why) for m in (0, 4, 8)],
+        items=[ItemSpec(prompt=ext, explanation=why) for ext in unseen],
         actor=actor,
         now=now,
     )

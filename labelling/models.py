@@ -1231,6 +1231,9 @@ class NearDuplicateScan(models.Model):
     pairs = models.JSONField(_("near-duplicate pairs"), default=list)
     pairs_total = models.PositiveIntegerField(_("pairs found"), default=0)
     error = models.TextField(_("error"), blank=True)
+    # Asked for again while a scan ran (an import landed): that scan may have read the
+    # prompts before the new ones, so another follows it.
+    again = models.BooleanField(_("asked for again"), default=False)
 
     class Meta:
         verbose_name = _("near-duplicate scan")

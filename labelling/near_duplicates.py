@@ -20,10 +20,11 @@ from itertools import pairwise
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from core.jobs import BUSY, JobLife
+from core.jobs import BUSY, JobLife, job_abandoned_after
 from labelling.models import NearDuplicateScan, Project, Prompt
 
 logger = logging.getLogger(__name__)
@@ -59,24 +60,33 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def near_duplicates_find(texts: dict[str, str]) -> list[dict]:
-    """Pairs of near-duplicate texts (keyed by external id), most alike first. Texts
-    with the same pairs are compared once, as one."""
+def near_duplicates_find(texts: dict[str, str], limit: int = MAX_PAIRS) -> tuple[list[dict], int]:
+    """The `limit` most alike pairs of near-duplicate texts (keyed by external id), most
+    alike first, and how many pairs there are in all. Texts with the same pairs are
+    compared once, as one; each of their members then pairs with each of the other's,
+    counted, and listed only as far as `limit` (two templates repeated 5,000 times
+    would otherwise make 25 million rows to keep 500)."""
     same: dict[frozenset[str], list[str]] = {}
     for ext, text in texts.items():
         if words := shingles(text):
             same.setdefault(frozenset(words), []).append(ext)
     sets = list(same)
     if len(sets) < 2:
-        return []
-    found: list[dict] = []
-    for (i, j), similarity in _alike(sets, _signatures(sets)).items():
-        for a in same[sets[i]]:
-            for b in same[sets[j]]:
-                pair = sorted((a, b))
-                found.append({"a": pair[0], "b": pair[1], "similarity": round(similarity, 3)})
-    found.sort(key=lambda pair: (-float(pair["similarity"]), pair["a"], pair["b"]))
-    return found
+        return [], 0
+    alike = sorted(
+        _alike(sets, _signatures(sets)).items(),
+        key=lambda found: (-found[1], min(same[sets[found[0][0]]] + same[sets[found[0][1]]])),
+    )
+    total = sum(len(same[sets[i]]) * len(same[sets[j]]) for (i, j), _s in alike)
+    listed: list[dict] = []
+    for (i, j), similarity in alike:
+        if len(listed) >= limit:
+            break
+        pairs = sorted(tuple(sorted((a, b))) for a in same[sets[i]] for b in same[sets[j]])[
+            : limit - len(listed)
+        ]
+        listed.extend({"a": a, "b": b, "similarity": round(similarity, 3)} for a, b in pairs)
+    return listed, total
 
 
 def _signatures(sets: list[frozenset[str]]) -> np.ndarray:
@@ -120,30 +130,40 @@ def _alike(sets: list[frozenset[str]], signatures: np.ndarray) -> dict[tuple[int
 
 
 def near_duplicates_request(*, project: Project, now: datetime) -> None:
-    """Queue a scan of the project's prompts, unless one is queued or running (one
-    statement when the project has been scanned before)."""
+    """Queue a scan of the project's prompts (one statement when it was scanned before).
+    A scan queued or running is left to run, and asked to run once more after it (it
+    may read the prompts before this import's: at worst one scan too many); one whose
+    task was lost (queued or running past the jobs' timeout) is taken over."""
+    stale = now - job_abandoned_after()
     queued = (
         NearDuplicateScan.objects.filter(project=project)
-        .exclude(status__in=BUSY)
-        .update(status=NearDuplicateScan.Status.QUEUED, requested_at=now, error="")
+        .filter(~Q(status__in=BUSY) | Q(requested_at__lt=stale))
+        .update(status=NearDuplicateScan.Status.QUEUED, requested_at=now, error="", again=False)
     )
     if not queued:
         _scan, queued = NearDuplicateScan.objects.get_or_create(
             project=project,
             defaults={"status": NearDuplicateScan.Status.QUEUED, "requested_at": now},
         )
-    if queued:
-        transaction.on_commit(
-            lambda: async_task(
-                "labelling.tasks.near_duplicates_task",
-                project.pk,
-                task_name=f"near-duplicates-{project.pk}-{now:%Y%m%dT%H%M%S}",
-            )
+        if not queued:
+            NearDuplicateScan.objects.filter(project=project).update(again=True)
+            return
+    _enqueue(project.pk, now)
+
+
+def _enqueue(project_id: int, now: datetime) -> None:
+    transaction.on_commit(
+        lambda: async_task(
+            "labelling.tasks.near_duplicates_task",
+            project_id,
+            task_name=f"near-duplicates-{project_id}-{now:%Y%m%dT%H%M%S%f}",
         )
+    )
 
 
 def near_duplicates_scan(*, project_id: int) -> None:
-    """The job: compare every prompt of the project (retired ones aside)."""
+    """The job: compare every prompt of the project (retired ones aside), in the order
+    they were imported, so that the same prompts give the same pairs."""
     now = timezone.now()
     scan = NearDuplicateScan.objects.filter(project_id=project_id).first()
     if scan is None or not SCAN_LIFE.claim(scan.pk, now=now):
@@ -151,11 +171,11 @@ def near_duplicates_scan(*, project_id: int) -> None:
     scan_id = scan.pk
     try:
         texts = dict(
-            Prompt.objects.filter(project_id=scan.project_id, retired=False).values_list(
-                "external_id", "search_text"
-            )
+            Prompt.objects.filter(project_id=scan.project_id, retired=False)
+            .order_by("id")
+            .values_list("external_id", "search_text")
         )
-        pairs = near_duplicates_find(texts)
+        pairs, total = near_duplicates_find(texts)
     except Exception as error:  # the page says it failed; the log has the trace
         logger.exception("near-duplicate scan %s failed", scan_id)
         SCAN_LIFE.fail(scan_id, error=f"{type(error).__name__}: {error}", now=now)
@@ -165,9 +185,15 @@ def near_duplicates_scan(*, project_id: int) -> None:
         now=now,
         computed_at=timezone.now(),
         prompts=len(texts),
-        pairs=pairs[:MAX_PAIRS],
-        pairs_total=len(pairs),
+        pairs=pairs,
+        pairs_total=total,
     )
+    # An import landed while this ran: once more, for its prompts.
+    ended = timezone.now()
+    if NearDuplicateScan.objects.filter(pk=scan_id, again=True, status="idle").update(
+        status=NearDuplicateScan.Status.QUEUED, requested_at=ended, again=False
+    ):
+        _enqueue(project_id, ended)
 
 
 def near_duplicates_shown(*, project: Project) -> dict:

@@ -37,6 +37,7 @@ from core.audit import audit_record
 from core.errors import DomainError
 from core.models import AuditEvent
 from labelling.models import (
+    Assignment,
     Membership,
     Project,
     Prompt,
@@ -144,13 +145,7 @@ def qualification_set_create(
             _("No prompt of this project has the id %(ids)s.") % {"ids": ", ".join(unknown[:5])},
             field="items",
         )
-    not_gold = [ext for ext in wanted if prompts[ext].gold is None or prompts[ext].retired]
-    if not_gold:
-        raise DomainError(
-            _("Only gold prompts that are not retired can qualify raters: %(ids)s.")
-            % {"ids": ", ".join(not_gold[:5])},
-            field="items",
-        )
+    _check_prompts(project, prompts, wanted)
     explanations = [
         _text(spec.explanation, f"items.{index}.explanation") for index, spec in enumerate(items)
     ]
@@ -177,6 +172,58 @@ def qualification_set_create(
         data={"name": name, "items": wanted, "threshold": threshold, "attempts": attempts},
     )
     return qset
+
+
+def _check_prompts(project: Project, prompts: dict[str, Prompt], wanted: list[str]) -> None:
+    """The prompts a set may hold: gold, not retired, never served, with something to
+    rank, and an expert ranking the project's rules let a rater match."""
+    not_gold = [ext for ext in wanted if prompts[ext].gold is None or prompts[ext].retired]
+    if not_gold:
+        raise DomainError(
+            _("Only gold prompts that are not retired can qualify raters: %(ids)s.")
+            % {"ids": ", ".join(not_gold[:5])},
+            field="items",
+        )
+    # A prompt raters were given as a hidden gold item: its expert ranking, shown after
+    # answering, would tell them it was gold and how they did on it.
+    served = sorted(
+        Assignment.objects.filter(prompt__in=[prompts[ext] for ext in wanted])
+        .values_list("prompt__external_id", flat=True)
+        .distinct()
+    )
+    if served:
+        raise DomainError(
+            _(
+                "Raters were given %(ids)s as hidden gold items: shown with the expert's "
+                "ranking, it would tell them so. Choose gold prompts nobody has labelled."
+            )
+            % {"ids": ", ".join(served[:5])},
+            field="items",
+        )
+    sizes = dict(
+        Response.objects.filter(prompt__in=[prompts[ext] for ext in wanted])
+        .values_list("prompt__external_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    alone = [ext for ext in wanted if sizes.get(ext, 0) < 2]
+    if alone:
+        raise DomainError(
+            _("%(ids)s has fewer than two responses: nothing to rank.")
+            % {"ids": ", ".join(alone[:5])},
+            field="items",
+        )
+    if not project.allow_ties:
+        tied = [ext for ext in wanted if any(len(g) > 1 for g in prompts[ext].gold or [])]
+        if tied:
+            raise DomainError(
+                _(
+                    "The expert ranking of %(ids)s ties responses, and this project does not "
+                    "allow ties: no rater could match it."
+                )
+                % {"ids": ", ".join(tied[:5])},
+                field="items",
+            )
 
 
 def default_reason(*, project: Project, version: int, change_summary: str = "") -> str:
@@ -256,10 +303,22 @@ def required_set(*, project: Project) -> QualificationSet | None:
 # --- a rater's attempts ------------------------------------------------------------------
 
 
+def _covered(qset: QualificationSet, annotator_id: int) -> bool:
+    """Whether the rater passed this set, or one required from the same or a later
+    guideline version (withdrawing the newest set then asks nothing of those who passed
+    it)."""
+    return QualificationAttempt.objects.filter(
+        annotator_id=annotator_id,
+        passed=True,
+        set__project_id=qset.project_id,
+        set__required_from__gte=qset.required_from or 0,
+    ).exists()
+
+
 def _due_for(qset: QualificationSet, annotator_id: int) -> Due | None:
-    tries = list(QualificationAttempt.objects.filter(set=qset, annotator_id=annotator_id))
-    if any(attempt.passed for attempt in tries):
+    if _covered(qset, annotator_id):
         return None
+    tries = list(QualificationAttempt.objects.filter(set=qset, annotator_id=annotator_id))
     granted = QualificationGrant.objects.filter(set=qset, annotator_id=annotator_id).count()
     return Due(
         set=qset,
@@ -376,16 +435,28 @@ def _expert_ranking(prompt: Prompt) -> list[list[int]]:
     return [sorted(ids[ext] for ext in group) for group in prompt.gold or []]
 
 
+class AnsweredAlready(DomainError):
+    """The item named was answered already (another tab, a second press): nothing is
+    recorded against the item that follows, which the rater has not seen."""
+
+
 def answer_submit(
-    *, attempt: QualificationAttempt, ranking: object, now: datetime
+    *, attempt: QualificationAttempt, number: int, ranking: object, now: datetime
 ) -> QualificationAnswer:
-    """Record the rater's ranking (by the letters they saw) of the attempt's current
-    item; the last answer scores the attempt (audited)."""
+    """Record the rater's ranking (by the letters they saw) of item `number` (1-based) of
+    the attempt, which must be the one it asks now; the last answer scores the attempt
+    (audited)."""
     with transaction.atomic():
         locked = QualificationAttempt.objects.select_for_update().get(pk=attempt.pk)
         current = attempt_current(locked)
         if current is None:
-            raise DomainError(_("This attempt is finished."), field="qualification")
+            raise AnsweredAlready(_("This attempt is finished."), field="item")
+        if number != current.number:
+            raise AnsweredAlready(
+                _("Item %(n)d was answered already, perhaps in another tab: item %(next)d is next.")
+                % {"n": number, "next": current.number},
+                field="item",
+            )
         project = current.item.set.project
         groups = ranking_check(
             ranking, known=set(current.order), allow_ties=project.allow_ties, shown=current.order
@@ -411,8 +482,9 @@ def _finish(attempt: QualificationAttempt, project: Project, now: datetime) -> N
     for answer_hits, answer_pairs in attempt.answers.values_list("hits", "pairs"):
         hits += answer_hits
         pairs += answer_pairs
-    score = round(hits / pairs, 4) if pairs else 1.0
-    passed = score >= attempt.set.threshold
+    share = hits / pairs  # every item has two responses or more (qualification_set_create)
+    passed = share >= attempt.set.threshold
+    score = round(share, 4)
     QualificationAttempt.objects.filter(pk=attempt.pk).update(
         finished_at=now, score=score, passed=passed
     )
@@ -495,10 +567,20 @@ def _verdict_word(sign: int) -> str:
 def qualification_grant(
     *, qset: QualificationSet, annotator_id: int, actor: User, note: str, now: datetime
 ) -> QualificationGrant:
-    """One more attempt for a rater who used theirs, with a note (audited)."""
+    """One more attempt at the required set for a rater of the project who used theirs,
+    with a note (audited)."""
     if actor.pk == annotator_id:
         raise DomainError(_("Someone else must give you another attempt."), field="annotator")
     note = _text(note, "note", limit=2000)
+    # The set's row lock: two reviewers granting at once give one attempt, not two.
+    qset = QualificationSet.objects.select_for_update().get(pk=qset.pk)
+    current = required_set(project=qset.project)
+    if current is None or current.pk != qset.pk:
+        raise DomainError(_("This set is no longer the one raters must pass."), field="set")
+    if not Membership.objects.filter(
+        project_id=qset.project_id, user_id=annotator_id, role=Membership.Role.ANNOTATOR
+    ).exists():
+        raise DomainError(_("No annotator of this project has that name."), field="annotator")
     due = _due_for(qset, annotator_id)
     if due is None:
         raise DomainError(_("This rater has passed this set."), field="annotator")
@@ -621,6 +703,8 @@ def results_shown(*, project: Project, viewer: User, role: str | None) -> list[d
                     ),
                     "status": status,
                     "status_label": str(STATUS_LABELS[status]),
+                    # Extra attempts are given at the set raters must pass now only.
+                    "current": current is not None and qset.pk == current.pk,
                     "last_at": max((a.finished_at or a.started_at for a in mine), default=None),
                 }
             )
@@ -678,8 +762,8 @@ def _standing(project: Project, annotator: User) -> tuple[QualificationSet | Non
 
 
 def standings(*, projects: list[Project], annotator: User) -> dict[int, str]:
-    """rater_standing for many projects at once (the home page): one query when none
-    requires a qualification, three when some do."""
+    """_standing's status for many projects at once (the home page): one query when
+    none requires a qualification, four when some do."""
     newest: dict[int, QualificationSet] = {}
     for qset in QualificationSet.objects.filter(
         project__in=projects, required_from__isnull=False, withdrawn_at__isnull=True
@@ -692,6 +776,12 @@ def standings(*, projects: list[Project], annotator: User) -> dict[int, str]:
     tries: dict[int, list[QualificationAttempt]] = {}
     for attempt in QualificationAttempt.objects.filter(set_id__in=sets, annotator=annotator):
         tries.setdefault(attempt.set_id, []).append(attempt)
+    # Passing a set required from the same or a later version covers the newest (_covered).
+    covered: dict[int, int] = {}
+    for project_id, version in QualificationAttempt.objects.filter(
+        annotator=annotator, passed=True, set__project__in=list(newest)
+    ).values_list("set__project_id", "set__required_from"):
+        covered[project_id] = max(covered.get(project_id, 0), version or 0)
     grants = dict(
         QualificationGrant.objects.filter(set_id__in=sets, annotator=annotator)
         .values_list("set_id")
@@ -700,7 +790,7 @@ def standings(*, projects: list[Project], annotator: User) -> dict[int, str]:
     )
     for project_id, qset in newest.items():
         mine = tries.get(qset.pk, [])
-        if any(a.passed for a in mine):
+        if covered.get(project_id, 0) >= (qset.required_from or 0):
             result[project_id] = "passed"
         elif any(a.finished_at is None for a in mine):
             result[project_id] = "in_progress"

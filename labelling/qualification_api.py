@@ -10,13 +10,14 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api_errors import ERROR
+from core.api_errors import ERROR, error_response
 from core.errors import DomainError
 from core.http import AuthenticatedRequest
 from labelling import selectors
 from labelling import serializers as s
 from labelling.models import Membership, QualificationAnswer, QualificationSet
 from labelling.qualification import (
+    AnsweredAlready,
     ItemSpec,
     answer_feedback,
     answer_submit,
@@ -245,8 +246,15 @@ class QualificationAttemptView(APIView):
 class QualificationAnswerView(APIView):
     @extend_schema(
         request=s.QualificationAnswerSerializer,
-        responses={201: s.QualificationFeedbackSerializer, 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={
+            201: s.QualificationFeedbackSerializer,
+            400: ERROR,
+            403: ERROR,
+            404: ERROR,
+            409: ERROR,
+        },
         summary="Answer the current item: the feedback names the expert's ranking and why",
+        description="409 when `item` is not the one the attempt asks now (answered already).",
     )
     def post(self, request: AuthenticatedRequest, project_id: int) -> Response:
         project = selectors.project_get_for_member(
@@ -261,7 +269,16 @@ class QualificationAnswerView(APIView):
             )
         try:
             answer = answer_submit(
-                attempt=due.open, ranking=body.validated_data["ranking"], now=timezone.now()
+                attempt=due.open,
+                number=body.validated_data["item"],
+                ranking=body.validated_data["ranking"],
+                now=timezone.now(),
+            )
+        except AnsweredAlready as refused:
+            return error_response(
+                refused.message,
+                status.HTTP_409_CONFLICT,
+                [{"field": "item", "message": refused.message}],
             )
         except DomainError as refused:
             raise _invalid(refused) from None

@@ -1,6 +1,8 @@
 """The pages of qualification (labelling.qualification): the rater's test and the feedback
 after each item; the admin's sets, results and extra attempts."""
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -14,9 +16,12 @@ from core.errors import DomainError
 from core.http import AuthenticatedHttpRequest
 from labelling import selectors
 from labelling.forms import form_values
-from labelling.models import Prompt, QualificationAnswer, QualificationSet
+from labelling.inputs import ascii_int
+from labelling.models import Project, Prompt, QualificationAnswer, QualificationSet
 from labelling.qualification import (
     MAX_ITEMS,
+    AnsweredAlready,
+    Due,
     ItemSpec,
     answer_feedback,
     answer_submit,
@@ -56,28 +61,7 @@ def qualify_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResp
             except DomainError as refused:
                 messages.error(request, refused.message)
             return redirect("qualify", project_id=project.pk)
-        if due.open is None or (current := attempt_current(due.open)) is None:
-            return redirect("qualify", project_id=project.pk)
-        shown = list(letters(current.order).values())
-        ranks = form_values(request.POST, response_ids=shown, criteria=[])["rank"]
-        missing = [letter for letter in shown if letter not in ranks]
-        groups: dict[int, list[str]] = {}
-        for letter, rank in ranks.items():
-            groups.setdefault(rank, []).append(letter)
-        try:
-            if missing:
-                raise DomainError(
-                    _("Give every response a rank; missing: %(letters)s.")
-                    % {"letters": ", ".join(missing)},
-                    field="ranking",
-                )
-            answer = answer_submit(
-                attempt=due.open, ranking=[groups[r] for r in sorted(groups)], now=now
-            )
-        except DomainError as refused:
-            context.update(_item_context(current, ranks), error=refused.message)
-            return render(request, "labelling/qualify.html", context, status=400)
-        return redirect("qualify-answer", project_id=project.pk, answer_id=answer.pk)
+        return _answer(request, project, due, context, now)
     if due is not None and due.open is not None:
         current = attempt_current(due.open)
         if current is not None:
@@ -87,6 +71,42 @@ def qualify_page(request: AuthenticatedHttpRequest, project_id: int) -> HttpResp
     context["history"] = mine_shown(project=project, annotator=request.user)
     context["required"] = required_set(project=project) if due is None else due.set
     return render(request, "labelling/qualify.html", context)
+
+
+def _answer(
+    request: AuthenticatedHttpRequest, project: Project, due: Due, context: dict, now: datetime
+) -> HttpResponse:
+    """The rater's answer to the item the form showed: the feedback, or the form again
+    with what was wrong."""
+    if due.open is None or (current := attempt_current(due.open)) is None:
+        return redirect("qualify", project_id=project.pk)
+    number = ascii_int(request.POST.get("item", "")) or 0
+    shown = list(letters(current.order).values())
+    ranks = form_values(request.POST, response_ids=shown, criteria=[])["rank"]
+    missing = [letter for letter in shown if letter not in ranks]
+    groups: dict[int, list[str]] = {}
+    for letter, rank in ranks.items():
+        groups.setdefault(rank, []).append(letter)
+    try:
+        if missing and number == current.number:
+            raise DomainError(
+                _("Give every response a rank; missing: %(letters)s.")
+                % {"letters": ", ".join(missing)},
+                field="ranking",
+            )
+        answer = answer_submit(
+            attempt=due.open,
+            number=number,
+            ranking=[groups[r] for r in sorted(groups)],
+            now=now,
+        )
+    except AnsweredAlready as refused:
+        messages.warning(request, refused.message)
+        return redirect("qualify", project_id=project.pk)
+    except DomainError as refused:
+        context.update(_item_context(current, ranks), error=refused.message)
+        return render(request, "labelling/qualify.html", context, status=400)
+    return redirect("qualify-answer", project_id=project.pk, answer_id=answer.pk)
 
 
 def _item_context(current: object, ranks: dict) -> dict:

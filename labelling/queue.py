@@ -244,13 +244,15 @@ _STATE = f"""
       (SELECT id FROM {PAUSES}
         WHERE project_id = %(project)s AND annotator_id = %(annotator)s
           AND resumed_at IS NULL),
-      (SELECT s.id FROM (SELECT id FROM {QUALIFICATION_SETS}
+      (SELECT s.id FROM (SELECT id, required_from FROM {QUALIFICATION_SETS}
                           WHERE project_id = %(project)s AND required_from IS NOT NULL
                             AND withdrawn_at IS NULL
                           ORDER BY required_from DESC, id DESC LIMIT 1) s
         WHERE NOT EXISTS (SELECT 1 FROM {QUALIFICATION_ATTEMPTS} t
-                           WHERE t.set_id = s.id AND t.annotator_id = %(annotator)s
-                             AND t.passed))
+                            JOIN {QUALIFICATION_SETS} u ON u.id = t.set_id
+                           WHERE t.annotator_id = %(annotator)s AND t.passed
+                             AND u.project_id = %(project)s
+                             AND u.required_from >= s.required_from))
 """  # noqa: S608
 
 

@@ -484,6 +484,9 @@ class QualificationStateSerializer(serializers.Serializer):
 
 
 class QualificationAnswerSerializer(serializers.Serializer):
+    item = serializers.IntegerField(
+        min_value=1, help_text="The item's `number`, as `qualification` showed it."
+    )
     ranking = serializers.JSONField(
         help_text="Groups of letters, best first, as in a submission: [['B'], ['A', 'C']]."
     )

@@ -91,9 +91,48 @@ def test_the_comparison_itself():
         "e": BASE.replace("congestion", "receive"),
         "f": "",
     }
-    found = near_duplicates_find(texts)
+    found, total = near_duplicates_find(texts)
+    assert total == 2
     # d and e are each one change from c (11 of 14 pairs, 9 of 13), and two changes
     # from each other (9 of 16).
     assert [(p["a"], p["b"]) for p in found] == [("c", "d"), ("c", "e")]
     assert [p["similarity"] for p in found] == [round(11 / 14, 3), round(9 / 13, 3)]
-    assert near_duplicates_find({"x": BASE}) == [] and near_duplicates_find({}) == []
+    assert near_duplicates_find({"x": BASE}) == ([], 0) == near_duplicates_find({})
+
+
+def test_an_import_during_a_scan_gets_a_scan_of_its_own(
+    project, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import Task
+
+    from labelling.models import NearDuplicateScan
+    from labelling.near_duplicates import near_duplicates_request, near_duplicates_scan
+
+    with django_capture_on_commit_callbacks(execute=True):
+        import_items(project, prompt_line("old", prompt=BASE))
+    runs = Task.objects.filter(func="labelling.tasks.near_duplicates_task")
+    assert runs.count() == 1
+    # A scan is running when the next import lands: no second task at once, but one after.
+    NearDuplicateScan.objects.filter(project=project).update(status="running")
+    with django_capture_on_commit_callbacks(execute=True):
+        import_items(project, prompt_line("new", prompt=BASE + " segment"))
+    scan = NearDuplicateScan.objects.get(project=project)
+    assert (scan.status, scan.again, runs.count()) == ("running", True, 1)
+    # That scan ends (here: run as its task would, from the claim on), then one more runs.
+    NearDuplicateScan.objects.filter(project=project).update(status="queued")
+    with django_capture_on_commit_callbacks(execute=True):
+        near_duplicates_scan(project_id=project.pk)
+    scan.refresh_from_db()
+    assert (scan.status, scan.again, scan.pairs_total, runs.count()) == ("idle", False, 1, 2)
+
+    # A scan whose task was lost is taken over by the next request.
+    NearDuplicateScan.objects.filter(project=project).update(
+        status="queued", requested_at=timezone.now() - timedelta(days=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        near_duplicates_request(project=project, now=timezone.now())
+    scan.refresh_from_db()
+    assert (scan.status, runs.count()) == ("idle", 3)

@@ -11,7 +11,7 @@ from core.models import AuditEvent
 from labelling.models import Assignment, QualificationAttempt
 from labelling.services import project_update
 from labelling.visibility import annotator_pseudonym
-from tests.conftest import PASSWORD, acknowledge, import_items, prompt_line
+from tests.conftest import PASSWORD, acknowledge, annotate, import_items, prompt_line
 
 GOLD = [["r1"], ["r2"], ["r3"], ["r4"]]  # "Answer 1" best, "Answer 4" worst
 ITEMS = [
@@ -59,7 +59,7 @@ def answer(client, project, *, right: bool):
     state = client.get(f"/api/projects/{project.pk}/qualification/").json()
     response = client.post(
         f"/api/projects/{project.pk}/qualification/answers/",
-        {"ranking": by_text(state["item"], best_first=right)},
+        {"item": state["item"]["number"], "ranking": by_text(state["item"], best_first=right)},
         format="json",
     )
     assert response.status_code == 201, response.content
@@ -250,7 +250,9 @@ def test_the_rater_takes_the_test_on_the_page(gold_project, api, client, cast):
     text = page.content.decode()
     assert "item 1 of 1" in text and 'name="rank-A"' in text and 'name="rank-D"' in text
 
-    half = client.post(f"/projects/{project.pk}/qualify/", {"rank-A": "1", "rank-C": "2"})
+    half = client.post(
+        f"/projects/{project.pk}/qualify/", {"item": "1", "rank-A": "1", "rank-C": "2"}
+    )
     assert half.status_code == 400
     assert "missing: B, D" in half.content.decode()
     assert 'value="2" selected' in half.content.decode()  # what was chosen stays
@@ -260,7 +262,7 @@ def test_the_rater_takes_the_test_on_the_page(gold_project, api, client, cast):
     worst_first = dict(zip("ABCD", (4 - sorted(order).index(rid) for rid in order), strict=True))
     done = client.post(
         f"/projects/{project.pk}/qualify/",
-        {f"rank-{letter}": str(rank) for letter, rank in worst_first.items()},
+        {"item": "1", **{f"rank-{letter}": str(rank) for letter, rank in worst_first.items()}},
         follow=True,
     )
     feedback = done.content.decode()
@@ -295,3 +297,78 @@ def test_bad_sets_are_refused_naming_the_field(gold_project, api, cast):
     refused(base, "name", "has a set of that name")
     assert api("rita").post(url, base, format="json").status_code == 403
     assert api("alice").get(url).status_code == 403
+
+
+def test_an_answer_names_its_item_and_a_second_one_lands_nowhere(gold_project, api, client):
+    """Two tabs, or Enter pressed twice: the second answer is refused, not recorded
+    against the next item, which the rater has not seen."""
+    project = gold_project
+    required_set(api, project)
+    alice = api("alice")
+    alice.post(f"/api/projects/{project.pk}/qualification/attempts/")
+    shown, _feedback = answer(alice, project, right=True)
+    again = alice.post(
+        f"/api/projects/{project.pk}/qualification/answers/",
+        {"item": 1, "ranking": by_text(shown)},
+        format="json",
+    )
+    assert again.status_code == 409
+    assert "Item 1 was answered already" in again.json()["detail"]
+    assert QualificationAttempt.objects.get().answers.count() == 1
+
+    client.login(username="alice", password=PASSWORD)
+    page = client.post(
+        f"/projects/{project.pk}/qualify/",
+        {"item": "1", "rank-A": "1", "rank-B": "2", "rank-C": "3", "rank-D": "4"},
+        follow=True,
+    )
+    assert (
+        "item 2 is next" in page.content.decode() and 'id="qualify-form"' in page.content.decode()
+    )
+    assert QualificationAttempt.objects.get().answers.count() == 1
+
+
+def test_gold_prompts_raters_were_given_cannot_join_a_set(gold_project, api, cast):
+    """Its expert ranking, shown after answering, would tell them it was gold."""
+    project = gold_project
+    annotate(project, cast["bob"])  # gold_rate 1: bob is given a gold prompt
+    given = Assignment.objects.get(annotator=cast["bob"]).prompt.external_id
+    response = api("adam").post(
+        f"/api/projects/{project.pk}/qualification-sets/",
+        {"name": "S", "items": [{"prompt": given, "explanation": "x"}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert f"Raters were given {given} as hidden gold items" in response.content.decode()
+
+
+def test_withdrawing_the_newest_set_asks_nothing_of_those_who_passed_it(
+    gold_project, api, client, cast
+):
+    project = gold_project
+    older = required_set(api, project, items=ITEMS[:1])
+    newer = make_set(api, project, name="Newer", items=ITEMS[1:])
+    client.login(username="adam", password=PASSWORD)
+    client.post(
+        f"/projects/{project.pk}/guidelines/new/",
+        {"body": "# v2\n", "change_summary": "New rules", "qualification_set": newer["id"]},
+    )
+    acknowledge(project, cast["alice"], cast["bob"])
+    alice = api("alice")
+    alice.post(f"/api/projects/{project.pk}/qualification/attempts/")
+    answer(alice, project, right=True)
+    withdrawn = api("adam").post(
+        f"/api/projects/{project.pk}/qualification-sets/{newer['id']}/withdraw/"
+    )
+    assert withdrawn.json()["status"] == "withdrawn"
+    # Alice passed the newer set: the older one asks nothing of her; Bob must pass it.
+    assert alice.post(f"/api/projects/{project.pk}/next/").status_code == 200
+    refused = api("bob").post(f"/api/projects/{project.pk}/next/")
+    assert refused.status_code == 409 and refused.json()["qualification"] == older["id"]
+    # Extra attempts are for the set raters must pass now.
+    grant = api("rita").post(
+        f"/api/projects/{project.pk}/qualification-sets/{newer['id']}/grants/",
+        {"annotator": "bob", "note": "x"},
+        format="json",
+    )
+    assert grant.status_code == 400 and "no longer the one" in grant.content.decode()

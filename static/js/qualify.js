@@ -4,7 +4,8 @@
   const form = document.getElementById("qualify-form");
   if (!form) return;
   form.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && event.target instanceof HTMLSelectElement) {
+    // Once per press: a held key repeats, and a second answer would land on the next item.
+    if (event.key === "Enter" && !event.repeat && event.target instanceof HTMLSelectElement) {
       event.preventDefault();
       form.requestSubmit();
     }

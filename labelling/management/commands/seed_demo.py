@@ -114,12 +114,12 @@ class Command(BaseCommand):
                 f"Demo project {project.name!r} (id {project.pk}): "
                 f"{result.created} prompts added, {result.unchanged} already there."
             )
+        demo_qualification(project=project, actor=users["admin"], now=now)
         if not project.annotations.exists():
             made = demo_labels(project=project, now=now)
             self.stdout.write(
                 f"{made} annotations by three seed raters, for the dashboard and the review queue."
             )
-        demo_qualification(project=project, actor=users["admin"], now=now)
         self.stdout.write(f"Log in at {url} as (new passwords on every run):")
         for username, role in DEMO_USERS:
             label = "staff, project admin" if role is None else role
