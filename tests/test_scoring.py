@@ -48,7 +48,8 @@ def test_import_scores_every_response_in_a_background_job(
         load(
             scored_project, prompt_line("p-1"), prompt_line("p-2", prompt=CHAT), prompt_line("p-3")
         )
-    assert len(callbacks) == 1
+    # One for the scoring job, one for the near-duplicate check every import starts.
+    assert len(callbacks) == 2
     job = ScoringJob.objects.get()
     assert (job.status, job.progress_done, job.progress_total) == ("done", 12, 12)
     scores = ResponseScore.objects.filter(reward_model=scored_project.reward_model)
