@@ -17,9 +17,20 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 QUEUED, RUNNING, FAILED = "queued", "running", "failed"
 BUSY = (QUEUED, RUNNING)
+
+
+class CachedStatus(models.TextChoices):
+    """The states of a job kept as one row per project and asked for again whenever it
+    is stale (the dashboard's figures, the near-duplicate check): done is idle."""
+
+    IDLE = "idle", _("Up to date or never asked")
+    QUEUED = QUEUED, _("Queued")
+    RUNNING = RUNNING, _("Running")
+    FAILED = FAILED, _("Failed")
 
 
 def job_abandoned_after() -> timedelta:

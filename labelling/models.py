@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.models import AbstractAuthToken
 
+from core.jobs import CachedStatus
 from labelling.criteria import criteria_validate
 from labelling.rendering import plain_text
 
@@ -1213,11 +1214,7 @@ class NearDuplicateScan(models.Model):
     """The project's near-duplicate prompts (labelling.near_duplicates): found by a
     background job after every import that adds prompts, kept here until the next."""
 
-    class Status(models.TextChoices):
-        IDLE = "idle", _("Up to date or never asked")
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        FAILED = "failed", _("Failed")
+    Status = CachedStatus
 
     project = models.OneToOneField(
         Project, on_delete=models.CASCADE, related_name="near_duplicates"

@@ -4,16 +4,14 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.jobs import CachedStatus
+
 
 class ProjectFigures(models.Model):
     """The dashboard's figures of a project, computed by a django-q2 job and cached here,
     so the page answers fast however big the project is."""
 
-    class Status(models.TextChoices):
-        IDLE = "idle", _("Up to date or never asked")
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        FAILED = "failed", _("Failed")
+    Status = CachedStatus
 
     project = models.OneToOneField(
         "labelling.Project", on_delete=models.CASCADE, related_name="figures"
