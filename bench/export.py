@@ -11,7 +11,7 @@ rename, manifest) as `pairwise` JSONL and Parquet with a test share of 0.1.
     .venv/bin/python bench/export.py --prompts 5000
     .venv/bin/python bench/export.py --reuse           # the project of the last run (migrated)
 
-Goal (issue 6): at least 200,000 rows a second and under 300 MB peak on the 2-core
+Goal (issues 6 and 14): at least 200,000 rows a second and under 300 MB peak on the 2-core
 machine.
 """
 

@@ -515,6 +515,24 @@ def test_the_same_filters_over_the_same_data_give_the_same_bytes(labelled):
         assert first.pk != second.pk
 
 
+@pytest.mark.django_db(transaction=True)
+def test_texts_read_ahead_on_their_own_connection_give_the_same_bytes(labelled, monkeypatch):
+    """Outside a transaction (as the export job runs), PostgreSQL reads each chunk's
+    texts and ratings on a second connection, one chunk ahead; inside one, inline. Chunks
+    of three rows make the pipeline turn many times over this small project."""
+    from django.db import transaction
+
+    import exports.formats
+
+    monkeypatch.setattr(exports.formats, "CHUNK", 3)
+    for file_format in ("jsonl", "parquet"):
+        ahead = build(labelled, "pairwise", file_format, test_fraction=0.5)
+        with transaction.atomic():
+            inline = build(labelled, "pairwise", file_format, test_fraction=0.5)
+        assert ahead.status == inline.status == "done" and ahead.row_count == 20
+        assert export_path(ahead).read_bytes() == export_path(inline).read_bytes(), file_format
+
+
 def test_every_file_loads_in_hugging_face_datasets(labelled, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
