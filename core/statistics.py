@@ -420,6 +420,13 @@ def ranks_from_groups(rankings: list[list[list[int]]], ids: list[int]) -> np.nda
     return ranks
 
 
+def pairs_alike(first: list[list[int]], second: list[list[int]], ids: list[int]) -> tuple[int, int]:
+    """How many of the response pairs two rankings (groups of ids, best first) give the
+    same verdict (ties included), and how many pairs there are."""
+    verdicts = rank_verdicts(ranks_from_groups([first, second], ids))
+    return int((verdicts[0] == verdicts[1]).sum()), int(verdicts.shape[1])
+
+
 def pair_votes(ranks: np.ndarray) -> np.ndarray:
     """votes[a, b]: how many rankings put column a strictly above column b (lower rank).
     Ties on (a, b) are n - votes[a, b] - votes[b, a]."""

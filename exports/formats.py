@@ -845,28 +845,23 @@ def _fetched_ahead(items: Iterator[T], fetch: Callable[[T], R]) -> Iterator[tupl
         for item in items:
             yield item, fetch(item)
         return
-
-    with ThreadPoolExecutor(1, thread_name_prefix="export-fetch") as pool:
-        try:
-            pending: tuple[T, Future[R]] | None = None
-            for item in items:
-                future = pool.submit(fetch, item)
-                if pending is not None:
-                    yield pending[0], pending[1].result()
-                pending = (item, future)
-            if pending is not None:
-                yield pending[0], pending[1].result()
-        finally:
-            # The thread's own connection, closed on that thread.
-            pool.submit(connections.close_all).result()
+    # The thread's own connection is closed on that thread, when the items end.
+    yield from _ahead(items, lambda item: (item, fetch(item)), depth=1, last=connections.close_all)
 
 
-def _ahead(items: Iterator[T], work: Callable[[T], R], depth: int = 2) -> Iterator[R]:
+def _ahead(
+    items: Iterator[T],
+    work: Callable[[T], R],
+    depth: int = 2,
+    last: Callable[[], object] | None = None,
+) -> Iterator[R]:
     """work(item) for every item, in order, on a second thread while this one makes the
-    next items. Making a chunk is mostly waiting for the database and turning a chunk into
-    rows mostly Arrow, both of which let the other thread run, so the two overlap on two
-    cores. `work` must not touch the database: the second thread has no connection of
-    its own (and in a test, no view of the test's transaction)."""
+    next items, at most `depth` ahead; `last()` runs on that thread once they end.
+    Making a chunk is mostly waiting for the database and turning a chunk into rows
+    mostly Arrow, both of which let the other thread run, so the two overlap on two
+    cores. Unless it is _fetched_ahead's, `work` must not touch the database: the
+    second thread would open a connection of its own (in a test, with no view of the
+    test's transaction)."""
     with ThreadPoolExecutor(1, thread_name_prefix="export-rows") as pool:
         pending: deque[Future[R]] = deque()
         try:
@@ -884,6 +879,8 @@ def _ahead(items: Iterator[T], work: Callable[[T], R], depth: int = 2) -> Iterat
             close = getattr(items, "close", None)
             if close is not None:
                 close()
+            if last is not None:
+                pool.submit(last).result()
 
 
 def _combo_indices(data: np.ndarray, cells: "RatingCells | None") -> tuple:

@@ -114,9 +114,9 @@ def _gold_window(mine: QuerySet[Annotation], window: int) -> Window | None:
     for prompt_id, ranking, gold in rows:
         columns = sorted(ids[prompt_id].values())
         truth = [[ids[prompt_id][ext] for ext in group] for group in gold or []]
-        verdicts = st.rank_verdicts(st.ranks_from_groups([ranking, truth], columns))
-        hits += int((verdicts[0] == verdicts[1]).sum())
-        pairs += verdicts.shape[1]
+        alike, compared = st.pairs_alike(ranking, truth, columns)
+        hits += alike
+        pairs += compared
     return Window(figure=hits / pairs, items=len(rows))
 
 

@@ -422,16 +422,12 @@ def item_shown(current: Current) -> dict:
     }
 
 
-def _pairs_as_expert(
-    ranking: list[list[int]], expert: list[list[int]], order: list[int]
-) -> tuple[int, int]:
-    columns = sorted(order)
-    verdicts = st.rank_verdicts(st.ranks_from_groups([ranking, expert], columns))
-    return int((verdicts[0] == verdicts[1]).sum()), int(verdicts.shape[1])
+def _response_ids(prompt_id: int) -> dict[str, int]:
+    return dict(Response.objects.filter(prompt_id=prompt_id).values_list("external_id", "id"))
 
 
-def _expert_ranking(prompt: Prompt) -> list[list[int]]:
-    ids = dict(Response.objects.filter(prompt=prompt).values_list("external_id", "id"))
+def _expert_ranking(prompt: Prompt, ids: dict[str, int]) -> list[list[int]]:
+    """The prompt's gold ranking (by external id) by response id."""
     return [sorted(ids[ext] for ext in group) for group in prompt.gold or []]
 
 
@@ -461,7 +457,8 @@ def answer_submit(
         groups = ranking_check(
             ranking, known=set(current.order), allow_ties=project.allow_ties, shown=current.order
         )
-        hits, pairs = _pairs_as_expert(groups, _expert_ranking(current.item.prompt), current.order)
+        expert = _expert_ranking(current.item.prompt, _response_ids(current.item.prompt_id))
+        hits, pairs = st.pairs_alike(groups, expert, sorted(current.order))
         answer = QualificationAnswer.objects.create(
             attempt=locked,
             item=current.item,
@@ -503,25 +500,29 @@ def answer_feedback(answer: QualificationAnswer) -> dict:
     letters they saw, the pairs they ordered otherwise, and the explanation; after the
     last item, the attempt's result too."""
     item = answer.item
-    letter = letters(answer.display_order)
-    expert = _expert_ranking(item.prompt)
+    order = answer.display_order
+    letter = letters(order)
+    rows = list(
+        Response.objects.filter(prompt_id=item.prompt_id).values_list("id", "external_id", "text")
+    )
+    texts = {rid: text for rid, _ext, text in rows}
+    expert = _expert_ranking(item.prompt, {ext: rid for rid, ext, _text in rows})
 
     def shown(groups: list[list[int]]) -> list[list[str]]:
         return [sorted(letter[rid] for rid in group) for group in groups]
 
-    ranks = st.ranks_from_groups([answer.ranking, expert], answer.display_order)
-    differ = []
-    for a, b in zip(*np.triu_indices(len(answer.display_order), k=1), strict=True):
-        mine, theirs = np.sign(ranks[:, b] - ranks[:, a])
-        if mine != theirs:
-            differ.append(
-                {
-                    "pair": [letter[answer.display_order[a]], letter[answer.display_order[b]]],
-                    "yours": _verdict_word(int(mine)),
-                    "expert": _verdict_word(int(theirs)),
-                }
-            )
-    texts = dict(Response.objects.filter(prompt_id=item.prompt_id).values_list("id", "text"))
+    # Pairs in the letters' order, as the rater reads them: (A, B), (A, C), ...
+    verdicts = st.rank_verdicts(st.ranks_from_groups([answer.ranking, expert], order))
+    firsts, seconds = np.triu_indices(len(order), k=1)
+    differ = [
+        {
+            "pair": [letter[order[a]], letter[order[b]]],
+            "yours": _verdict_word(int(mine)),
+            "expert": _verdict_word(int(theirs)),
+        }
+        for a, b, mine, theirs in zip(firsts, seconds, verdicts[0], verdicts[1], strict=True)
+        if mine != theirs
+    ]
     place = {
         name: {rid: index + 1 for index, group in enumerate(groups) for rid in group}
         for name, groups in (("yours", answer.ranking), ("expert", expert))
@@ -533,7 +534,7 @@ def answer_feedback(answer: QualificationAnswer) -> dict:
             "your_rank": place["yours"][rid],
             "expert_rank": place["expert"][rid],
         }
-        for rid in answer.display_order
+        for rid in order
     ]
     attempt = answer.attempt
     number = next(
@@ -600,11 +601,15 @@ def qualification_grant(
     return grant
 
 
-def sets_shown(*, project: Project) -> list[dict]:
-    """The project's sets, newest first, with their items and how raters fared."""
+def sets_shown(*, project: Project, only: int | None = None) -> list[dict]:
+    """The project's sets (or the one with id `only`), newest first, with their items
+    and how raters fared."""
     current = required_set(project=project)
+    chosen = QualificationSet.objects.filter(project=project)
+    if only is not None:
+        chosen = chosen.filter(pk=only)
     sets = list(
-        QualificationSet.objects.filter(project=project).annotate(
+        chosen.annotate(
             n_items=Count("items", distinct=True),
             n_passed=Count("tries__annotator", filter=Q(tries__passed=True), distinct=True),
             n_tried=Count("tries__annotator", distinct=True),
@@ -612,7 +617,7 @@ def sets_shown(*, project: Project) -> list[dict]:
     )
     items: dict[int, list[dict]] = {}
     for set_id, external_id, explanation in QualificationItem.objects.filter(
-        set__project=project
+        set__in=[qset.pk for qset in sets]
     ).values_list("set_id", "prompt__external_id", "explanation"):
         items.setdefault(set_id, []).append({"prompt": external_id, "explanation": explanation})
     return [
@@ -678,17 +683,7 @@ def results_shown(*, project: Project, viewer: User, role: str | None) -> list[d
             allowed = qset.attempts + grants.get((qset.pk, who), 0)
             passed = any(a.passed for a in finished)
             open_ = any(a.finished_at is None for a in mine)
-            status = (
-                "passed"
-                if passed
-                else "in_progress"
-                if open_
-                else "failed"
-                if len(finished) >= allowed
-                else "retrying"
-                if finished
-                else "not_started"
-            )
+            status = _status(passed=passed, open_=open_, used=len(finished), allowed=allowed)
             rows.append(
                 {
                     "set": qset.pk,
@@ -751,14 +746,13 @@ def rater_state(*, project: Project, annotator: User) -> dict:
 
 def _standing(project: Project, annotator: User) -> tuple[QualificationSet | None, Due | None, str]:
     qset = required_set(project=project)
-    due = None if qset is None else _due_for(qset, annotator.pk)
     if qset is None:
-        return qset, due, "none"
+        return None, None, "none"
+    due = _due_for(qset, annotator.pk)
     if due is None:
-        return qset, due, "passed"
-    if due.open is not None:
-        return qset, due, "in_progress"
-    return qset, due, "attempts_used" if due.exhausted else "due"
+        return qset, None, "passed"
+    status = _status(passed=False, open_=due.open is not None, used=due.used, allowed=due.allowed)
+    return qset, due, _STANDING[status]
 
 
 def standings(*, projects: list[Project], annotator: User) -> dict[int, str]:
@@ -790,12 +784,32 @@ def standings(*, projects: list[Project], annotator: User) -> dict[int, str]:
     )
     for project_id, qset in newest.items():
         mine = tries.get(qset.pk, [])
-        if covered.get(project_id, 0) >= (qset.required_from or 0):
-            result[project_id] = "passed"
-        elif any(a.finished_at is None for a in mine):
-            result[project_id] = "in_progress"
-        elif len(mine) >= qset.attempts + grants.get(qset.pk, 0):
-            result[project_id] = "attempts_used"
-        else:
-            result[project_id] = "due"
+        status = _status(
+            passed=covered.get(project_id, 0) >= (qset.required_from or 0),
+            open_=any(a.finished_at is None for a in mine),
+            used=sum(1 for a in mine if a.finished_at is not None),
+            allowed=qset.attempts + grants.get(qset.pk, 0),
+        )
+        result[project_id] = _STANDING[status]
     return result
+
+
+def _status(*, passed: bool, open_: bool, used: int, allowed: int) -> str:
+    """Where a rater stands with one set, as the results table says it (STATUS_LABELS)."""
+    if passed:
+        return "passed"
+    if open_:
+        return "in_progress"
+    if used >= allowed:
+        return "failed"
+    return "retrying" if used else "not_started"
+
+
+# The same, as the rater's own standing says it (rater_state, the home page).
+_STANDING = {
+    "passed": "passed",
+    "in_progress": "in_progress",
+    "failed": "attempts_used",
+    "retrying": "due",
+    "not_started": "due",
+}

@@ -21,6 +21,7 @@ from labelling.models import Project, Prompt, QualificationAnswer, Qualification
 from labelling.qualification import (
     MAX_ITEMS,
     AnsweredAlready,
+    Current,
     Due,
     ItemSpec,
     answer_feedback,
@@ -109,8 +110,8 @@ def _answer(
     return redirect("qualify-answer", project_id=project.pk, answer_id=answer.pk)
 
 
-def _item_context(current: object, ranks: dict) -> dict:
-    item = item_shown(current)  # type: ignore[arg-type]
+def _item_context(current: Current, ranks: dict) -> dict:
+    item = item_shown(current)
     for response in item["responses"]:
         response["rank"] = ranks.get(response["label"])
     return {"item": item, "positions": range(1, len(item["responses"]) + 1)}
