@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,7 +18,13 @@ from core.http import AuthenticatedHttpRequest
 from labelling import selectors
 from labelling.forms import form_values
 from labelling.inputs import ascii_int
-from labelling.models import Project, Prompt, QualificationAnswer, QualificationSet
+from labelling.models import (
+    Assignment,
+    Project,
+    Prompt,
+    QualificationAnswer,
+    QualificationSet,
+)
 from labelling.qualification import (
     MAX_ITEMS,
     AnsweredAlready,
@@ -167,12 +174,18 @@ def qualification_page(request: AuthenticatedHttpRequest, project_id: int) -> Ht
                 "items__prompt_id", flat=True
             )
         )
+        # Only the gold prompts a set may hold: never given to a rater as hidden gold
+        # (labelling.qualification refuses the others, saying why).
+        gold = Prompt.objects.filter(project=project, gold__isnull=False, retired=False)
+        given = Exists(Assignment.objects.filter(prompt_id=OuterRef("pk")))
+        eligible = gold.exclude(given)
         context["gold"] = [
             {"prompt": p, "in_set": p.pk in used}
-            for p in Prompt.objects.filter(project=project, gold__isnull=False, retired=False)
-            .order_by("external_id")
-            .only("id", "external_id", "content", "kind")[: MAX_ITEMS * 5]
+            for p in eligible.order_by("external_id").only("id", "external_id", "content", "kind")[
+                : MAX_ITEMS * 5
+            ]
         ]
+        context["gold_given"] = gold.filter(given).count()
         context["form"] = {"name": "", "threshold": "0.8", "attempts": "2", "chosen": {}}
     if request.method == "POST":
         if not is_admin:

@@ -328,7 +328,7 @@ def test_an_answer_names_its_item_and_a_second_one_lands_nowhere(gold_project, a
     assert QualificationAttempt.objects.get().answers.count() == 1
 
 
-def test_gold_prompts_raters_were_given_cannot_join_a_set(gold_project, api, cast):
+def test_gold_prompts_raters_were_given_cannot_join_a_set(gold_project, api, client, cast):
     """Its expert ranking, shown after answering, would tell them it was gold."""
     project = gold_project
     annotate(project, cast["bob"])  # gold_rate 1: bob is given a gold prompt
@@ -340,6 +340,11 @@ def test_gold_prompts_raters_were_given_cannot_join_a_set(gold_project, api, cas
     )
     assert response.status_code == 400
     assert f"Raters were given {given} as hidden gold items" in response.content.decode()
+    # The set form does not offer it.
+    client.login(username="adam", password=PASSWORD)
+    page = client.get(f"/projects/{project.pk}/qualification/").content.decode()
+    assert f'name="prompt" value="{given}"' not in page and 'name="prompt" value="g-' in page
+    assert "One gold prompt raters were already given is left out" in page
 
 
 def test_withdrawing_the_newest_set_asks_nothing_of_those_who_passed_it(
