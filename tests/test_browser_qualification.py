@@ -22,6 +22,9 @@ def _check(page, name: str, found: dict) -> None:
         page.screenshot(path=str(ARTIFACTS / f"qualification-{name}-{label}.png"), full_page=True)
         if problems := axe_violations(page):
             found[f"{name} {label}"] = problems
+        # Nothing wider than the screen: a wide table scrolls in its own box.
+        if page.evaluate("document.documentElement.scrollWidth") > size["width"]:
+            found[f"{name} {label} overflow"] = ["the page is wider than the screen"]
     page.set_viewport_size(DESKTOP)
 
 
